@@ -1,0 +1,20 @@
+# heliocube: SoHO and SDO images into machine-learning-ready datasets.
+# Stages (one rules/<stage>.smk each): query -> fetch. Jobs are one per product x calendar month; files are
+# one per day (see README "Design").
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+include: "rules/common.smk"
+include: "rules/query.smk"
+include: "rules/fetch.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        get_final_output(),

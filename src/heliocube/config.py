@@ -1,0 +1,195 @@
+"""Loading and checking the workflow configuration.
+
+The JSON schema (``schemas/config.schema.yaml``) checks each key on its own and fills defaults; the
+semantic checks here catch what spans keys or needs the registry. Every error names the offending key and
+is raised before any job runs, so a bad config writes nothing.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import os
+from importlib.resources import files
+from pathlib import Path
+
+import jsonschema
+import yaml
+
+from .registry import get_product, load_registry
+from .timegrid import parse_day, parse_duration
+
+__all__ = [
+    "ConfigError",
+    "SCHEMA_PATH",
+    "load_schema",
+    "load_config",
+    "validate_config",
+    "check_semantics",
+    "cadence_of",
+    "slot_tolerance_of",
+    "native_size_of",
+    "jsoc_email",
+    "archive_urls",
+]
+
+#: The schema file, also handed to Snakemake's ``validate``.
+SCHEMA_PATH = Path(str(files("heliocube").joinpath("schemas/config.schema.yaml")))
+
+#: Placeholder identity used against the embedded archive (it accepts any address).
+DEMO_EMAIL = "heliocube-demo@localhost"
+
+
+class ConfigError(ValueError):
+    """A configuration value is invalid; ``key`` is the dotted path of the offending key."""
+
+    def __init__(self, key: str, message: str):
+        self.key = key
+        super().__init__(f"config key '{key}': {message}")
+
+
+def load_schema() -> dict:
+    """The configuration JSON schema as a dict."""
+    return yaml.safe_load(SCHEMA_PATH.read_text())
+
+
+def _with_defaults(validator_class):
+    """A validator class that also writes each property's schema default into the instance."""
+    validate_properties = validator_class.VALIDATORS["properties"]
+
+    def set_defaults(validator, properties, instance, schema):
+        if isinstance(instance, dict):
+            for name, subschema in properties.items():
+                if "default" in subschema and name not in instance:
+                    instance[name] = copy.deepcopy(subschema["default"])
+        yield from validate_properties(validator, properties, instance, schema)
+
+    return jsonschema.validators.extend(validator_class, {"properties": set_defaults})
+
+
+def _key_of(error: jsonschema.ValidationError) -> str:
+    path = ".".join(str(part) for part in error.absolute_path)
+    if error.validator == "required":  # the missing key is named in the message, not the path
+        missing = error.message.split("'")[1]
+        path = f"{path}.{missing}" if path else missing
+    elif error.validator == "additionalProperties":
+        path = f"{path}.<unknown>" if path else "<unknown>"
+    return path or "<root>"
+
+
+def validate_config(config: dict) -> dict:
+    """Check ``config`` against the schema and the semantic rules; return a copy with defaults filled in.
+
+    Raises
+    ------
+    ConfigError
+        Naming the first offending key.
+    """
+    filled = copy.deepcopy(config)
+    validator = _with_defaults(jsonschema.Draft202012Validator)(load_schema())
+    errors = sorted(validator.iter_errors(filled), key=lambda e: (list(e.absolute_path), e.message))
+    if errors:
+        raise ConfigError(_key_of(errors[0]), errors[0].message)
+    check_semantics(filled)
+    return filled
+
+
+def load_config(path: str | os.PathLike) -> dict:
+    """Read a YAML config file and validate it (see `validate_config`)."""
+    with open(path) as stream:
+        config = yaml.safe_load(stream) or {}
+    if not isinstance(config, dict):
+        raise ConfigError("<root>", f"{path} does not hold a mapping")
+    return validate_config(config)
+
+
+def _day(config: dict, key: str) -> dt.date:
+    try:
+        return parse_day(config[key])
+    except ValueError as err:
+        raise ConfigError(key, f"{config[key]!r} is not a calendar date ({err})") from None
+
+
+def check_semantics(config: dict) -> None:
+    """The checks a schema cannot express. ``config`` must already have its defaults filled in.
+
+    Raises
+    ------
+    ConfigError
+        Naming the offending key.
+    """
+    registry = load_registry()
+    for index, name in enumerate(config["products"]):
+        if name not in registry:
+            raise ConfigError(f"products[{index}]", f"unknown product {name!r}; known: {', '.join(registry)}")
+    start, finish = _day(config, "date_start"), _day(config, "date_finish")
+    if finish < start:
+        raise ConfigError("date_finish", f"{finish} is before date_start {start}")
+    cadence = _duration(config, "cadence")
+    if config.get("slot_tolerance") is not None:
+        tolerance = _duration(config, "slot_tolerance")
+        if tolerance * 2 > cadence:
+            raise ConfigError("slot_tolerance", f"{config['slot_tolerance']} is more than half the cadence "
+                              f"{config['cadence']}: one frame could fill two slots")
+    size = config["image_size"]
+    for name in config["products"]:
+        native = native_size_of(get_product(name), config)
+        if size > native or native % size:
+            raise ConfigError("image_size", f"{size} does not divide the native size {native} of {name}; "
+                              f"use a divisor such as {native // 2}, {native // 4} or {native // 8}")
+    if config["mode"] == "production" and any(registry[n].is_jsoc for n in config["products"]):
+        if not jsoc_email(config):
+            raise ConfigError("jsoc.email", "JSOC products need a registered email in production mode: set the "
+                              f"environment variable {config['jsoc']['email_env']} or jsoc.email")
+
+
+def _duration(config: dict, key: str) -> dt.timedelta:
+    try:
+        return parse_duration(config[key])
+    except ValueError as err:
+        raise ConfigError(key, str(err)) from None
+
+
+def cadence_of(config: dict) -> dt.timedelta:
+    """The slot spacing."""
+    return parse_duration(config["cadence"])
+
+
+def slot_tolerance_of(config: dict) -> dt.timedelta:
+    """Largest |t - slot| accepted: the configured value, or half the cadence capped at one day."""
+    if config.get("slot_tolerance") is not None:
+        return parse_duration(config["slot_tolerance"])
+    return min(cadence_of(config) / 2, dt.timedelta(days=1))
+
+
+def native_size_of(product, config: dict) -> int:
+    """Full-resolution edge of ``product`` as the configured archive serves it.
+
+    The embedded archive serves every product at ``archive.embedded_frame_size`` to keep demos fast, so in
+    demo mode that is the native size; in production it is the registry's.
+    """
+    if config.get("mode", "demo") == "demo":
+        return config["archive"]["embedded_frame_size"]
+    return product.native_size
+
+
+def jsoc_email(config: dict) -> str | None:
+    """The JSOC notify address: config, then the environment; a placeholder in demo mode. Never log it."""
+    email = config["jsoc"].get("email") or os.environ.get(config["jsoc"]["email_env"])
+    if not email and config["mode"] == "demo":
+        return DEMO_EMAIL
+    return email
+
+
+def archive_urls(config: dict, embedded_url: str | None = None) -> dict[str, str]:
+    """Base URLs per dialect family: ``{"jsoc": ..., "sdac": ...}``.
+
+    In demo mode both point into the embedded archive at ``embedded_url`` (``archive.embedded_url`` or the
+    local port); in production they come from ``archive.jsoc_url`` and ``archive.sdac_url``.
+    """
+    archive = config["archive"]
+    if config["mode"] == "demo":
+        base = embedded_url or archive.get("embedded_url") or f"http://127.0.0.1:{archive['embedded_port']}/"
+        base = base if base.endswith("/") else base + "/"
+        return {"jsoc": base, "sdac": base + "sdac/"}
+    return {"jsoc": archive["jsoc_url"], "sdac": archive["sdac_url"]}

@@ -1,0 +1,42 @@
+"""The interface through which QC verdicts steer candidate fallback."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Protocol
+
+import pandas as pd
+
+__all__ = ["Rejection", "QualityGate", "AcceptAll"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Rejection:
+    """Why a candidate cannot fill its slot: a reason code for the ledger and the measured value."""
+
+    reason: str
+    value: float | str | None = None
+    detail: str = ""
+
+
+class QualityGate(Protocol):
+    """Decides whether a candidate may fill a slot.
+
+    ``before_download`` sees only the manifest row (archive keywords such as QUALITY), so a flagged record
+    costs no download; ``after_download`` sees the verified file. Either returns None to accept.
+    """
+
+    def before_download(self, candidate: pd.Series) -> Rejection | None: ...
+
+    def after_download(self, candidate: pd.Series, path: Path) -> Rejection | None: ...
+
+
+class AcceptAll:
+    """The gate of the fetch stage alone: every whole, readable file is accepted."""
+
+    def before_download(self, candidate: pd.Series) -> Rejection | None:
+        return None
+
+    def after_download(self, candidate: pd.Series, path: Path) -> Rejection | None:
+        return None

@@ -1,0 +1,229 @@
+"""The fetch job: for every slot of a span of days, the nearest candidate that downloads whole and passes QC.
+
+Work proceeds in rounds: each unresolved slot offers its next-ranked candidate, the round's downloads run in
+parallel (at most ``connections`` at a time), and a failed or rejected candidate moves only its own slot on
+to its next candidate. Outputs:
+
+- per-day receipts ``raw/{product}/{YYYY}/{YYYY-MM-DD}.receipt.json`` (what each slot chose, sha256, and the
+  rejected candidates with their reasons);
+- for the span, a slot table (one row per slot) and a ledger (one row per rejected candidate).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import logging
+import os
+import re
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pandas as pd
+
+from ..httpclient import new_session
+from ..manifest import empty_manifest, normalize_manifest, read_manifest
+from ..paths import atomic_path, day_receipt_path, manifest_path, raw_dir, safe_component
+from ..registry import get_product
+from ..slots import rank_candidates
+from ..timegrid import slots_for_day
+from .download import DownloadError, download_verified, sha256_of
+from .gate import AcceptAll, Rejection
+from .jsoc_urls import resolve_jsoc_urls
+
+__all__ = ["fetch_days", "raw_file_name", "SLOT_COLUMNS", "LEDGER_COLUMNS"]
+
+log = logging.getLogger(__name__)
+
+SLOT_COLUMNS = ["product", "day", "slot", "status", "record_id", "time_utc", "dt_seconds", "url", "path",
+                "sha256", "size", "n_rejected"]
+LEDGER_COLUMNS = ["product", "day", "slot", "record_id", "time_utc", "reason", "value", "detail"]
+
+
+def raw_file_name(product, record_id: str) -> str:
+    """Local file name of a record, built from validated parts only.
+
+    JSOC ``aia.lev1_euv_12s[2011-02-15T00:00:12Z][171]`` becomes
+    ``aia.lev1_euv_12s.2011-02-15T000012Z.171.image.fits``; an SDAC path keeps its last component, which must
+    be a plain file name.
+    """
+    if product.is_jsoc:
+        series, rest = record_id.split("[", 1)
+        parts = [re.sub(r"[^A-Za-z0-9._+-]", "", part) for part in re.findall(r"\[([^\]]*)\]", "[" + rest)]
+        return safe_component(".".join([series, *parts, product.segment, "fits"]))
+    return safe_component(record_id.rstrip("/").rsplit("/", 1)[-1])
+
+
+@dataclasses.dataclass
+class _Slot:
+    day: dt.date
+    time: pd.Timestamp
+    ranked: list[int]
+    position: int = 0
+    chosen: int | None = None
+    path: Path | None = None
+    rejections: list[tuple[int, Rejection]] = dataclasses.field(default_factory=list)
+
+    @property
+    def open(self) -> bool:
+        return self.chosen is None and self.position < len(self.ranked)
+
+    @property
+    def current(self) -> int:
+        return self.ranked[self.position]
+
+    def reject(self, rejection: Rejection) -> None:
+        self.rejections.append((self.current, rejection))
+        self.position += 1
+
+
+def _load_candidates(product_name: str, days: list[dt.date], root) -> pd.DataFrame:
+    """Manifests of ``days`` and of their neighbours (a slot near midnight may take a frame across it)."""
+    wanted = sorted(set(days) | {d + dt.timedelta(days=k) for d in days for k in (-1, 1)})
+    frames = [read_manifest(p) for p in (manifest_path(root, product_name, d) for d in wanted) if p.exists()]
+    missing = [d for d in days if not manifest_path(root, product_name, d).exists()]
+    if missing:
+        raise FileNotFoundError(f"{product_name}: no manifest for {missing[0]} (run the query stage first)")
+    frames = [f for f in frames if not f.empty]
+    return normalize_manifest(pd.concat(frames, ignore_index=True)) if frames else empty_manifest()
+
+
+def _previous_urls(product_name: str, days: list[dt.date], root) -> dict[str, str]:
+    urls = {}
+    for day in days:
+        path = day_receipt_path(root, product_name, day)
+        if path.exists():
+            for slot in json.loads(path.read_text())["slots"]:
+                if slot.get("record_id") and slot.get("url"):
+                    urls[slot["record_id"]] = slot["url"]
+    return urls
+
+
+def fetch_days(product_name: str, days: list[dt.date], context, root: str | os.PathLike, *,
+               cadence: dt.timedelta, tolerance: dt.timedelta, anchor: dt.date,
+               gate=None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Fill every slot of ``days`` and write the per-day receipts.
+
+    Parameters
+    ----------
+    product_name : str
+        Registry name.
+    days : list of datetime.date
+        The days this job owns; their manifests (and their neighbours', when present) must exist.
+    context : heliocube.query.ArchiveContext
+    root : path
+        Output root.
+    cadence, tolerance : datetime.timedelta
+        Slot spacing and largest accepted |t - slot|.
+    anchor : datetime.date
+        Day whose 00:00 UTC anchors the slot grid (the configured start).
+    gate : QualityGate, optional
+        QC verdicts; default accepts every whole, readable file.
+
+    Returns
+    -------
+    slots, ledger : pandas.DataFrame
+        One row per slot (`SLOT_COLUMNS`) and one per rejected candidate (`LEDGER_COLUMNS`).
+    """
+    product = get_product(product_name)
+    gate = gate or AcceptAll()
+    candidates = _load_candidates(product_name, days, root)
+    slots: list[_Slot] = []
+    for day in sorted(days):
+        day_slots = slots_for_day(day, cadence, anchor)
+        for time, ranked in zip(day_slots, rank_candidates(day_slots, candidates, pd.Timedelta(tolerance)),
+                                strict=True):
+            slots.append(_Slot(day, time, ranked))
+    known_urls = _previous_urls(product_name, days, root)
+    session = new_session(context.connections)
+
+    def target_of(position: int) -> Path:
+        row = candidates.iloc[position]
+        return raw_dir(root, product_name, row["time_utc"].date()) / raw_file_name(product, row["record_id"])
+
+    with ThreadPoolExecutor(max_workers=context.connections) as pool:
+        while any(slot.open for slot in slots):
+            for slot in slots:  # archive keywords can rule a candidate out before any download
+                while slot.open and (verdict := gate.before_download(candidates.iloc[slot.current])) is not None:
+                    slot.reject(verdict)
+            round_slots = [slot for slot in slots if slot.open]
+            if not round_slots:
+                break
+            needed = sorted({slot.current for slot in round_slots})
+            _resolve_urls(product, candidates, needed, known_urls, target_of, context)
+            jobs = {position: pool.submit(_download, session, candidates.iloc[position], known_urls,
+                                          target_of(position), context) for position in needed}
+            for slot in round_slots:
+                outcome = jobs[slot.current].result()
+                if isinstance(outcome, Rejection):
+                    slot.reject(outcome)
+                    continue
+                verdict = gate.after_download(candidates.iloc[slot.current], outcome)
+                if verdict is None:
+                    slot.chosen, slot.path = slot.current, outcome
+                else:
+                    slot.reject(verdict)
+    return _write_receipts(product_name, days, slots, candidates, known_urls, root, cadence, tolerance)
+
+
+def _resolve_urls(product, candidates, positions, known_urls, target_of, context) -> None:
+    """Fill ``known_urls`` for the candidates that still need downloading (JSOC: one export per batch)."""
+    for position in positions:
+        row = candidates.iloc[position]
+        if isinstance(row["url"], str) and row["url"]:
+            known_urls.setdefault(row["record_id"], row["url"])
+    unresolved = [candidates.iloc[p]["record_id"] for p in positions
+                  if candidates.iloc[p]["record_id"] not in known_urls and not target_of(p).exists()]
+    if unresolved and product.is_jsoc:
+        known_urls.update(resolve_jsoc_urls(product, unresolved, context))
+
+
+def _download(session, row: pd.Series, known_urls: dict, target: Path, context) -> Path | Rejection:
+    url = known_urls.get(row["record_id"])
+    if url is None and not target.exists():
+        return Rejection("missing", detail="the archive gave no URL for this record")
+    try:
+        size = None if pd.isna(row["size"]) else int(row["size"])
+        return download_verified(session, url, target, context.policy, context.timeout, expected_size=size)
+    except DownloadError as err:
+        return Rejection(err.reason, detail=err.detail)
+
+
+def _write_receipts(product_name, days, slots, candidates, known_urls, root, cadence, tolerance):
+    slot_rows, ledger_rows = [], []
+    for slot in slots:
+        chosen = None if slot.chosen is None else candidates.iloc[slot.chosen]
+        status = "ok" if chosen is not None else ("failed" if slot.ranked else "empty")
+        slot_rows.append({
+            "product": product_name, "day": slot.day.isoformat(), "slot": slot.time.isoformat(), "status": status,
+            "record_id": None if chosen is None else chosen["record_id"],
+            "time_utc": None if chosen is None else chosen["time_utc"].isoformat(),
+            "dt_seconds": None if chosen is None else (chosen["time_utc"] - slot.time).total_seconds(),
+            "url": None if chosen is None else known_urls.get(chosen["record_id"]),
+            "path": None if chosen is None else os.path.relpath(slot.path, root),
+            "sha256": None if chosen is None else sha256_of(slot.path),
+            "size": None if chosen is None else slot.path.stat().st_size,
+            "n_rejected": len(slot.rejections),
+        })
+        for position, rejection in slot.rejections:
+            row = candidates.iloc[position]
+            ledger_rows.append({
+                "product": product_name, "day": slot.day.isoformat(), "slot": slot.time.isoformat(),
+                "record_id": row["record_id"], "time_utc": row["time_utc"].isoformat(), "reason": rejection.reason,
+                "value": rejection.value, "detail": rejection.detail,
+            })
+    slot_table = pd.DataFrame(slot_rows, columns=SLOT_COLUMNS)
+    ledger = pd.DataFrame(ledger_rows, columns=LEDGER_COLUMNS)
+    for day in days:
+        receipt = {
+            "product": product_name, "day": day.isoformat(), "cadence_seconds": cadence.total_seconds(),
+            "tolerance_seconds": tolerance.total_seconds(),
+            "slots": slot_table[slot_table["day"] == day.isoformat()].to_dict("records"),
+            "rejections": ledger[ledger["day"] == day.isoformat()].to_dict("records"),
+        }
+        with atomic_path(day_receipt_path(root, product_name, day)) as tmp:
+            tmp.write_text(json.dumps(receipt, indent=1, default=str))
+    log.info("%s: %d slots, %d filled, %d rejected candidates", product_name, len(slot_table),
+             int((slot_table["status"] == "ok").sum()), len(ledger))
+    return slot_table, ledger

@@ -1,0 +1,56 @@
+"""Plain HTTP GETs with the retry policy: the one place that turns HTTP outcomes into retry decisions."""
+
+from __future__ import annotations
+
+import requests
+
+from .retry import RetryableError, RetryPolicy, call_with_retries
+
+__all__ = ["new_session", "get", "NotFound"]
+
+_RETRY_STATUS = {408, 425, 429, 500, 502, 503, 504}
+USER_AGENT = "heliocube (https://github.com/heliocube)"
+
+
+class NotFound(Exception):
+    """The archive answered 404: the thing does not exist (not an outage)."""
+
+
+def new_session(connections: int = 4) -> requests.Session:
+    """A keep-alive session whose pool holds ``connections`` sockets per host (and never more)."""
+    session = requests.Session()
+    adapter = requests.adapters.HTTPAdapter(pool_connections=1, pool_maxsize=connections, pool_block=True)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    session.headers["User-Agent"] = USER_AGENT
+    session.trust_env = True  # honour NO_PROXY etc. as urllib (drms) does
+    return session
+
+
+def _retry_after(response: requests.Response) -> float | None:
+    try:
+        return float(response.headers["Retry-After"])
+    except (KeyError, ValueError):
+        return None
+
+
+def get_once(session: requests.Session, url: str, timeout: float, headers: dict | None = None) -> requests.Response:
+    """One GET whose body is fully read; transient failures raise `RetryableError`, 404 `NotFound`."""
+    try:
+        response = session.get(url, timeout=timeout, headers=headers)
+    except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as err:
+        raise RetryableError(f"GET {url}: {type(err).__name__}") from err
+    if response.status_code == 404:
+        raise NotFound(url)
+    if response.status_code in _RETRY_STATUS:
+        raise RetryableError(f"GET {url}: HTTP {response.status_code}", _retry_after(response))
+    response.raise_for_status()
+    expected = response.headers.get("Content-Length")
+    if expected is not None and "Content-Encoding" not in response.headers and int(expected) != len(response.content):
+        raise RetryableError(f"GET {url}: body has {len(response.content)} of {expected} bytes")
+    return response
+
+
+def get(session: requests.Session, url: str, policy: RetryPolicy, timeout: float, headers: dict | None = None):
+    """GET ``url`` with retries; returns the response, raises `NotFound` for a 404."""
+    return call_with_retries(lambda: get_once(session, url, timeout, headers), policy, f"GET {url}")

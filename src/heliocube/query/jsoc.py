@@ -1,0 +1,147 @@
+"""JSOC through the unmodified ``drms`` client: record-set strings, times, and candidate listings."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import urllib.error
+from urllib.parse import urljoin
+
+import drms
+import numpy as np
+import pandas as pd
+from astropy.time import Time
+
+from ..manifest import keywords_json, normalize_manifest
+from ..retry import RetryableError, call_with_retries
+
+__all__ = ["jsoc_client", "jsoc_times_to_utc", "span_recordset", "query_jsoc", "parse_quality"]
+
+#: Keywords asked for when the series has them; the rest of a record's keywords stay in the archive.
+WANTED_KEYS = ("T_REC", "T_OBS", "DATE__OBS", "QUALITY", "EXPTIME", "WAVELNTH", "CDELT1", "RSUN_OBS")
+
+#: How far beyond the requested days a query reaches (see `query_jsoc`).
+SPAN_MARGIN = dt.timedelta(hours=1)
+
+#: Failures of the JSOC CGI that are worth another attempt.
+TRANSIENT = (urllib.error.URLError, ConnectionError, TimeoutError, json.JSONDecodeError)
+
+
+def jsoc_client(base_url: str, email: str | None) -> drms.Client:
+    """A ``drms.Client`` whose every endpoint sits below ``base_url`` (JSOC itself or the embedded archive).
+
+    The endpoint names are JSOC's own, so the same function serves production and tests.
+    """
+    server = drms.ServerConfig(
+        name="heliocube",
+        cgi_baseurl=urljoin(base_url, "cgi-bin/ajax/"),
+        cgi_show_series="show_series",
+        cgi_jsoc_info="jsoc_info",
+        cgi_jsoc_fetch="jsoc_fetch",
+        cgi_check_address="checkAddress.sh",
+        http_download_baseurl=base_url,
+    )
+    return drms.Client(server=server, email=email)
+
+
+def jsoc_times_to_utc(values) -> pd.DatetimeIndex:
+    """Convert JSOC time strings (``2010.10.15_19:12:00_TAI``, ``..._UTC``, ``2011-02-15T00:00:12Z``) to UTC.
+
+    TAI strings are converted with astropy's leap-second table, not by dropping the suffix (the prior tool's
+    34-35 s error). Unparseable values (JSOC writes ``MISSING``) become NaT.
+    """
+    values = pd.Series(values, dtype="string").fillna("")
+    out = pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns, UTC]")
+    for suffix, scale in (("_TAI", "tai"), ("_UTC", "utc"), ("Z", "utc"), ("", "utc")):
+        pending = out.isna() & values.str.endswith(suffix) & values.str.match(r"^\d{4}[.-]\d{2}[.-]\d{2}")
+        if not pending.any():
+            continue
+        iso = values[pending].str.removesuffix(suffix).str.replace(".", "-", n=2, regex=False).str.replace("_", "T")
+        utc = Time(list(iso), format="isot", scale=scale).utc
+        out[pending] = pd.to_datetime(utc.isot, utc=True)
+    return pd.DatetimeIndex(out)
+
+
+def parse_quality(values) -> pd.Series:
+    """JSOC QUALITY values (hex ``0x00000400``, decimal, or missing) as nullable integers.
+
+    drms 0.9 with pandas 3 turns hex QUALITY into NaN when it converts numbers itself, so queries ask for
+    raw strings and this parses them.
+    """
+    def one(value):
+        if value is None or (isinstance(value, float) and np.isnan(value)) or str(value).strip() in ("", "MISSING"):
+            return pd.NA
+        return int(str(value).strip(), 0)
+
+    return pd.Series([one(v) for v in values], dtype="Int64")
+
+
+def _jsoc_time(moment: dt.datetime) -> str:
+    return moment.strftime("%Y.%m.%d_%H:%M:%S_UTC")
+
+
+def span_recordset(series: str, start: dt.datetime, duration: dt.timedelta, step: dt.timedelta | None,
+                   wavelength: int | None) -> str:
+    """A JSOC record set, e.g. ``aia.lev1_euv_12s[2011.02.14_23:00:00_UTC/90000s@120s][171]``."""
+    cadence = f"@{int(step.total_seconds())}s" if step else ""
+    wave = f"[{wavelength}]" if wavelength is not None else ""
+    return f"{series}[{_jsoc_time(start)}/{int(duration.total_seconds())}s{cadence}]{wave}"
+
+
+def _numeric(series: pd.Series) -> pd.Series:
+    return pd.to_numeric(series.astype("string").replace({"MISSING": pd.NA}), errors="coerce")
+
+
+def query_jsoc(product, days: list[dt.date], context) -> pd.DataFrame:
+    """Every candidate record of ``product`` on ``days`` (one contiguous span, one ``rs_list`` call).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Manifest rows (see `heliocube.manifest.MANIFEST_COLUMNS`); ``url`` is empty because JSOC resolves
+        file locations at export time.
+    """
+    series = product.series_for(context.level_for(product))
+    client = call_with_retries(lambda: jsoc_client(context.jsoc_url, context.email), context.policy,
+                               "JSOC address check", TRANSIENT + (RetryableError,))
+    info = call_with_retries(lambda: client.info(series), context.policy, f"JSOC series_struct {series}",
+                             TRANSIENT)
+    available = set(info.keywords.index)
+    keys = [key for key in WANTED_KEYS if key in available]
+    by_wavelength = "WAVELNTH" in info.primekeys
+    step = product.query_step if product.query_step and product.query_step > product.cadence else None
+    # T_REC selects records but T_OBS dates them: widen the span so a record whose T_REC and T_OBS fall on
+    # different sides of midnight is still listed, then keep the requested days by observation time.
+    start = dt.datetime.combine(min(days), dt.time()) - SPAN_MARGIN
+    duration = dt.timedelta(days=(max(days) - min(days)).days + 1) + 2 * SPAN_MARGIN
+    recordset = span_recordset(series, start, duration, step, product.wavelength if by_wavelength else None)
+    table = call_with_retries(lambda: client.query(recordset, key=keys, convert_numeric=False), context.policy,
+                              f"JSOC rs_list {recordset}", TRANSIENT)
+    if table.empty:
+        return normalize_manifest(pd.DataFrame())
+    t_obs = jsoc_times_to_utc(table["T_OBS"]) if "T_OBS" in table else None
+    t_rec = jsoc_times_to_utc(table["T_REC"])
+    times = t_rec if t_obs is None else t_obs.where(~t_obs.isna(), t_rec)
+    wavelength = _numeric(table["WAVELNTH"]) if "WAVELNTH" in table else pd.Series(product.wavelength, index=table.index)
+    record_ids = [
+        f"{series}[{rec}]" + (f"[{int(wav)}]" if by_wavelength else "")
+        for rec, wav in zip(table["T_REC"], wavelength, strict=True)
+    ]
+    extra = [k for k in keys if k not in ("T_REC", "QUALITY", "EXPTIME", "WAVELNTH")]
+    frame = pd.DataFrame({
+        "product": product.name,
+        "record_id": record_ids,
+        "url": "",
+        "time_utc": times,
+        "t_rec": table["T_REC"].astype("string"),
+        "size": pd.NA,
+        "level": context.level_for(product),
+        "wavelength": wavelength.to_numpy(dtype=float),
+        "quality": parse_quality(table["QUALITY"]) if "QUALITY" in table else pd.NA,
+        "exptime": _numeric(table["EXPTIME"]) if "EXPTIME" in table else pd.NA,
+        "keywords": [keywords_json(row) for row in table[extra].to_dict("records")],
+    })
+    frame = frame[frame["time_utc"].notna()]
+    day_set = set(days)
+    frame = frame[[t.date() in day_set for t in frame["time_utc"]]]
+    return normalize_manifest(frame)

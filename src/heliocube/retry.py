@@ -1,0 +1,86 @@
+"""Bounded retries with exponential backoff and jitter, shared by every archive call."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import random
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+__all__ = ["RetryPolicy", "RetryableError", "call_with_retries"]
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class RetryableError(Exception):
+    """A failure worth another attempt (HTTP 5xx/429, timeout, truncated or corrupt body).
+
+    ``retry_after`` carries a server's Retry-After hint in seconds, when it sent one.
+    """
+
+    def __init__(self, message: str, retry_after: float | None = None):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+@dataclasses.dataclass(frozen=True)
+class RetryPolicy:
+    """How often and how patiently to retry.
+
+    Attempt ``k`` (0-based) failing waits ``backoff * 2**k`` seconds times a jitter in [0.5, 1.5), capped at
+    ``max_backoff``; a server's Retry-After replaces the computed delay, under the same cap.
+    """
+
+    retries: int = 4
+    backoff: float = 2.0
+    max_backoff: float = 120.0
+
+    @classmethod
+    def from_config(cls, config: dict) -> RetryPolicy:
+        fetch = config["fetch"]
+        return cls(fetch["retries"], fetch["backoff_seconds"], fetch["max_backoff_seconds"])
+
+    def delay(self, attempt: int, retry_after: float | None, rng: random.Random) -> float:
+        if retry_after is not None:
+            return min(max(retry_after, 0.0), self.max_backoff)
+        return min(self.backoff * 2**attempt * rng.uniform(0.5, 1.5), self.max_backoff)
+
+
+def call_with_retries(
+    action: Callable[[], T],
+    policy: RetryPolicy,
+    what: str,
+    retry_on: tuple[type[BaseException], ...] = (RetryableError,),
+    rng: random.Random | None = None,
+) -> T:
+    """Run ``action`` until it succeeds or ``policy.retries`` extra attempts have failed.
+
+    Parameters
+    ----------
+    action : callable
+        Called with no arguments.
+    policy : RetryPolicy
+    what : str
+        Names the action in log lines.
+    retry_on : tuple of exception types
+        Failures that earn another attempt; anything else propagates at once.
+
+    Raises
+    ------
+    Exception
+        The last failure, once the attempts are spent.
+    """
+    rng = rng or random.Random()
+    for attempt in range(policy.retries + 1):
+        try:
+            return action()
+        except retry_on as err:
+            if attempt == policy.retries:
+                raise
+            wait = policy.delay(attempt, getattr(err, "retry_after", None), rng)
+            log.warning("%s failed (%s); attempt %d of %d in %.2f s", what, err, attempt + 2, policy.retries + 1, wait)
+            time.sleep(wait)
+    raise AssertionError("unreachable")
