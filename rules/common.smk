@@ -4,7 +4,7 @@ from snakemake.utils import validate
 
 from heliocube.config import SCHEMA_PATH, validate_config
 from heliocube.registry import get_product
-from heliocube.timegrid import days_of_month, months_in_range
+from heliocube.timegrid import days_of_month, listed_days_of_month, months_in_range
 
 
 validate(config, schema=str(SCHEMA_PATH))
@@ -27,6 +27,16 @@ def get_month_days(wildcards):
     return [
         day.isoformat()
         for day in days_of_month(
+            wildcards.month, config["date_start"], config["date_finish"]
+        )
+    ]
+
+
+def get_listed_days(wildcards):
+    """Days a query job lists: the month's days in range plus the day beyond either end of the range."""
+    return [
+        day.isoformat()
+        for day in listed_days_of_month(
             wildcards.month, config["date_start"], config["date_finish"]
         )
     ]

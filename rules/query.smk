@@ -3,7 +3,7 @@ rule query:
     output:
         index=f"{ROOT}/manifests/{{product}}/{{month}}.index.csv",
     params:
-        days=get_month_days,
+        days=get_listed_days,
     resources:
         jsoc_connections=get_jsoc_connections,
         sdac_connections=get_sdac_connections,

@@ -12,6 +12,7 @@ from heliocube.timegrid import (
     days_in_range,
     days_of_month,
     format_duration,
+    listed_days_of_month,
     months_in_range,
     parse_duration,
     slots_for_day,
@@ -40,6 +41,11 @@ def test_days_and_months():
     assert len(days_in_range("2012-02-01", "2012-03-01")) == 30
     assert days_of_month("2010-12", "2010-12-30", "2011-01-05") == [dt.date(2010, 12, 30), dt.date(2010, 12, 31)]
     assert days_of_month("2009-01", "2010-12-30", "2011-01-05") == []
+    assert listed_days_of_month("2010-12", "2010-12-30", "2011-01-05") == [
+        dt.date(2010, 12, 29), dt.date(2010, 12, 30), dt.date(2010, 12, 31)]
+    assert listed_days_of_month("2011-01", "2010-12-30", "2011-01-05")[-1] == dt.date(2011, 1, 6)
+    assert listed_days_of_month("2010-10", "2010-10-15", "2010-10-15") == [
+        dt.date(2010, 10, 14), dt.date(2010, 10, 15), dt.date(2010, 10, 16)]
 
 
 def test_six_hour_slots():

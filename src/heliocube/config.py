@@ -20,17 +20,17 @@ from .registry import get_product, load_registry
 from .timegrid import parse_day, parse_duration
 
 __all__ = [
-    "ConfigError",
     "SCHEMA_PATH",
-    "load_schema",
-    "load_config",
-    "validate_config",
-    "check_semantics",
-    "cadence_of",
-    "slot_tolerance_of",
-    "native_size_of",
-    "jsoc_email",
+    "ConfigError",
     "archive_urls",
+    "cadence_of",
+    "check_semantics",
+    "jsoc_email",
+    "load_config",
+    "load_schema",
+    "native_size_of",
+    "slot_tolerance_of",
+    "validate_config",
 ]
 
 #: The schema file, also handed to Snakemake's ``validate``.
@@ -137,10 +137,10 @@ def check_semantics(config: dict) -> None:
         if size > native or native % size:
             raise ConfigError("image_size", f"{size} does not divide the native size {native} of {name}; "
                               f"use a divisor such as {native // 2}, {native // 4} or {native // 8}")
-    if config["mode"] == "production" and any(registry[n].is_jsoc for n in config["products"]):
-        if not jsoc_email(config):
-            raise ConfigError("jsoc.email", "JSOC products need a registered email in production mode: set the "
-                              f"environment variable {config['jsoc']['email_env']} or jsoc.email")
+    needs_email = config["mode"] == "production" and any(registry[n].is_jsoc for n in config["products"])
+    if needs_email and not jsoc_email(config):
+        raise ConfigError("jsoc.email", "JSOC products need a registered email in production mode: set the "
+                          f"environment variable {config['jsoc']['email_env']} or jsoc.email")
 
 
 def _duration(config: dict, key: str) -> dt.timedelta:

@@ -6,7 +6,7 @@ import requests
 
 from .retry import RetryableError, RetryPolicy, call_with_retries
 
-__all__ = ["new_session", "get", "NotFound"]
+__all__ = ["NotFound", "get", "new_session"]
 
 _RETRY_STATUS = {408, 425, 429, 500, 502, 503, 504}
 USER_AGENT = "heliocube (https://github.com/heliocube)"

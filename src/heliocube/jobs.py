@@ -16,7 +16,7 @@ from .paths import atomic_path
 from .query import ArchiveContext, write_day_manifests
 from .timegrid import parse_day
 
-__all__ = ["configure_logging", "embedded_archive_url", "archive_context", "query_job", "fetch_job"]
+__all__ = ["archive_context", "configure_logging", "embedded_archive_url", "fetch_job", "query_job"]
 
 
 def configure_logging(level: int = logging.INFO) -> None:

@@ -15,7 +15,7 @@ import pandas as pd
 
 from .paths import atomic_path
 
-__all__ = ["MANIFEST_COLUMNS", "empty_manifest", "normalize_manifest", "write_manifest", "read_manifest"]
+__all__ = ["MANIFEST_COLUMNS", "empty_manifest", "normalize_manifest", "read_manifest", "write_manifest"]
 
 #: Column name -> pandas dtype. ``keywords`` holds the remaining archive keywords as a JSON object.
 MANIFEST_COLUMNS = {

@@ -14,7 +14,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["atomic_path", "safe_component", "manifest_path", "raw_dir", "day_receipt_path"]
+__all__ = ["atomic_path", "day_receipt_path", "manifest_path", "raw_dir", "safe_component"]
 
 _SAFE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,200}$")
 

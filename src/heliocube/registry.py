@@ -15,7 +15,7 @@ import yaml
 
 from .timegrid import parse_duration
 
-__all__ = ["Product", "ValidRegion", "DIALECTS", "load_registry", "get_product", "product_names"]
+__all__ = ["DIALECTS", "Product", "ValidRegion", "get_product", "load_registry", "product_names"]
 
 #: Archive protocols the query and fetch stages speak.
 DIALECTS = ("jsoc", "sdac_eit", "sdac_lasco")

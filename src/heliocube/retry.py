@@ -18,12 +18,14 @@ T = TypeVar("T")
 class RetryableError(Exception):
     """A failure worth another attempt (HTTP 5xx/429, timeout, truncated or corrupt body).
 
-    ``retry_after`` carries a server's Retry-After hint in seconds, when it sent one.
+    ``retry_after`` carries a server's Retry-After hint in seconds, when it sent one; ``reason`` is the ledger's
+    reason code should the attempts run out (http, truncated, unreadable, timeout, unreachable).
     """
 
-    def __init__(self, message: str, retry_after: float | None = None):
+    def __init__(self, message: str, retry_after: float | None = None, reason: str = "http"):
         super().__init__(message)
         self.retry_after = retry_after
+        self.reason = reason
 
 
 @dataclasses.dataclass(frozen=True)

@@ -13,12 +13,13 @@ import numpy as np
 import pandas as pd
 
 __all__ = [
-    "parse_duration",
-    "format_duration",
-    "parse_day",
     "days_in_range",
-    "months_in_range",
     "days_of_month",
+    "format_duration",
+    "listed_days_of_month",
+    "months_in_range",
+    "parse_day",
+    "parse_duration",
     "slots_for_day",
 ]
 
@@ -100,6 +101,21 @@ def days_of_month(month: str, start: str | dt.date, finish: str | dt.date) -> li
     next_month = dt.date(year + (mon == 12), mon % 12 + 1, 1)
     last = min(parse_day(finish), next_month - dt.timedelta(days=1))
     return days_in_range(first, last) if first <= last else []
+
+
+def listed_days_of_month(month: str, start: str | dt.date, finish: str | dt.date) -> list[dt.date]:
+    """The days a query job of ``month`` lists: its days in range, plus the day just outside either end.
+
+    A slot near the first midnight of the range may be best filled by a frame of the day before (HMI's TAI
+    grid puts one at 23:59:26 UTC), so the first month also lists ``start - 1`` and the last ``finish + 1``.
+    """
+    days = days_of_month(month, start, finish)
+    first, last = parse_day(start), parse_day(finish)
+    if days and days[0] == first:
+        days.insert(0, first - dt.timedelta(days=1))
+    if days and days[-1] == last:
+        days.append(last + dt.timedelta(days=1))
+    return days
 
 
 def slots_for_day(day: dt.date, cadence: dt.timedelta, anchor: dt.date) -> pd.DatetimeIndex:

@@ -13,7 +13,7 @@ from ..httpclient import _RETRY_STATUS, _retry_after
 from ..paths import atomic_path
 from ..retry import RetryableError, RetryPolicy, call_with_retries
 
-__all__ = ["DownloadError", "download_verified", "verify_fits", "sha256_of"]
+__all__ = ["DownloadError", "download_verified", "sha256_of", "verify_fits"]
 
 CHUNK = 1 << 20
 
@@ -45,7 +45,7 @@ def verify_fits(path: str | os.PathLike) -> None:
             if len(hdus) == 0 or all(hdu.data is None for hdu in hdus):
                 raise OSError("no image data")
     except Exception as err:  # astropy raises OSError, ValueError, TypeError, VerifyError... for broken files
-        raise RetryableError(f"unreadable FITS ({type(err).__name__}: {err})") from err
+        raise RetryableError(f"unreadable FITS ({type(err).__name__}: {err})", reason="unreadable") from err
 
 
 def _fetch_once(session: requests.Session, url: str, target: Path, expected_size: int | None, timeout: float) -> None:
@@ -66,10 +66,14 @@ def _fetch_once(session: requests.Session, url: str, target: Path, expected_size
                         written += len(block)
                 for size, source in ((announced, "Content-Length"), (expected_size, "archive listing")):
                     if size is not None and int(size) != written:
-                        raise RetryableError(f"truncated: {written} bytes, {source} says {size}")
+                        raise RetryableError(f"truncated: {written} bytes, {source} says {size}", reason="truncated")
                 verify_fits(tmp)
-    except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as err:
-        raise RetryableError(f"{type(err).__name__}") from err
+    except requests.exceptions.ChunkedEncodingError as err:  # the connection ended inside the body
+        raise RetryableError(f"body cut short ({type(err).__name__})", reason="truncated") from err
+    except requests.Timeout as err:
+        raise RetryableError(f"{type(err).__name__}", reason="timeout") from err
+    except requests.ConnectionError as err:
+        raise RetryableError(f"{type(err).__name__}", reason="unreachable") from err
 
 
 def download_verified(session: requests.Session, url: str, target: str | os.PathLike, policy: RetryPolicy,
@@ -91,6 +95,5 @@ def download_verified(session: requests.Session, url: str, target: str | os.Path
     try:
         call_with_retries(lambda: _fetch_once(session, url, target, expected_size, timeout), policy, f"download {url}")
     except RetryableError as err:
-        reason = "truncated" if "truncated" in str(err) else "unreadable" if "FITS" in str(err) else "http"
-        raise DownloadError(reason, f"{url}: {err} (after {policy.retries + 1} attempts)") from err
+        raise DownloadError(err.reason, f"{url}: {err} (after {policy.retries + 1} attempts)") from err
     return target

@@ -8,7 +8,7 @@ from typing import Protocol
 
 import pandas as pd
 
-__all__ = ["Rejection", "QualityGate", "AcceptAll"]
+__all__ = ["AcceptAll", "QualityGate", "Rejection"]
 
 
 @dataclasses.dataclass(frozen=True)

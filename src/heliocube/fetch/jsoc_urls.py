@@ -10,7 +10,7 @@ import drms
 from ..query.jsoc import TRANSIENT, jsoc_client
 from ..retry import RetryableError, call_with_retries
 
-__all__ = ["resolve_jsoc_urls", "EXPORT_BATCH"]
+__all__ = ["EXPORT_BATCH", "resolve_jsoc_urls"]
 
 #: Records per export request: keeps the record-set string well under URL length limits.
 EXPORT_BATCH = 50
@@ -47,7 +47,7 @@ def resolve_jsoc_urls(product, record_ids: list[str], context) -> dict[str, str]
                 raise RetryableError(f"JSOC export error: {err}") from err
 
         table = call_with_retries(export, context.policy, f"JSOC export of {len(batch)} records",
-                                  TRANSIENT + (RetryableError,))
+                                  (*TRANSIENT, RetryableError))
         for record, url in zip(table["record"], table["url"], strict=True):
             urls[_record_key(record)] = url if "://" in str(url) else urljoin(context.jsoc_url, str(url))
     return urls

@@ -32,7 +32,7 @@ from .download import DownloadError, download_verified, sha256_of
 from .gate import AcceptAll, Rejection
 from .jsoc_urls import resolve_jsoc_urls
 
-__all__ = ["fetch_days", "raw_file_name", "SLOT_COLUMNS", "LEDGER_COLUMNS"]
+__all__ = ["LEDGER_COLUMNS", "SLOT_COLUMNS", "fetch_days", "raw_file_name"]
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ from astropy.time import Time
 from ..manifest import keywords_json, normalize_manifest
 from ..retry import RetryableError, call_with_retries
 
-__all__ = ["jsoc_client", "jsoc_times_to_utc", "span_recordset", "query_jsoc", "parse_quality"]
+__all__ = ["jsoc_client", "jsoc_times_to_utc", "parse_quality", "query_jsoc", "span_recordset"]
 
 #: Keywords asked for when the series has them; the rest of a record's keywords stay in the archive.
 WANTED_KEYS = ("T_REC", "T_OBS", "DATE__OBS", "QUALITY", "EXPTIME", "WAVELNTH", "CDELT1", "RSUN_OBS")
@@ -56,7 +56,8 @@ def jsoc_times_to_utc(values) -> pd.DatetimeIndex:
         pending = out.isna() & values.str.endswith(suffix) & values.str.match(r"^\d{4}[.-]\d{2}[.-]\d{2}")
         if not pending.any():
             continue
-        iso = values[pending].str.removesuffix(suffix).str.replace(".", "-", n=2, regex=False).str.replace("_", "T")
+        iso = values[pending].str.removesuffix(suffix).str.replace(r"^(\d{4})\.(\d{2})\.(\d{2})_", r"\1-\2-\3T",
+                                                                  regex=True)
         utc = Time(list(iso), format="isot", scale=scale).utc
         out[pending] = pd.to_datetime(utc.isot, utc=True)
     return pd.DatetimeIndex(out)
@@ -103,7 +104,7 @@ def query_jsoc(product, days: list[dt.date], context) -> pd.DataFrame:
     """
     series = product.series_for(context.level_for(product))
     client = call_with_retries(lambda: jsoc_client(context.jsoc_url, context.email), context.policy,
-                               "JSOC address check", TRANSIENT + (RetryableError,))
+                               "JSOC address check", (*TRANSIENT, RetryableError))
     info = call_with_retries(lambda: client.info(series), context.policy, f"JSOC series_struct {series}",
                              TRANSIENT)
     available = set(info.keywords.index)
@@ -122,7 +123,10 @@ def query_jsoc(product, days: list[dt.date], context) -> pd.DataFrame:
     t_obs = jsoc_times_to_utc(table["T_OBS"]) if "T_OBS" in table else None
     t_rec = jsoc_times_to_utc(table["T_REC"])
     times = t_rec if t_obs is None else t_obs.where(~t_obs.isna(), t_rec)
-    wavelength = _numeric(table["WAVELNTH"]) if "WAVELNTH" in table else pd.Series(product.wavelength, index=table.index)
+    if "WAVELNTH" in table:
+        wavelength = _numeric(table["WAVELNTH"])
+    else:
+        wavelength = pd.Series(product.wavelength, index=table.index)
     record_ids = [
         f"{series}[{rec}]" + (f"[{int(wav)}]" if by_wavelength else "")
         for rec, wav in zip(table["T_REC"], wavelength, strict=True)

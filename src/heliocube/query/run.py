@@ -50,7 +50,8 @@ def write_day_manifests(product_name: str, days: list[dt.date], context, root: s
     rows = []
     for day in days:
         path = manifest_path(root, product_name, day)
-        rows.append({"day": day.isoformat(), "manifest": str(path), "records": len(pd.read_parquet(path, columns=["record_id"]))})
+        records = len(pd.read_parquet(path, columns=["record_id"]))
+        rows.append({"day": day.isoformat(), "manifest": str(path), "records": records})
     index = pd.DataFrame(rows, columns=["day", "manifest", "records"])
     with atomic_path(Path(index_path)) as tmp:
         index.to_csv(tmp, index=False)

@@ -9,6 +9,7 @@ production and the embedded archive in tests.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import re
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urljoin
@@ -20,12 +21,15 @@ from bs4 import BeautifulSoup
 from .. import httpclient
 from ..manifest import keywords_json, normalize_manifest
 from ..paths import safe_component
+from ..retry import RetryableError
 
-__all__ = ["parse_listing", "template_regex", "read_remote_header", "query_eit", "query_lasco", "parse_img_hdr"]
+log = logging.getLogger(__name__)
+
+__all__ = ["parse_img_hdr", "parse_listing", "query_eit", "query_lasco", "read_remote_header", "template_regex"]
 
 _FIELD = re.compile(r"\{(\w+):0?(\d+)d\}")
 #: Header bytes read per request when looking for END (FITS headers are 2880-byte blocks).
-HEADER_CHUNK = 2880 * 4
+HEADER_CHUNK = 2880 * 2
 #: Header keywords kept in an EIT manifest's keywords column.
 EIT_KEYWORDS = ("OBJECT", "FILTER", "SCI_OBJ", "N_MISSING_BLOCKS", "NAXIS1", "NAXIS2", "CDELT1", "SOLAR_R")
 
@@ -125,7 +129,12 @@ def query_eit(product, days: list[dt.date], context) -> pd.DataFrame:
     def describe(candidate):
         record_id, size, fields = candidate
         url = urljoin(context.sdac_url, record_id)
-        header, total = read_remote_header(session, url, context)
+        try:
+            header, total = read_remote_header(session, url, context)
+        except (RetryableError, OSError, ValueError) as err:
+            # Without its header a file cannot be attributed to a wavelength: count it, do not fail the month.
+            log.warning("EIT header of %s unreadable after retries (%s); not listed", url, err)
+            return None
         time = _header_time(header) or pd.Timestamp(dt.datetime(**fields), tz="UTC")
         return {
             "product": product.name, "record_id": record_id, "url": url, "time_utc": time,
@@ -136,7 +145,7 @@ def query_eit(product, days: list[dt.date], context) -> pd.DataFrame:
 
     with ThreadPoolExecutor(max_workers=context.connections) as pool:
         rows = list(pool.map(describe, candidates))
-    frame = pd.DataFrame(rows)
+    frame = pd.DataFrame([row for row in rows if row is not None])
     if frame.empty:
         return normalize_manifest(frame)
     frame = frame[frame["wavelength"].astype(float) == float(product.wavelength)]

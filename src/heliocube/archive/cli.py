@@ -1,0 +1,197 @@
+"""Command line of the embedded archive (``python -m heliocube.archive``) and :func:`ensure_running`."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import fcntl
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from urllib.parse import urlsplit
+
+__all__ = ["ensure_running", "health", "main"]
+
+
+def health(url: str, timeout: float = 1.0) -> dict | None:
+    """The ``/health`` answer of an archive at ``url`` (None when nothing answers)."""
+    try:
+        with urllib.request.urlopen(url.rstrip("/") + "/health", timeout=timeout) as response:
+            return json.loads(response.read())
+    except (urllib.error.URLError, OSError, ValueError):
+        return None
+
+
+def _serve(args) -> int:
+    from .mission import SyntheticMission
+    from .server import ArchiveServer
+
+    server = ArchiveServer(
+        SyntheticMission(seed=args.seed, frame_size=args.frame_size),
+        host=args.host,
+        port=args.port,
+        access_log_path=args.access_log,
+    )
+    server.start()
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    if args.pidfile:
+        Path(args.pidfile).write_text(f"{os.getpid()}\n")
+    print(server.url, flush=True)
+    try:
+        while not stop.wait(0.2):
+            if args.idle_timeout and time.time() - server.last_request > args.idle_timeout:
+                print(f"idle for {args.idle_timeout} s: stopping", flush=True)
+                break
+    finally:
+        server.stop()
+        if args.pidfile:
+            with contextlib.suppress(FileNotFoundError):
+                if Path(args.pidfile).read_text().strip() == str(os.getpid()):
+                    Path(args.pidfile).unlink()
+    return 0
+
+
+def _stop(args) -> int:
+    path = Path(args.pidfile)
+    if not path.exists():
+        print(f"no pidfile {path}: nothing to stop", file=sys.stderr)
+        return 1
+    pid = int(path.read_text().split()[0])
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        path.unlink(missing_ok=True)
+        return 0
+    deadline = time.time() + args.timeout
+    while time.time() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return 0
+        if not path.exists():  # the server removes its pidfile as it exits
+            time.sleep(0.05)
+            return 0
+        time.sleep(0.05)
+    print(f"archive process {pid} did not stop within {args.timeout} s", file=sys.stderr)
+    return 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: ``serve`` (foreground, URL on the first stdout line) or ``stop --pidfile``."""
+    parser = argparse.ArgumentParser(prog="python -m heliocube.archive", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="serve the synthetic mission until SIGTERM or idle")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=0)
+    serve.add_argument("--seed", type=int, default=0)
+    serve.add_argument("--frame-size", type=int, default=256)
+    serve.add_argument("--access-log", default=None, help="append one JSON line per request here")
+    serve.add_argument("--pidfile", default=None)
+    serve.add_argument("--idle-timeout", type=float, default=0.0, help="stop after this many idle seconds (0: never)")
+    stop = sub.add_parser("stop", help="stop a server started with --pidfile")
+    stop.add_argument("--pidfile", required=True)
+    stop.add_argument("--timeout", type=float, default=10.0)
+    args = parser.parse_args(argv)
+    return _serve(args) if args.command == "serve" else _stop(args)
+
+
+def ensure_running(
+    url: str,
+    *,
+    frame_size: int,
+    seed: int,
+    workdir: str | os.PathLike,
+    idle_timeout: float = 600.0,
+    start_timeout: float = 60.0,
+) -> str:
+    """Make sure an embedded archive answers at ``url`` (fixed host:port), starting one if needed.
+
+    A detached ``python -m heliocube.archive serve`` is spawned (pidfile, log and access log in ``workdir``, idle
+    timeout ``idle_timeout``), under an ``fcntl`` lock so concurrent callers start a single server.
+
+    Returns
+    -------
+    str
+        ``url`` once it answers.
+
+    Raises
+    ------
+    RuntimeError
+        When the server answering has another seed or frame size, or when none comes up in ``start_timeout``.
+    """
+    url = url if url.endswith("/") else url + "/"
+    parts = urlsplit(url)
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    stem = f"archive-{parts.hostname}-{parts.port}"
+
+    def check(answer):
+        if answer and (answer.get("seed") != seed or answer.get("frame_size") != frame_size):
+            raise RuntimeError(
+                f"an archive with seed {answer.get('seed')} and frame size {answer.get('frame_size')} "
+                f"already answers at {url}; wanted seed {seed}, frame size {frame_size}"
+            )
+        return answer
+
+    if check(health(url)):
+        return url
+    with open(workdir / f"{stem}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            if check(health(url)):
+                return url
+            import heliocube
+
+            env = dict(os.environ)
+            src = str(Path(heliocube.__file__).resolve().parent.parent)
+            env["PYTHONPATH"] = os.pathsep.join(p for p in (src, env.get("PYTHONPATH")) if p)
+            env["NO_PROXY"] = ",".join(p for p in ("127.0.0.1,localhost", env.get("NO_PROXY")) if p)
+            command = [
+                sys.executable,
+                "-m",
+                "heliocube.archive",
+                "serve",
+                "--host",
+                parts.hostname,
+                "--port",
+                str(parts.port),
+                "--seed",
+                str(seed),
+                "--frame-size",
+                str(frame_size),
+                "--idle-timeout",
+                str(idle_timeout),
+                "--pidfile",
+                str(workdir / f"{stem}.pid"),
+                "--access-log",
+                str(workdir / f"{stem}.access.jsonl"),
+            ]
+            with open(workdir / f"{stem}.log", "ab") as log:
+                process = subprocess.Popen(
+                    command,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                    env=env,
+                    start_new_session=True,
+                    close_fds=True,
+                )
+            deadline = time.time() + start_timeout
+            while time.time() < deadline:
+                if check(health(url, timeout=0.5)):
+                    return url
+                if process.poll() is not None:
+                    raise RuntimeError(f"embedded archive exited with {process.returncode}; see {workdir}/{stem}.log")
+                time.sleep(0.1)
+            raise RuntimeError(f"embedded archive did not answer at {url} within {start_timeout} s")
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)

@@ -1,0 +1,287 @@
+"""The JSOC side of the embedded archive: record-set parsing and the JSON answers of jsoc_info / jsoc_fetch.
+
+Answers follow what the ``drms`` 0.9 client reads (see the reference notes on drms <-> JSOC). Segment files live at
+SUMS-like paths ``/SUM{p}/D{k}/S00000/{file}`` (p: 1 + the product's index in the registry, k: the record's grid
+index), export files at ``/SUM0/D{request}/S00000/{series}.{T_REC compact}[.{wavelength}].{segment}.fits``; both are
+decoded statelessly, so a download works whichever server process answers it.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+
+from .timefmt import ANCHOR_MS, parse_jsoc_duration, parse_jsoc_time
+
+__all__ = [
+    "KEYWORDS",
+    "RecordSetError",
+    "export_filename",
+    "keyword_value",
+    "parse_recordset",
+    "resolve_sums_path",
+    "rs_list",
+    "rs_summary",
+    "series_struct",
+    "sums_path",
+]
+
+#: Keywords every served series declares: (name, JSOC type, units, note).
+KEYWORDS = (
+    ("T_REC", "time", "TAI", "[TAI|UTC] Slot time"),
+    ("T_OBS", "time", "TAI", "[TAI|UTC] Observation time"),
+    ("DATE__OBS", "string", "ISO", "[ISO] Observation time (UTC)"),
+    ("WAVELNTH", "int", "Angstrom", "Wavelength"),
+    ("QUALITY", "int", "none", "Quality bits; 0 = no known problems"),
+    ("EXPTIME", "double", "s", "Exposure time"),
+    ("INSTRUME", "string", "none", "Instrument"),
+    ("TELESCOP", "string", "none", "Telescope"),
+)
+
+
+class RecordSetError(ValueError):
+    """A record-set specification the embedded archive cannot evaluate."""
+
+
+def _split_top(text: str) -> list[str]:
+    parts, depth, current = [], 0, []
+    for char in text:
+        if char in "[{":
+            depth += 1
+        elif char in "]}":
+            depth -= 1
+        if char == "," and depth == 0:
+            parts.append("".join(current))
+            current = []
+        else:
+            current.append(char)
+    parts.append("".join(current))
+    return [p.strip() for p in parts if p.strip()]
+
+
+_RECSET = re.compile(r"^([\w.]+)((?:\[[^\]]*\])*)(?:\{([^}]*)\})?$")
+_TIMESPEC = re.compile(
+    r"^(?P<t0>[^/@]+?)(?:-(?P<t1>\d{4}[.\-/]\d[^/@]*))?(?:/(?P<dur>[\d.]+[smhdSMHD]?))?(?:@(?P<step>[\d.]+[smhdSMHD]?))?$"
+)
+
+
+def _canonical_series(mission, name: str) -> str:
+    for series in mission.jsoc_series:
+        if series.lower() == name.lower():
+            return series
+    raise RecordSetError(f"unknown series {name!r}")
+
+
+def parse_recordset(mission, ds: str) -> list[tuple[str, pd.DataFrame, list[str]]]:
+    """Evaluate a (comma-joined) record-set specification.
+
+    Each part is ``series[time][wavelength]{segments}``; time is ``t``, ``t0-t1`` (inclusive) or ``t0/duration``,
+    each with an optional ``@step`` (records whose grid index from the first match is a multiple of
+    step/cadence). Times take ``_TAI``, ``_UTC`` or ``Z`` (none: the series' own scale).
+
+    Returns
+    -------
+    list of (series, rows, segments)
+    """
+    out = []
+    for part in _split_top(ds):
+        match = _RECSET.match(part)
+        if not match:
+            raise RecordSetError(f"cannot parse record set {part!r}")
+        series = _canonical_series(mission, match.group(1))
+        entry = mission.jsoc_series[series]
+        brackets = re.findall(r"\[([^\]]*)\]", match.group(2) or "")
+        segments = [s.strip() for s in (match.group(3) or "").split(",") if s.strip()]
+        if not brackets or not brackets[0].strip() or brackets[0].strip() in ("$", "^"):
+            raise RecordSetError(f"record set {part!r} needs a time range (the whole series is too large)")
+        time_spec = _TIMESPEC.match(brackets[0].strip())
+        if not time_spec:
+            raise RecordSetError(f"cannot parse time selection {brackets[0]!r}")
+        scale, cad = entry["scale"], entry["cadence_ms"]
+        try:
+            t0 = parse_jsoc_time(time_spec["t0"], scale)
+            if time_spec["t1"]:
+                t1 = parse_jsoc_time(time_spec["t1"], scale)
+            elif time_spec["dur"]:
+                t1 = t0 + parse_jsoc_duration(time_spec["dur"]) - 1
+            else:  # a single time names the slot it falls in
+                t0 = t1 = ANCHOR_MS + round((t0 - ANCHOR_MS) / cad) * cad
+            step = parse_jsoc_duration(time_spec["step"]) if time_spec["step"] else None
+        except ValueError as err:
+            raise RecordSetError(str(err)) from err
+        waves = None
+        if len(brackets) > 1 and brackets[1].strip() and "WAVELNTH" in entry["primekeys"]:
+            try:
+                waves = [int(float(w)) for w in brackets[1].split(",") if w.strip()]
+            except ValueError as err:
+                raise RecordSetError(f"cannot parse wavelength selection {brackets[1]!r}") from err
+        try:
+            rows = mission.jsoc_rows(series, t0, t1, waves)
+        except ValueError as err:
+            raise RecordSetError(str(err)) from err
+        if step and not rows.empty:
+            every = max(1, round(step / cad))
+            first = int(rows["grid_index"].min())
+            rows = rows[(rows["grid_index"] - first) % every == 0].reset_index(drop=True)
+        out.append((series, rows, segments))
+    return out
+
+
+def series_struct(mission, series: str) -> dict:
+    """The ``jsoc_info?op=series_struct`` answer."""
+    series = _canonical_series(mission, series)
+    entry = mission.jsoc_series[series]
+    keywords = [
+        {
+            "name": name,
+            "type": kind,
+            "recscope": "ts_eq" if name == "T_REC" else "variable",
+            "defval": "",
+            "units": ("UTC" if entry["scale"] == "utc" else "TAI") if kind == "time" else units,
+            "note": note,
+        }
+        for name, kind, units, note in KEYWORDS
+    ]
+    product = mission.registry[entry["products"][0]]
+    size = mission.frame_size
+    return {
+        "name": series,
+        "primekeys": list(entry["primekeys"]),
+        "dbindex": list(entry["primekeys"]),
+        "keywords": keywords,
+        "links": [],
+        "segments": [
+            {
+                "name": entry["segment"],
+                "type": "float",
+                "units": "none",
+                "protocol": "fits",
+                "dims": f"{size}x{size}",
+                "note": f"{product.instrument} image",
+            }
+        ],
+        "note": f"heliocube embedded archive: synthetic {series}",
+        "retention": 10000,
+        "unitsize": 32,
+        "archive": 1,
+        "tapegroup": 1,
+        "status": 0,
+    }
+
+
+def keyword_value(mission, row, key: str) -> str:
+    """A keyword of a record as JSOC prints it in rs_list (QUALITY as a ``0x%08x`` hex string)."""
+    product = mission.registry[row["product"]]
+    if key == "T_REC":
+        return row["t_rec"]
+    if key == "T_OBS":
+        return row["t_obs"]
+    if key == "DATE__OBS":
+        return pd.Timestamp(row["time_utc"]).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-4] + "Z"
+    if key == "WAVELNTH":
+        return str(product.wavelength)
+    if key == "QUALITY":
+        return f"0x{int(row['quality']):08x}"
+    if key == "EXPTIME":
+        return f"{float(row['exptime']):.6f}"
+    if key in ("INSTRUME", "TELESCOP"):
+        return str(mission.base_header(row["product"], row["level"]).get(key, "")).strip()
+    if key == "*recnum*":
+        return str(int(row["grid_index"]))
+    return "Invalid KeyLink"
+
+
+def sums_path(mission, row) -> str:
+    """SUMS-like path of a record's segment file."""
+    index = list(mission.registry).index(row["product"]) + 1
+    entry = mission.jsoc_series[mission.registry[row["product"]].series_for(row["level"])]
+    return f"/SUM{index}/D{int(row['grid_index'])}/S00000/{entry['sums_file']}"
+
+
+def export_filename(mission, row, segment: str) -> str:
+    """Name of a url/fits export file: ``{series}.{T_REC compact}[.{wavelength}].{segment}.fits``."""
+    product = mission.registry[row["product"]]
+    entry = mission.jsoc_series[product.series_for(row["level"])]
+    trec = row["t_rec"].replace(".", "").replace(":", "") if entry["scale"] == "tai" else row["t_rec"].replace(":", "")
+    wav = f".{product.wavelength}" if "WAVELNTH" in entry["primekeys"] else ""
+    return f"{entry['name']}.{trec}{wav}.{segment}.fits"
+
+
+_SUMS = re.compile(r"^/SUM(\d+)/D(\d+)/S00000/([\w.\-]+)$")
+_EXPORT = re.compile(r"^([\w.]+?)\.(\d{8}_\d{6}_TAI|\d{4}-\d{2}-\d{2}T\d{6}Z)(?:\.(\d+))?\.(\w+)\.fits$")
+
+
+def resolve_sums_path(mission, path: str) -> tuple[str, str, str] | None:
+    """(product, level, record_id) of a SUMS or export file path, or None when the path names no record."""
+    match = _SUMS.match(path)
+    if not match:
+        return None
+    sum_index, dnum, filename = int(match.group(1)), int(match.group(2)), match.group(3)
+    names = list(mission.registry)
+    if sum_index == 0:
+        exp = _EXPORT.match(filename)
+        if not exp or exp.group(1) not in mission.jsoc_series:
+            return None
+        series, compact, wav, _segment = exp.groups()
+        if compact.endswith("_TAI"):
+            trec = f"{compact[0:4]}.{compact[4:6]}.{compact[6:8]}_{compact[9:11]}:{compact[11:13]}:{compact[13:15]}_TAI"
+        else:
+            trec = f"{compact[:13]}:{compact[13:15]}:{compact[15:17]}Z"
+        record_id = f"{series}[{trec}]" + (f"[{wav}]" if wav else "")
+        try:
+            row = mission.lookup(record_id)
+        except (KeyError, ValueError):
+            return None
+        return row["product"], row["level"], record_id
+    if sum_index > len(names):
+        return None
+    name = names[sum_index - 1]
+    product = mission.registry[name]
+    if not product.is_jsoc:
+        return None
+    entry = mission.jsoc_series[product.series_for()]
+    if filename != entry["sums_file"]:
+        return None
+    rows = mission._rows(name, product.level, np.array([dnum], dtype=np.int64))
+    if rows.empty:
+        return None
+    return name, product.level, rows.iloc[0]["record_id"]
+
+
+def rs_list(mission, query: dict) -> dict:
+    """The ``jsoc_info?op=rs_list`` answer (keys, segments, optional recinfo, n limit)."""
+    ds = query.get("ds", "")
+    parsed = parse_recordset(mission, ds)
+    rows = pd.concat([r for _, r, _ in parsed], ignore_index=True) if parsed else pd.DataFrame()
+    n = query.get("n")
+    if n not in (None, "") and not rows.empty:
+        n = int(n)
+        rows = rows.head(n) if n >= 0 else rows.tail(-n)
+    records = rows.to_dict("records")
+    answer: dict = {"count": len(records), "runtime": 0.01, "status": 0}
+    keys = [k for k in re.split(r"[\s,]+", query.get("key", "") or "") if k]
+    if keys == ["**ALL**"] or "**ALL**" in keys:
+        keys = [k[0] for k in KEYWORDS]
+    if keys:
+        answer["keywords"] = [{"name": k, "values": [keyword_value(mission, r, k) for r in records]} for k in keys]
+    segs = [s for s in re.split(r"[\s,]+", query.get("seg", "") or "") if s]
+    if segs:
+        answer["segments"] = [
+            {
+                "name": s,
+                "values": [sums_path(mission, r) for r in records],
+                "dims": [f"{mission.frame_size}x{mission.frame_size}"] * len(records),
+            }
+            for s in segs
+        ]
+    if query.get("R") == "1":
+        answer["recinfo"] = [{"name": r["record_id"], "online": 1} for r in records]
+    return answer
+
+
+def rs_summary(mission, query: dict) -> dict:
+    """The ``jsoc_info?op=rs_summary`` answer."""
+    parsed = parse_recordset(mission, query.get("ds", ""))
+    return {"count": int(sum(len(r) for _, r, _ in parsed)), "runtime": 0.01, "status": 0}

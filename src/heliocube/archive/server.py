@@ -1,0 +1,490 @@
+"""The embedded archive's HTTP server: JSOC (``/cgi-bin/ajax/``, ``/SUM*``) and SDAC (``/sdac/``) on 127.0.0.1.
+
+Routes
+------
+``/cgi-bin/ajax/jsoc_info?op=series_struct|rs_list|rs_summary``, ``/cgi-bin/ajax/jsoc_fetch?op=exp_request|exp_status``,
+``/cgi-bin/ajax/checkAddress.sh``, ``/cgi-bin/ajax/show_series``: JSON as JSOC answers the drms client.
+``/SUM{p}/D{k}/S00000/{file}`` and ``/SUM0/D{request}/S00000/{export file}``: FITS files.
+``/sdac/...``: nginx-style autoindex listings, ``img_hdr.txt`` and files (HTTP Range supported).
+``/health``: JSON with the mission's seed and frame size. Anything else: 404.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import hashlib
+import html
+import json
+import os
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+from . import jsoc, sdac
+from .mission import SyntheticMission
+
+__all__ = ["FAULT_KINDS", "UNSAFE_NAMES", "ArchiveServer", "FaultConfig"]
+
+#: Transient faults the server can inject.
+FAULT_KINDS = ("http500", "http429", "slow", "truncate", "corrupt")
+#: Names offered when ``FaultConfig.unsafe_names`` is on (a client must refuse to write them).
+UNSAFE_NAMES = ("../../etc/x.fits", "/abs/path.fits")
+
+
+@dataclasses.dataclass
+class FaultConfig:
+    """Transient faults injected into file and API requests.
+
+    Parameters
+    ----------
+    rate : float
+        Fraction of requests affected, decided from (seed, path+query, per-path request count): a retry of the
+        same request draws again, so it can succeed.
+    kinds : tuple of str
+        Among :data:`FAULT_KINDS`; an affected request gets one of them (drawn the same way).
+    slow_seconds : float
+        Delay of a ``slow`` answer.
+    retry_after : int
+        Retry-After seconds of a 429.
+    unsafe_names : bool
+        Listings and export answers also offer :data:`UNSAFE_NAMES`.
+    seed : int
+        Seed of the fault draws.
+    match : str, optional
+        Only paths containing this substring are affected (e.g. ``"/sdac/"`` or ``"jsoc_fetch"``).
+    """
+
+    rate: float = 0.0
+    kinds: tuple = ("http500",)
+    slow_seconds: float = 1.0
+    retry_after: int = 1
+    unsafe_names: bool = False
+    seed: int = 0
+    match: str | None = None
+
+    def __post_init__(self):
+        unknown = set(self.kinds) - set(FAULT_KINDS)
+        if unknown:
+            raise ValueError(f"unknown fault kinds {sorted(unknown)}; choose among {FAULT_KINDS}")
+        self.kinds = tuple(self.kinds)
+
+
+def _draw(*parts) -> float:
+    digest = hashlib.blake2b("|".join(map(str, parts)).encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") / 2.0**64
+
+
+@dataclasses.dataclass
+class _Response:
+    status: int = 200
+    body: bytes = b""
+    content_type: str = "application/octet-stream"
+    headers: dict = dataclasses.field(default_factory=dict)
+    cut_at: int | None = None  # absolute offset in the full file after which nothing is sent (truncated files)
+    sleep: float = 0.0
+    fault: str | None = None
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "heliocube-archive/1"
+
+    def setup(self):
+        super().setup()
+        self.server.archive._connection(+1)
+
+    def finish(self):
+        try:
+            super().finish()
+        finally:
+            self.server.archive._connection(-1)
+
+    def log_message(self, format, *args):
+        pass
+
+    def do_GET(self):
+        self._serve(head=False)
+
+    def do_HEAD(self):
+        self._serve(head=True)
+
+    def _serve(self, head: bool):
+        archive = self.server.archive
+        started, open_now = time.time(), archive._open
+        split = urlsplit(self.path)
+        status, sent = 500, 0
+        try:
+            response = archive._route(split.path, split.query, self.headers)
+            response = archive._apply_faults(split.path, split.query, response)
+            status = response.status
+            sent = self._send(response, head)
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
+        finally:
+            archive._log(
+                {
+                    "time": started,
+                    "method": self.command,
+                    "path": split.path,
+                    "query": split.query,
+                    "status": status,
+                    "bytes": sent,
+                    "duration_s": round(time.time() - started, 6),
+                    "open_connections": open_now,
+                }
+            )
+
+    def _send(self, response: _Response, head: bool) -> int:
+        if response.sleep:
+            time.sleep(response.sleep)
+        body = response.body
+        self.send_response(response.status)
+        self.send_header("Content-Type", response.content_type)
+        self.send_header("Content-Length", str(len(body)))
+        for key, value in response.headers.items():
+            self.send_header(key, value)
+        limit = len(body)
+        if response.cut_at is not None and response.cut_at < len(body):
+            limit = max(response.cut_at, 0)
+            self.send_header("Connection", "close")
+            self.close_connection = True
+        self.end_headers()
+        if head:
+            return 0
+        self.wfile.write(body[:limit])
+        self.wfile.flush()
+        return limit
+
+
+class ArchiveServer:
+    """The embedded archive on a local port, serving a :class:`SyntheticMission`.
+
+    Parameters
+    ----------
+    mission : SyntheticMission
+        What to serve.
+    host, port : str, int
+        Bind address; port 0 picks a free one (see :attr:`url`).
+    access_log_path : str, optional
+        Every request is also appended there as one JSON line.
+    faults : FaultConfig, optional
+        Transient faults; may be replaced at runtime (``server.faults = FaultConfig(...)``).
+    """
+
+    def __init__(
+        self,
+        mission: SyntheticMission,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        access_log_path: str | os.PathLike | None = None,
+        faults: FaultConfig | None = None,
+    ):
+        self.mission = mission
+        self.host, self.port = host, int(port)
+        self.access_log_path = os.fspath(access_log_path) if access_log_path else None
+        self.faults = faults or FaultConfig()
+        self.access_log: list[dict] = []
+        self.last_request = time.time()
+        self._lock = threading.Lock()
+        self._open = 0
+        self._counts: dict[str, int] = {}
+        self._exports: dict[str, dict] = {}
+        self._httpd: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+    def start(self) -> ArchiveServer:
+        """Bind and serve in a daemon thread; returns self."""
+        if self._httpd is not None:
+            return self
+        httpd = ThreadingHTTPServer((self.host, self.port), _Handler)
+        httpd.daemon_threads = True
+        httpd.archive = self
+        self._httpd = httpd
+        self.port = httpd.server_address[1]
+        self._thread = threading.Thread(
+            target=httpd.serve_forever, kwargs={"poll_interval": 0.1}, name="heliocube-archive", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and release the port."""
+        if self._httpd is None:
+            return
+        self._httpd.shutdown()
+        self._httpd.server_close()
+        self._thread.join(timeout=5)
+        self._httpd = self._thread = None
+
+    def __enter__(self) -> ArchiveServer:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        """Base URL with a trailing slash, e.g. ``http://127.0.0.1:43210/``."""
+        return f"http://{self.host}:{self.port}/"
+
+    @property
+    def jsoc_url(self) -> str:
+        """Base of the JSOC CGIs (``cgi_baseurl`` of a drms ServerConfig)."""
+        return self.url + "cgi-bin/ajax/"
+
+    @property
+    def sdac_url(self) -> str:
+        """Base of the SDAC tree (the SDAC base URL of the configuration)."""
+        return self.url + "sdac/"
+
+    # ------------------------------------------------------------------ bookkeeping
+    def _connection(self, delta: int) -> None:
+        with self._lock:
+            self._open += delta
+
+    def _log(self, entry: dict) -> None:
+        with self._lock:
+            self.access_log.append(entry)
+            self.last_request = time.time()
+            if self.access_log_path:
+                with open(self.access_log_path, "a") as stream:
+                    stream.write(json.dumps(entry) + "\n")
+
+    # ------------------------------------------------------------------ faults
+    def _apply_faults(self, path: str, query: str, response: _Response) -> _Response:
+        faults = self.faults
+        if path in ("/health", "/cgi-bin/ajax/checkAddress.sh") or faults.rate <= 0 or not faults.kinds:
+            return response
+        if faults.match and faults.match not in path:
+            return response
+        key = path + "?" + query
+        with self._lock:
+            count = self._counts.get(key, 0)
+            self._counts[key] = count + 1
+        if _draw(faults.seed, key, count, "hit") >= faults.rate:
+            return response
+        kind = faults.kinds[int(_draw(faults.seed, key, count, "kind") * len(faults.kinds)) % len(faults.kinds)]
+        if kind == "http500":
+            return _Response(500, b"internal server error (injected fault)\n", "text/plain", fault=kind)
+        if kind == "http429":
+            return _Response(
+                429,
+                b"too many requests (injected fault)\n",
+                "text/plain",
+                {"Retry-After": str(faults.retry_after)},
+                fault=kind,
+            )
+        if kind == "slow":
+            response.sleep, response.fault = faults.slow_seconds, kind
+            return response
+        if kind == "truncate":
+            response.cut_at, response.fault = len(response.body) // 2, kind
+            return response
+        garbage = hashlib.shake_256(key.encode() + str(count).encode()).digest(max(len(response.body), 16))
+        response.body, response.fault, response.status = garbage, kind, 200
+        return response
+
+    # ------------------------------------------------------------------ routing
+    def _route(self, path: str, query: str, headers) -> _Response:
+        path = unquote(path)
+        if ".." in path.split("/") or "\\" in path or "\x00" in path or "//" in path:
+            return _not_found()
+        params = dict(parse_qsl(query, keep_blank_values=True))
+        if path == "/health":
+            return _json({"status": "ok", "seed": self.mission.seed, "frame_size": self.mission.frame_size})
+        if path.startswith("/cgi-bin/ajax/"):
+            return self._jsoc(path[len("/cgi-bin/ajax/") :], params)
+        if path.startswith("/SUM"):
+            found = jsoc.resolve_sums_path(self.mission, path)
+            if found is None:
+                return _not_found()
+            return self._file(*found, headers)
+        if path == "/sdac" or path.startswith("/sdac/"):
+            return self._sdac(path[len("/sdac/") :], headers)
+        return _not_found()
+
+    def _jsoc(self, cgi: str, params: dict) -> _Response:
+        mission = self.mission
+        try:
+            if cgi == "checkAddress.sh":
+                return _json({"status": 2, "msg": "Address registered (heliocube embedded archive)"})
+            if cgi in ("show_series", "showextseries"):
+                names = [
+                    {"name": s, "primekeys": ",".join(e["primekeys"]), "note": f"synthetic {s}"}
+                    for s, e in mission.jsoc_series.items()
+                ]
+                return _json({"names": names, "n": len(names), "status": 0})
+            if cgi == "jsoc_info":
+                op = params.get("op")
+                if op == "series_struct":
+                    return _json(jsoc.series_struct(mission, params.get("ds", "").split("[")[0]))
+                if op == "rs_list":
+                    return _json(jsoc.rs_list(mission, params))
+                if op == "rs_summary":
+                    return _json(jsoc.rs_summary(mission, params))
+                return _json({"status": 1, "error": f"unsupported op {op!r}"})
+            if cgi == "jsoc_fetch":
+                op = params.get("op")
+                if op == "exp_request":
+                    return _json(self._export_request(params))
+                if op == "exp_status":
+                    return _json(self._export_status(params.get("requestid", "")))
+                return _json({"status": 4, "error": f"unsupported op {op!r}"})
+        except jsoc.RecordSetError as err:
+            return _json({"status": 1, "error": str(err)})
+        return _not_found()
+
+    def _export_data(self, params: dict, name_of) -> tuple[list[dict], int]:
+        parsed = jsoc.parse_recordset(self.mission, params.get("ds", ""))
+        data, size = [], 0
+        for series, rows, segments in parsed:
+            segment = segments[0] if segments else self.mission.jsoc_series[series]["segment"]
+            for row in rows.to_dict("records"):
+                data.append({"record": f"{row['record_id']}{{{segment}}}", "filename": name_of(row, segment)})
+                size += int(row["size"])
+        n = params.get("n")
+        if n not in (None, ""):
+            data = data[: int(n)] if int(n) >= 0 else data[int(n) :]
+        if self.faults.unsafe_names:
+            data += [{"record": f"unsafe[{i}]", "filename": name} for i, name in enumerate(UNSAFE_NAMES)]
+        return data, size
+
+    def _export_request(self, params: dict) -> dict:
+        method = params.get("method", "url_quick").lower()
+        protocol = params.get("protocol", "as-is").lower()
+        if method == "url_quick" and protocol == "as-is":
+            data, size = self._export_data(params, lambda row, seg: jsoc.sums_path(self.mission, row))
+            return {
+                "status": 0,
+                "requestid": "",
+                "method": "url_quick",
+                "protocol": "as-is",
+                "wait": 0,
+                "rcount": len(data),
+                "count": len(data),
+                "size": size // 2**20,
+                "dir": "",
+                "data": data,
+            }
+        if method not in ("url", "url_quick"):
+            return {"status": 4, "error": f"method {method!r} is not supported by the embedded archive"}
+        data, size = self._export_data(params, lambda row, seg: jsoc.export_filename(self.mission, row, seg))
+        with self._lock:
+            number = len(self._exports) + 1
+            requestid = f"JSOC_{dt.datetime.now(dt.UTC):%Y%m%d}_{number:03d}"
+            self._exports[requestid] = {"data": data, "size": size, "polls": 0, "number": number, "protocol": protocol}
+        return {
+            "status": 2,
+            "requestid": requestid,
+            "method": "url",
+            "protocol": protocol,
+            "wait": 0,
+            "rcount": len(data),
+            "size": size // 2**20,
+        }
+
+    def _export_status(self, requestid: str) -> dict:
+        with self._lock:
+            request = self._exports.get(requestid)
+            if request is None:
+                return {"status": 6, "requestid": requestid, "error": "request not found"}
+            request["polls"] += 1
+            polls = request["polls"]
+        common = {
+            "requestid": requestid,
+            "method": "url",
+            "protocol": request["protocol"].upper(),
+            "wait": 0,
+            "size": request["size"] // 2**20,
+        }
+        if polls < 2:
+            return {"status": 1, **common}
+        return {
+            "status": 0,
+            **common,
+            "dir": f"/SUM0/D{request['number']}/S00000",
+            "count": len(request["data"]),
+            "keywords": "",
+            "tarfile": "",
+            "data": request["data"],
+        }
+
+    def _file(self, product: str, level: str, record_id: str, headers) -> _Response:
+        try:
+            row = self.mission.lookup(record_id, product=product, level=level)
+            blob = self.mission.render_fits(product, record_id, level=level)
+        except KeyError:
+            return _not_found()
+        cut = len(blob) // 2 if row["truncated"] else None
+        response = _Response(200, blob, "application/fits", {"Accept-Ranges": "bytes"}, cut_at=cut)
+        spec = headers.get("Range") if headers is not None else None
+        if spec and spec.startswith("bytes="):
+            first, _, last = spec[6:].split(",")[0].strip().partition("-")
+            total = len(blob)
+            try:
+                if first == "":
+                    start, end = max(total - int(last), 0), total - 1
+                else:
+                    start, end = int(first), min(int(last), total - 1) if last else total - 1
+            except ValueError:
+                return response
+            if start >= total or start > end:
+                return _Response(416, b"", "text/plain", {"Content-Range": f"bytes */{total}"})
+            response.status, response.body = 206, blob[start : end + 1]
+            response.headers["Content-Range"] = f"bytes {start}-{end}/{total}"
+            response.cut_at = None if cut is None or cut > end else max(cut - start, 0)
+        return response
+
+    def _sdac(self, path: str, headers) -> _Response:
+        mission = self.mission
+        if path == "" or path.endswith("/"):
+            entries = sdac.list_directory(mission, path)
+            if entries is None:
+                return _not_found()
+            return _Response(200, _autoindex("/sdac/" + path, entries, self.faults.unsafe_names).encode(), "text/html")
+        if path.endswith("/img_hdr.txt"):
+            text = sdac.directory_index(mission, path.rsplit("/", 1)[0])
+            return (
+                _not_found()
+                if text is None
+                else _Response(200, text.encode(), "text/plain", {"Accept-Ranges": "bytes"})
+            )
+        try:
+            row = mission.lookup(path)
+        except KeyError:
+            if sdac.list_directory(mission, path) is not None:
+                return _Response(301, b"", "text/html", {"Location": "/sdac/" + path + "/"})
+            return _not_found()
+        return self._file(row["product"], row["level"], path, headers)
+
+
+def _json(payload: dict) -> _Response:
+    return _Response(200, json.dumps(payload).encode("latin-1", "replace"), "application/json")
+
+
+def _not_found() -> _Response:
+    return _Response(404, b"<html><body><h1>404 Not Found</h1></body></html>\n", "text/html")
+
+
+def _autoindex(path: str, entries, unsafe: bool) -> str:
+    """An nginx ``autoindex on`` page: name padded to 50 columns, ``dd-Mon-YYYY HH:MM``, size or ``-``."""
+    lines = [
+        f"<html>\n<head><title>Index of {html.escape(path)}</title></head>\n<body>\n"
+        f'<h1>Index of {html.escape(path)}</h1><hr><pre><a href="../">../</a>\n'
+    ]
+    items = [
+        (e.name + ("/" if e.size is None else ""), e.mtime, "-" if e.size is None else str(e.size)) for e in entries
+    ]
+    if unsafe:
+        items += [(name, dt.datetime(2000, 1, 1), "2880") for name in UNSAFE_NAMES]
+    for name, mtime, size in items:
+        shown = name if len(name) <= 50 else name[:47] + "..>"
+        lines.append(
+            f'<a href="{html.escape(name)}">{html.escape(shown)}</a>{" " * (51 - len(shown))}'
+            f"{mtime:%d-%b-%Y %H:%M} {size:>19}\n"
+        )
+    lines.append("</pre><hr></body>\n</html>\n")
+    return "".join(lines)

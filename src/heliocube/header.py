@@ -1,0 +1,98 @@
+"""The canonical FITS header update for an image resized by a scale factor.
+
+Every stage that changes the pixel grid (the embedded archive serving frames smaller than native, the clean stage
+resizing frames) calls :func:`rescale_header`, so the world coordinates of a pixel survive any resize.
+"""
+
+from __future__ import annotations
+
+from astropy.io import fits
+
+__all__ = ["CONVENTIONS", "PIXEL_CENTRE_KEYS", "PIXEL_RADIUS_KEYS", "SCALE_KEYWORD", "rescale_header"]
+
+#: Keywords holding a length in pixels (radii): divided by the factor.
+PIXEL_RADIUS_KEYS = ("R_SUN", "CROP_RAD", "SOLAR_R", "RSUN_PIX")
+#: Keywords holding a 0-based pixel position (disk centre): mapped like CRPIX, with the 0-based convention.
+PIXEL_CENTRE_KEYS = ("X0", "Y0", "X0_MP", "Y0_MP")
+#: Keyword recording the cumulative scale factor (old pixels per new pixel) applied to the image.
+SCALE_KEYWORD = "HC_SCALE"
+#: Resize conventions: ``center`` for block binning/interpolation (new pixel centred on its block), ``corner`` for
+#: subsampling that keeps pixel 0 of each block.
+CONVENTIONS = ("center", "corner")
+
+
+def _map_crpix(crpix: float, factor: float, convention: str) -> float:
+    """Map a 1-based FITS pixel position onto the resized grid."""
+    if convention == "center":
+        return (crpix - 0.5) / factor + 0.5
+    return (crpix - 1.0) / factor + 1.0
+
+
+def rescale_header(
+    header: fits.Header,
+    factor: float,
+    *,
+    convention: str = "center",
+    history: str | None = None,
+    naxis: tuple[int, int] | None = None,
+) -> fits.Header:
+    """Update a header for an image resized by ``factor`` (new pixels = old pixels / factor).
+
+    Parameters
+    ----------
+    header : astropy.io.fits.Header
+        Header of the original image; not modified.
+    factor : float
+        Old pixels per new pixel along each axis: 4 for 1024 -> 256, 0.25 for 256 -> 1024.
+    convention : {"center", "corner"}
+        ``center`` when each new pixel covers a block of old pixels and sits at the block's centre (mean/sum/min/max
+        binning, anti-aliased interpolation): ``crpix_new = (crpix_old - 0.5) / factor + 0.5``. ``corner`` for
+        subsampling that keeps the first pixel of each block: ``crpix_new = (crpix_old - 1) / factor + 1``.
+    history : str, optional
+        HISTORY line to add; a default one naming the factor and convention is written when omitted.
+    naxis : (int, int), optional
+        New (NAXIS1, NAXIS2); by default the old sizes divided by ``factor`` and rounded.
+
+    Returns
+    -------
+    astropy.io.fits.Header
+        A copy with NAXISi, CDELTi (or CDi_j) times ``factor``, CRPIXi remapped, pixel radii (R_SUN, CROP_RAD,
+        SOLAR_R) divided by ``factor``, 0-based centres (X0, Y0, X0_MP, Y0_MP) remapped with the same convention,
+        angular keys (RSUN_OBS, CRVALi) and rotation (PCi_j, CROTAi) unchanged, a HISTORY line and the cumulative
+        factor in ``HC_SCALE``.
+
+    Raises
+    ------
+    ValueError
+        For a non-positive factor or an unknown convention.
+    """
+    factor = float(factor)
+    if not factor > 0:
+        raise ValueError(f"scale factor must be positive, got {factor}")
+    if convention not in CONVENTIONS:
+        raise ValueError(f"unknown resize convention {convention!r}; choose one of {CONVENTIONS}")
+    new = header.copy()
+    for axis in (1, 2):
+        key = f"NAXIS{axis}"
+        if naxis is not None:
+            new[key] = int(naxis[axis - 1])
+        elif key in new:
+            new[key] = round(new[key] / factor)
+        if f"CDELT{axis}" in new:
+            new[f"CDELT{axis}"] = new[f"CDELT{axis}"] * factor
+        if f"CRPIX{axis}" in new:
+            new[f"CRPIX{axis}"] = _map_crpix(float(new[f"CRPIX{axis}"]), factor, convention)
+        for other in (1, 2):
+            if f"CD{axis}_{other}" in new:  # CD matrix: pixel -> world, scales with the pixel size
+                new[f"CD{axis}_{other}"] = new[f"CD{axis}_{other}"] * factor
+    for key in PIXEL_RADIUS_KEYS:
+        if isinstance(new.get(key), (int, float)) and not isinstance(new.get(key), bool):
+            new[key] = new[key] / factor
+    for key in PIXEL_CENTRE_KEYS:
+        if isinstance(new.get(key), (int, float)) and not isinstance(new.get(key), bool):
+            # 0-based position: the 1-based mapping shifted by one pixel
+            new[key] = _map_crpix(new[key] + 1.0, factor, convention) - 1.0
+    previous = new.get(SCALE_KEYWORD, 1.0)
+    new[SCALE_KEYWORD] = (float(previous) * factor, "original pixels per pixel (cumulative)")
+    new.add_history(history or f"heliocube rescale_header: factor {factor:g} ({convention} convention)")
+    return new

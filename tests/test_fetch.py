@@ -1,0 +1,126 @@
+"""Select-and-fetch against the embedded archive: fills, resume, faults, fallback, receipts."""
+
+import datetime as dt
+import json
+from collections import Counter
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import sunpy.map
+
+from heliocube.archive.mission import SyntheticMission
+from heliocube.archive.server import ArchiveServer, FaultConfig
+from heliocube.fetch import Rejection, fetch_days, sha256_of
+from heliocube.paths import day_receipt_path
+from heliocube.query import write_day_manifests
+
+from .conftest import FRAME, make_context
+
+DAY = dt.date(2010, 10, 15)
+SIX_HOURS = {"cadence": dt.timedelta(hours=6), "tolerance": dt.timedelta(hours=3), "anchor": DAY}
+
+
+def query_and_fetch(name, config, context, days=(DAY,), gate=None):
+    root = config["output_root"]
+    listed = sorted({d + dt.timedelta(days=k) for d in days for k in (-1, 0, 1)})
+    write_day_manifests(name, listed, context, root, Path(root) / f"{name}.index.csv")
+    return fetch_days(name, list(days), context, root, gate=gate, **SIX_HOURS)
+
+
+@pytest.mark.parametrize("name", ["EIT195", "LASCO_C2", "MDI_96m", "AIA171", "HMI_720s"])
+def test_every_slot_filled_with_a_readable_verified_file(name, clean_context_for):
+    config, context = clean_context_for(products=[name])
+    slots, ledger = query_and_fetch(name, config, context)
+    assert list(slots["status"]) == ["ok"] * 4 and ledger.empty
+    for row in slots.itertuples():
+        path = Path(config["output_root"], row.path)
+        assert sha256_of(path) == row.sha256 and path.stat().st_size == row.size
+        frame = sunpy.map.Map(path)
+        assert frame.data.shape == (FRAME, FRAME)
+        assert abs(row.dt_seconds) < 3 * 3600
+    receipt = json.loads(day_receipt_path(config["output_root"], name, DAY).read_text())
+    assert [s["record_id"] for s in receipt["slots"]] == list(slots["record_id"])
+    assert not list(Path(config["output_root"]).rglob("*.part"))
+
+
+def test_the_nearest_candidate_is_taken(clean_mission, clean_context_for):
+    config, context = clean_context_for(products=["HMI_720s"])
+    slots, _ = query_and_fetch("HMI_720s", config, context)
+    truth = clean_mission.ground_truth("HMI_720s", DAY - dt.timedelta(days=1), DAY)
+    for row in slots.itertuples():
+        slot = pd.Timestamp(row.slot)
+        best = truth.iloc[(pd.to_datetime(truth["time_utc"], utc=True) - slot).abs().argmin()]
+        assert row.record_id == best["record_id"]
+    # HMI's TAI grid puts the nearest frame to 00:00 UTC at 23:59:26 UTC the day before: it must be found.
+    assert slots.iloc[0]["record_id"] == "hmi.M_720s[2010.10.15_00:00:00_TAI]"
+
+
+def test_second_run_downloads_nothing(clean_archive, clean_context_for):
+    config, context = clean_context_for(products=["AIA171"])
+    first, _ = query_and_fetch("AIA171", config, context)
+    before = len(clean_archive.access_log)
+    again, _ = query_and_fetch("AIA171", config, context)
+    assert len(clean_archive.access_log) == before  # not even a query or an export
+    assert list(again["sha256"]) == list(first["sha256"])
+
+
+def test_permanently_broken_files_are_retried_then_ledgered_and_the_slot_falls_back(tmp_path):
+    broken = SyntheticMission(seed=3, frame_size=FRAME, defect_rates={"corrupt": 0.25, "truncated": 0.25})
+    with ArchiveServer(broken) as server:
+        config, context = make_context(server, tmp_path / "out", products=["MDI_96m"])
+        slots, ledger = query_and_fetch("MDI_96m", config, context, days=(DAY, DAY + dt.timedelta(days=1)))
+    truth = broken.ground_truth("MDI_96m", DAY - dt.timedelta(days=1), DAY + dt.timedelta(days=2))
+    bad = set(truth.loc[truth["corrupt"] | truth["truncated"], "record_id"])
+    assert len(ledger) > 0 and set(ledger["record_id"]) <= bad
+    assert set(ledger["reason"]) <= {"unreadable", "truncated"}
+    assert not (set(slots["record_id"].dropna()) & bad)
+    assert (slots["status"] == "ok").all()  # each bad slot found a whole neighbour
+    # bounded retries: each bad file was asked for at most retries + 1 times
+    asked = Counter(e["path"] for e in server.access_log if e["path"].startswith("/SUM"))
+    assert max(asked.values()) <= config["fetch"]["retries"] + 1
+    assert not list(Path(config["output_root"]).rglob("*.part"))
+
+
+def test_transient_faults_are_retried_until_whole(clean_archive, clean_context_for):
+    config, context = clean_context_for(products=["LASCO_C2"], fetch={
+        "backoff_seconds": 0.01, "max_backoff_seconds": 0.05, "retries": 6, "timeout_seconds": 10})
+    clean_archive.faults = FaultConfig(rate=0.4, kinds=("http500", "http429", "truncate", "corrupt"), seed=1,
+                                       retry_after=0)
+    slots, ledger = query_and_fetch("LASCO_C2", config, context)
+    assert (slots["status"] == "ok").all() and ledger.empty
+    statuses = Counter(e["status"] for e in clean_archive.access_log)
+    assert statuses[500] + statuses[429] > 0
+
+
+class RejectFlagged:
+    """A gate like the QC stage's: QUALITY != 0 is refused before download."""
+
+    def before_download(self, candidate):
+        return Rejection("quality", int(candidate["quality"])) if candidate["quality"] else None
+
+    def after_download(self, candidate, path):
+        return None
+
+
+def test_quality_gate_steers_fallback_without_downloading(tmp_path):
+    flagged = SyntheticMission(seed=5, frame_size=FRAME, defect_rates={"quality": 0.5, "corrupt": 0.0,
+                                                                       "truncated": 0.0})
+    with ArchiveServer(flagged) as server:
+        config, context = make_context(server, tmp_path / "out", products=["AIA171"])
+        slots, ledger = query_and_fetch("AIA171", config, context, gate=RejectFlagged())
+    assert (ledger["reason"] == "quality").sum() > 0
+    truth = flagged.ground_truth("AIA171", DAY - dt.timedelta(days=1), DAY + dt.timedelta(days=1))
+    quality = dict(zip(truth["record_id"], truth["quality"], strict=True))
+    assert all(quality[r] == 0 for r in slots["record_id"])
+    exported = " ".join(e["query"] for e in server.access_log if "jsoc_fetch" in e["path"])
+    for record in ledger["record_id"]:
+        assert record.split("[", 1)[1] not in exported  # a flagged record was never even exported
+
+
+def test_fits_protocol_polls_the_export(clean_archive, clean_context_for):
+    config, context = clean_context_for(products=["HMI_720s"], jsoc={"protocol": "fits", "poll_seconds": 0.01})
+    slots, _ = query_and_fetch("HMI_720s", config, context)
+    assert (slots["status"] == "ok").all()
+    ops = [e["query"] for e in clean_archive.access_log if "jsoc_fetch" in e["path"]]
+    assert any("exp_request" in q and "method=url&" in q for q in ops) and any("exp_status" in q for q in ops)

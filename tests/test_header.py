@@ -1,0 +1,91 @@
+"""rescale_header keeps the solar centre and limb at the same sky positions (sunpy.map is the oracle)."""
+
+import warnings
+
+import astropy.units as u
+import numpy as np
+import pytest
+import sunpy.map
+from astropy.coordinates import SkyCoord
+from astropy.io import fits
+
+from heliocube.archive.templates import load_template_header, sunpy_test_path
+from heliocube.header import SCALE_KEYWORD, rescale_header
+
+CASES = [
+    ("EIT/efz20040301.000010_s.fits", True),
+    ("aia_171_level1.fits", True),
+    ("resampled_hmi.fits", True),
+    ("lasco_c2_25299383_s.header", False),
+    ("lasco_c3.header", False),
+    ("mdi.fd_M_96m_lev182.20101015_191200_TAI.data.header", False),
+]
+
+
+def _map(header, shape):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return sunpy.map.Map(np.zeros(shape, dtype=np.float32), header)
+
+
+def _points(smap):
+    rsun = smap.rsun_obs.to_value(u.arcsec)
+    tx = np.array([0.0, rsun, -rsun, 0.0, 0.0]) * 0.999
+    ty = np.array([0.0, 0.0, 0.0, rsun, -rsun]) * 0.999
+    return SkyCoord(tx * u.arcsec, ty * u.arcsec, frame=smap.coordinate_frame)
+
+
+def _header(name, real_file):
+    if real_file:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return fits.getheader(sunpy_test_path(name))
+    header = load_template_header(name)
+    return header
+
+
+@pytest.mark.parametrize("name,real_file", CASES)
+@pytest.mark.parametrize("factor,convention", [(2, "center"), (4, "center"), (2, "corner"), (0.5, "center")])
+def test_sky_positions_survive_rescale(name, real_file, factor, convention):
+    header = _header(name, real_file)
+    n = int(header["NAXIS1"])
+    before = _map(header, (n, n))
+    new = rescale_header(header, factor, convention=convention)
+    m = int(new["NAXIS1"])
+    assert m == round(n / factor)
+    after = _map(new, (m, m))
+    world = _points(before)
+    old_px = np.array(before.wcs.world_to_pixel(world))
+    new_px = np.array(after.wcs.world_to_pixel(world))
+    expected_old = (new_px + 0.5) * factor - 0.5 if convention == "center" else new_px * factor
+    assert np.abs(expected_old - old_px).max() < 0.1
+    # and the other way: the same pixel maps to the same sky position
+    back = after.pixel_to_world(*(new_px * u.pix))
+    assert back.separation(world).to_value(u.arcsec).max() < 0.1 * abs(before.scale[0].to_value(u.arcsec / u.pix))
+
+
+def test_pixel_keys_scaled_and_angular_keys_kept():
+    header = load_template_header("mdi.fd_M_96m_lev182.20101015_191200_TAI.data.header")
+    new = rescale_header(header, 4)
+    assert new["R_SUN"] == pytest.approx(header["R_SUN"] / 4)
+    assert new["CROP_RAD"] == pytest.approx(header["CROP_RAD"] / 4)
+    assert new["X0"] == pytest.approx((header["X0"] + 0.5) / 4 - 0.5)
+    assert new["Y0"] == pytest.approx((header["Y0"] + 0.5) / 4 - 0.5)
+    assert new["RSUN_OBS"] == header["RSUN_OBS"]
+    assert new["CDELT1"] == pytest.approx(header["CDELT1"] * 4)
+    assert new["CROTA2"] == header["CROTA2"]
+    assert new[SCALE_KEYWORD] == 4
+    assert "rescale_header" in str(new["HISTORY"][-1])
+    twice = rescale_header(new, 2, convention="corner")
+    assert twice[SCALE_KEYWORD] == 8
+    assert twice["X0"] == pytest.approx(new["X0"] / 2)
+    eit = rescale_header(load_template_header("EIT/efz20040301.000010_s.fits"), 0.5)
+    assert eit["SOLAR_R"] == pytest.approx(372.27 * 2)
+
+
+def test_rejects_bad_arguments():
+    header = load_template_header("aia_171_level1.fits")
+    with pytest.raises(ValueError):
+        rescale_header(header, 0)
+    with pytest.raises(ValueError):
+        rescale_header(header, 2, convention="edge")
