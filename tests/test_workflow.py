@@ -1,0 +1,93 @@
+"""The workflow end to end through snakemake: the demo path (auto-started archive), resume, and the big DAG."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import sunpy.map
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+DIALECT_PRODUCTS = ["EIT195", "LASCO_C2", "MDI_96m", "AIA171", "HMI_720s"]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def snakemake(workdir: Path, *args: str, timeout: int = 600) -> subprocess.CompletedProcess:
+    command = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--directory", str(workdir),
+               "--profile", str(REPO / "profiles" / "local"), "--cores", "2", *args]
+    env = {**os.environ, "NO_PROXY": "127.0.0.1,localhost"}
+    return subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env, check=False)
+
+
+@pytest.fixture
+def demo_run(tmp_path):
+    """The demo config on its own port, run once; the auto-started archive is stopped afterwards."""
+    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    config.update(products=DIALECT_PRODUCTS, date_start="2010-10-15", date_finish="2010-10-16",
+                  output_root="out")
+    config["archive"].update(embedded_port=free_port(), embedded_frame_size=64)
+    config["image_size"] = 32
+    config_file = tmp_path / "config.yaml"
+    config_file.write_text(yaml.safe_dump(config))
+    result = snakemake(tmp_path, "--configfile", str(config_file))
+    yield tmp_path, config_file, result
+    pidfile = tmp_path / "out" / "embedded-archive" / f"archive-127.0.0.1-{config['archive']['embedded_port']}.pid"
+    subprocess.run([sys.executable, "-m", "heliocube.archive", "stop", "--pidfile", str(pidfile)], check=False,
+                   capture_output=True, timeout=60)
+
+
+def access_log(workdir: Path) -> list[dict]:
+    (path,) = (workdir / "out" / "embedded-archive").glob("*.access.jsonl")
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+@pytest.mark.workflow
+def test_demo_workflow_fetches_every_dialect_and_resumes_with_nothing_to_do(demo_run):
+    workdir, config_file, result = demo_run
+    assert result.returncode == 0, result.stderr[-3000:]
+    root = workdir / "out"
+    for product in DIALECT_PRODUCTS:
+        slots = pd.read_csv(root / "raw" / product / "2010-10.slots.csv")
+        ledger = pd.read_csv(root / "raw" / product / "2010-10.ledger.csv")
+        assert len(slots) == 8 and (slots["status"] == "ok").all(), (product, slots["status"].tolist())
+        assert set(ledger["slot"]) <= set(slots["slot"])  # every rejection belongs to a slot that fell back
+        for day in ("2010-10-15", "2010-10-16"):
+            assert (root / "manifests" / product / "2010" / f"{day}.parquet").exists()
+        first = root / slots["path"].iloc[0]
+        assert sunpy.map.Map(first).data.shape == (64, 64)
+        assert (root / "logs" / "fetch" / product / "2010-10.log").exists()
+        assert (root / "benchmarks" / "query" / product / "2010-10.tsv").exists()
+    requests_before = len(access_log(workdir))
+    again = snakemake(workdir, "--configfile", str(config_file))
+    assert again.returncode == 0 and "Nothing to be done" in again.stdout + again.stderr
+    assert len(access_log(workdir)) == requests_before
+    # the email placeholder, like any email, never reaches a log
+    logs = " ".join(p.read_text() for p in (root / "logs").rglob("*.log"))
+    assert "@" not in logs.replace("@120s", "")
+
+
+@pytest.mark.workflow
+def test_full_mission_dag_builds(tmp_path):
+    """The 12-year, 7-product SoHO config: ~2k month jobs (its timing is in bench/dag_dryrun.py)."""
+    result = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-n", "--quiet", "rules", "--configfile",
+         str(REPO / "config" / "examples" / "soho-1999-2010-6h.yaml"), "--directory", str(tmp_path),
+         "-s", str(REPO / "Snakefile")],
+        capture_output=True, text=True, timeout=300, env={**os.environ, "HELIOCUBE_JSOC_EMAIL": "ci@example.org"},
+        check=False)
+    assert result.returncode == 0, result.stderr[-2000:]
+    counts = {line.split()[0]: int(line.split()[1]) for line in result.stdout.splitlines()
+              if len(line.split()) == 2 and line.split()[1].isdigit()}
+    assert counts["query"] == counts["fetch"] == 144 * 7
