@@ -23,7 +23,7 @@ wildcard_constraints:
 
 
 def get_month_days(wildcards):
-    """The configured days of the job's month, as ISO strings (a rule param: a changed range reruns it)."""
+    """The configured days of the job's month, as ISO strings; a param, so a changed range reruns the month."""
     return [
         day.isoformat()
         for day in days_of_month(
