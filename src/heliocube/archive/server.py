@@ -86,6 +86,13 @@ class _Response:
     sleep: float = 0.0
     fault: str | None = None
 
+    @property
+    def bytes_to_send(self) -> int:
+        """Body bytes this answer sends (fewer than Content-Length when it is cut short on purpose)."""
+        if self.cut_at is not None and self.cut_at < len(self.body):
+            return max(self.cut_at, 0)
+        return len(self.body)
+
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
@@ -114,31 +121,26 @@ class _Handler(BaseHTTPRequestHandler):
         archive = self.server.archive
         started, open_now = time.time(), archive._open
         split = urlsplit(self.path)
-        status, sent = 500, 0
+        entry = {"time": started, "method": self.command, "path": split.path, "query": split.query, "status": 500,
+                 "bytes": 0, "duration_s": 0.0, "open_connections": open_now}
         try:
             response = archive._route(split.path, split.query, self.headers)
             response = archive._apply_faults(split.path, split.query, response)
-            status = response.status
-            sent = self._send(response, head)
+        except Exception:
+            archive._log(entry)
+            raise
+        if response.sleep:  # a "slow" fault: the wait counts in the logged duration
+            time.sleep(response.sleep)
+        # Log before the body leaves: a client that has read its answer can trust the log to hold the request.
+        entry.update(status=response.status, bytes=0 if head else response.bytes_to_send,
+                     duration_s=round(time.time() - started, 6))
+        archive._log(entry)
+        try:
+            self._send(response, head)
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
-        finally:
-            archive._log(
-                {
-                    "time": started,
-                    "method": self.command,
-                    "path": split.path,
-                    "query": split.query,
-                    "status": status,
-                    "bytes": sent,
-                    "duration_s": round(time.time() - started, 6),
-                    "open_connections": open_now,
-                }
-            )
 
     def _send(self, response: _Response, head: bool) -> int:
-        if response.sleep:
-            time.sleep(response.sleep)
         body = response.body
         self.send_response(response.status)
         self.send_header("Content-Type", response.content_type)
