@@ -1,0 +1,202 @@
+"""Resize square solar frames by an integer factor, with an explicit NaN policy and the matching header update.
+
+Every method reduces an ``n x n`` frame to ``size x size`` where ``size`` divides ``n`` (factor ``f = n // size``);
+anything else is rejected, never padded or truncated silently. The output is always float32 (integer input is
+converted, never cast back), so NaN can mark missing data.
+
+Methods, their NaN policy and the header convention passed to :func:`heliocube.header.rescale_header`:
+
+============  ==================================================================  ==========
+method        value of an output pixel (block = the ``f x f`` input pixels)       convention
+============  ==================================================================  ==========
+subsample     the block's first pixel ``data[i*f, j*f]`` (NaN stays NaN)          corner
+interp        anti-aliased: Gaussian (sigma ``(f-1)/2``) evaluated at the block    center
+              centre, NaN-aware (normalized convolution), NaN if the Gaussian
+              weight of valid pixels is below :data:`INTERP_MIN_WEIGHT`
+minpool       ``nanmin`` of the block; NaN only if the whole block is NaN          center
+maxpool       ``nanmax`` of the block; NaN only if the whole block is NaN          center
+mean          ``nanmean`` of the block; NaN only if the whole block is NaN         center
+sum           ``nanmean * f**2``: flux preserving, missing pixels count as the     center
+              block's mean (equals the plain sum when no pixel is NaN); NaN only
+              if the whole block is NaN
+============  ==================================================================  ==========
+
+Accumulation is in float64 (so integer sums are exact up to 2**53) and the result is rounded once to float32.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from astropy.io import fits
+from scipy import sparse
+
+from heliocube.header import rescale_header
+
+__all__ = ["HEADER_CONVENTION", "INTERP_MIN_WEIGHT", "METHODS", "resize", "resize_factor", "resize_frame"]
+
+METHODS = ("subsample", "interp", "minpool", "maxpool", "mean", "sum")
+#: Pixel-grid convention of each method for :func:`heliocube.header.rescale_header`.
+HEADER_CONVENTION = {
+    "subsample": "corner",
+    "interp": "center",
+    "minpool": "center",
+    "maxpool": "center",
+    "mean": "center",
+    "sum": "center",
+}
+#: ``interp``: an output pixel is NaN when the valid (non-NaN) pixels carry less than this fraction of its
+#: Gaussian weight, i.e. when its neighbourhood is mostly missing.
+INTERP_MIN_WEIGHT = 0.5
+#: Keywords describing the stored integer encoding, invalid once the data are float32.
+_ENCODING_KEYS = ("BSCALE", "BZERO", "BLANK")
+
+
+def resize_factor(shape: tuple[int, ...], size: int) -> int:
+    """Return the integer factor ``n // size`` for a square ``(n, n)`` shape, or raise ``ValueError``."""
+    if len(shape) != 2:
+        raise ValueError(f"resize needs a 2-D frame, got shape {tuple(shape)}")
+    n_rows, n_cols = (int(s) for s in shape)
+    if n_rows != n_cols:
+        raise ValueError(f"resize needs a square frame, got {n_rows}x{n_cols}")
+    if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size <= 0:
+        raise ValueError(f"target size must be a positive integer, got {size!r}")
+    size = int(size)
+    if size > n_rows or n_rows % size:
+        raise ValueError(
+            f"target size {size} does not divide the frame size {n_rows}; choose a divisor of {n_rows} "
+            "(upsampling and non-integer factors are not supported)"
+        )
+    return n_rows // size
+
+
+def _blocks(data: np.ndarray, size: int, f: int) -> np.ndarray:
+    return data.reshape(size, f, size, f)
+
+
+def _interp_weights(n: int, size: int, f: int) -> sparse.csr_array:
+    """Sparse ``(size, n)`` matrix of Gaussian weights (sigma ``(f-1)/2``) centred on each block centre."""
+    sigma = (f - 1) / 2.0
+    half = int(np.ceil(4.0 * sigma)) + f  # covers the block and the Gaussian out to 4 sigma
+    centres = np.arange(size) * f + (f - 1) / 2.0
+    offsets = np.arange(-half, half + 1)
+    cols = np.floor(centres)[:, None].astype(np.int64) + offsets[None, :]
+    weights = np.exp(-0.5 * ((cols - centres[:, None]) / sigma) ** 2)
+    keep = (cols >= 0) & (cols < n) & (weights > 1e-12)
+    rows = np.broadcast_to(np.arange(size)[:, None], cols.shape)
+    return sparse.csr_array((weights[keep], (rows[keep], cols[keep])), shape=(size, n))
+
+
+def _interp(data: np.ndarray, size: int, f: int, nan_mask: np.ndarray | None) -> np.ndarray:
+    """Anti-aliased resampling as a separable, NaN-aware (normalized) Gaussian convolution sampled at block centres.
+
+    The weights are renormalized per output pixel over the valid in-frame pixels, so frame edges get no dark rim
+    and NaN pixels neither spread nor bias their neighbours towards zero.
+    """
+    n = data.shape[0]
+    weights = _interp_weights(n, size, f)
+    weights_t = weights.T.tocsr()
+    filled = data if nan_mask is None else np.where(nan_mask, 0.0, data)
+    num = np.asarray(weights @ (weights @ filled).T).T  # rows then columns: (size, size)
+    if nan_mask is None:
+        norm = np.outer(weights.sum(axis=1), weights.sum(axis=1))
+        return num / norm
+    valid = (~nan_mask).astype(np.float64)
+    den = np.asarray(weights @ np.asarray(valid @ weights_t))
+    total = np.outer(weights.sum(axis=1), weights.sum(axis=1))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = num / den
+    out[den < INTERP_MIN_WEIGHT * total] = np.nan
+    return out
+
+
+def resize(data: np.ndarray, size: int, method: str) -> np.ndarray:
+    """Resize a square frame to ``size x size`` with one of :data:`METHODS`.
+
+    Parameters
+    ----------
+    data : numpy.ndarray
+        Square 2-D frame ``(n, n)``; any real dtype (integers are converted, never cast back).
+    size : int
+        Output edge; must divide ``n``.
+    method : str
+        One of :data:`METHODS`; the NaN policy of each is in the module docstring.
+
+    Returns
+    -------
+    numpy.ndarray
+        float32 ``(size, size)`` array (a new array, even for factor 1).
+
+    Raises
+    ------
+    ValueError
+        Unknown method, non-square or non-2-D input, or ``size`` not a divisor of ``n``.
+    """
+    if method not in METHODS:
+        raise ValueError(f"unknown resize method {method!r}; choose one of {METHODS}")
+    data = np.asarray(data)
+    if data.dtype.kind not in "biuf":
+        raise ValueError(f"resize needs real numeric data, got dtype {data.dtype}")
+    f = resize_factor(data.shape, size)
+    size = int(size)
+    if f == 1:
+        return data.astype(np.float32, copy=True)
+    if method == "subsample":
+        return data[::f, ::f].astype(np.float32)
+    work = data.astype(np.float64, copy=False)
+    nan_mask = np.isnan(work) if data.dtype.kind == "f" else None
+    if nan_mask is not None and not nan_mask.any():
+        nan_mask = None
+    if method == "interp":
+        return _interp(work, size, f, nan_mask).astype(np.float32)
+    if nan_mask is None:
+        blocks = _blocks(work, size, f)
+        if method == "minpool":
+            out = blocks.min(axis=(1, 3))
+        elif method == "maxpool":
+            out = blocks.max(axis=(1, 3))
+        elif method == "mean":
+            out = blocks.mean(axis=(1, 3))
+        else:  # sum
+            out = blocks.sum(axis=(1, 3))
+        return out.astype(np.float32)
+    count = _blocks(~nan_mask, size, f).sum(axis=(1, 3))
+    empty = count == 0
+    if method in ("minpool", "maxpool"):
+        fill = np.inf if method == "minpool" else -np.inf
+        blocks = _blocks(np.where(nan_mask, fill, work), size, f)
+        out = blocks.min(axis=(1, 3)) if method == "minpool" else blocks.max(axis=(1, 3))
+    else:
+        total = _blocks(np.where(nan_mask, 0.0, work), size, f).sum(axis=(1, 3))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out = total / count
+        if method == "sum":
+            out = out * (f * f)
+    out[empty] = np.nan
+    return out.astype(np.float32)
+
+
+def resize_frame(data: np.ndarray, header: fits.Header, size: int, method: str) -> tuple[np.ndarray, fits.Header]:
+    """Resize a frame and return it with its header updated by :func:`heliocube.header.rescale_header`.
+
+    The header gets the method's convention (:data:`HEADER_CONVENTION`), a HISTORY line naming the method and
+    sizes, ``HC_SCALE``, ``BITPIX = -32``, no BSCALE/BZERO/BLANK (the data are float32 now) and DATAMIN/DATAMAX
+    recomputed when present (removed when the frame is all NaN). The input header is not modified.
+    """
+    out = resize(data, size, method)
+    n = int(np.shape(data)[0])
+    f = n // int(size)
+    convention = HEADER_CONVENTION[method]
+    history = f"heliocube resize: {method} {n}x{n} -> {size}x{size} (factor {f}, {convention} convention)"
+    new = rescale_header(header, f, convention=convention, history=history, naxis=(int(size), int(size)))
+    for key in _ENCODING_KEYS:
+        new.remove(key, ignore_missing=True, remove_all=True)
+    if "BITPIX" in new:
+        new["BITPIX"] = -32
+    finite = out[np.isfinite(out)]
+    for key, func in (("DATAMIN", np.min), ("DATAMAX", np.max)):
+        if key in new:
+            if finite.size:
+                new[key] = float(func(finite))
+            else:  # FITS headers cannot hold NaN
+                del new[key]
+    return out, new
