@@ -6,7 +6,7 @@ import requests
 
 from .retry import RetryableError, RetryPolicy, call_with_retries
 
-__all__ = ["NotFound", "get", "new_session"]
+__all__ = ["TRANSPORT_ERRORS", "NotFound", "check_status", "get", "new_session", "transport_error"]
 
 _RETRY_STATUS = {408, 425, 429, 500, 502, 503, 504}
 USER_AGENT = "heliocube (https://github.com/heliocube)"
@@ -34,17 +34,35 @@ def _retry_after(response: requests.Response) -> float | None:
         return None
 
 
-def get_once(session: requests.Session, url: str, timeout: float, headers: dict | None = None) -> requests.Response:
-    """One GET whose body is fully read; transient failures raise `RetryableError`, 404 `NotFound`."""
-    try:
-        response = session.get(url, timeout=timeout, headers=headers)
-    except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as err:
-        raise RetryableError(f"GET {url}: {type(err).__name__}") from err
+def check_status(response: requests.Response, url: str) -> None:
+    """Turn an HTTP answer into our outcomes: 404 `NotFound`, transient `RetryableError`, other errors raise."""
     if response.status_code == 404:
         raise NotFound(url)
     if response.status_code in _RETRY_STATUS:
         raise RetryableError(f"GET {url}: HTTP {response.status_code}", _retry_after(response))
     response.raise_for_status()
+
+
+def transport_error(err: requests.RequestException, url: str) -> RetryableError:
+    """The retryable form of a failed connection, with the ledger's reason code (truncated/timeout/unreachable)."""
+    if isinstance(err, requests.exceptions.ChunkedEncodingError):  # the connection ended inside the body
+        return RetryableError(f"GET {url}: body cut short ({type(err).__name__})", reason="truncated")
+    if isinstance(err, requests.Timeout):
+        return RetryableError(f"GET {url}: {type(err).__name__}", reason="timeout")
+    return RetryableError(f"GET {url}: {type(err).__name__}", reason="unreachable")
+
+
+#: Failures of a connection (as opposed to an HTTP answer) that `transport_error` classifies.
+TRANSPORT_ERRORS = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError)
+
+
+def get_once(session: requests.Session, url: str, timeout: float, headers: dict | None = None) -> requests.Response:
+    """One GET whose body is fully read; transient failures raise `RetryableError`, 404 `NotFound`."""
+    try:
+        response = session.get(url, timeout=timeout, headers=headers)
+    except TRANSPORT_ERRORS as err:
+        raise transport_error(err, url) from err
+    check_status(response, url)
     expected = response.headers.get("Content-Length")
     if expected is not None and "Content-Encoding" not in response.headers and int(expected) != len(response.content):
         raise RetryableError(f"GET {url}: body has {len(response.content)} of {expected} bytes")

@@ -9,7 +9,7 @@ from pathlib import Path
 import requests
 from astropy.io import fits
 
-from ..httpclient import _RETRY_STATUS, _retry_after
+from ..httpclient import TRANSPORT_ERRORS, NotFound, check_status, transport_error
 from ..paths import atomic_path
 from ..retry import RetryableError, RetryPolicy, call_with_retries
 
@@ -51,12 +51,12 @@ def verify_fits(path: str | os.PathLike) -> None:
 def _fetch_once(session: requests.Session, url: str, target: Path, expected_size: int | None, timeout: float) -> None:
     try:
         with session.get(url, timeout=timeout, stream=True) as response:
-            if response.status_code == 404:
-                raise DownloadError("missing", f"{url} answered 404")
-            if response.status_code in _RETRY_STATUS:
-                raise RetryableError(f"HTTP {response.status_code}", _retry_after(response))
-            if response.status_code >= 400:
-                raise DownloadError("http", f"{url} answered {response.status_code}")
+            try:
+                check_status(response, url)
+            except NotFound:
+                raise DownloadError("missing", f"{url} answered 404") from None
+            except requests.HTTPError:
+                raise DownloadError("http", f"{url} answered {response.status_code}") from None
             announced = response.headers.get("Content-Length")
             with atomic_path(target) as tmp:
                 written = 0
@@ -68,12 +68,8 @@ def _fetch_once(session: requests.Session, url: str, target: Path, expected_size
                     if size is not None and int(size) != written:
                         raise RetryableError(f"truncated: {written} bytes, {source} says {size}", reason="truncated")
                 verify_fits(tmp)
-    except requests.exceptions.ChunkedEncodingError as err:  # the connection ended inside the body
-        raise RetryableError(f"body cut short ({type(err).__name__})", reason="truncated") from err
-    except requests.Timeout as err:
-        raise RetryableError(f"{type(err).__name__}", reason="timeout") from err
-    except requests.ConnectionError as err:
-        raise RetryableError(f"{type(err).__name__}", reason="unreachable") from err
+    except TRANSPORT_ERRORS as err:
+        raise transport_error(err, url) from err
 
 
 def download_verified(session: requests.Session, url: str, target: str | os.PathLike, policy: RetryPolicy,
