@@ -79,15 +79,20 @@ def _naive(ms) -> list[dt.datetime]:
     return [epoch + dt.timedelta(milliseconds=int(m)) for m in np.atleast_1d(ms)]
 
 
-def format_tai(ms, decimals: int = 0) -> list[str]:
-    """JSOC TAI spelling ``YYYY.MM.DD_HH:MM:SS[.ss]_TAI`` of TAI milliseconds."""
+def _spell(ms, pattern: str, decimals: int) -> list[str]:
+    """``strftime(pattern)`` of each time, plus ``decimals`` digits of fractional seconds when asked for."""
     out = []
     for t in _naive(ms):
-        text = t.strftime("%Y.%m.%d_%H:%M:%S")
+        text = t.strftime(pattern)
         if decimals:
             text += f".{t.microsecond // 10 ** (6 - decimals):0{decimals}d}"
-        out.append(text + "_TAI")
+        out.append(text)
     return out
+
+
+def format_tai(ms, decimals: int = 0) -> list[str]:
+    """JSOC TAI spelling ``YYYY.MM.DD_HH:MM:SS[.ss]_TAI`` of TAI milliseconds."""
+    return [s + "_TAI" for s in _spell(ms, "%Y.%m.%d_%H:%M:%S", decimals)]
 
 
 def format_iso_z(ms, decimals: int = 0) -> list[str]:
@@ -97,13 +102,7 @@ def format_iso_z(ms, decimals: int = 0) -> list[str]:
 
 def format_iso(ms, decimals: int = 3) -> list[str]:
     """ISO spelling ``YYYY-MM-DDTHH:MM:SS[.sss]`` (no zone)."""
-    out = []
-    for t in _naive(ms):
-        text = t.strftime("%Y-%m-%dT%H:%M:%S")
-        if decimals:
-            text += f".{t.microsecond // 10 ** (6 - decimals):0{decimals}d}"
-        out.append(text)
-    return out
+    return _spell(ms, "%Y-%m-%dT%H:%M:%S", decimals)
 
 
 _TIME = re.compile(
