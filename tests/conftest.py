@@ -41,7 +41,7 @@ def archive(mission):
         yield server
 
 
-def test_config(archive_url: str, root, **overrides) -> dict:
+def demo_config(archive_url: str, root, **overrides) -> dict:
     """A validated demo-mode config that talks to the archive at ``archive_url`` with fast retries."""
     config = {
         "products": ["EIT195"], "date_start": "2010-10-15", "date_finish": "2010-10-16", "image_size": 32,
@@ -54,12 +54,11 @@ def test_config(archive_url: str, root, **overrides) -> dict:
     return validate_config(config)
 
 
-test_config.__test__ = False  # a helper, not a test
 
 
 def make_context(server, root, **overrides):
     """(config, ArchiveContext) talking to ``server``."""
-    config = test_config(server.url, root, **overrides)
+    config = demo_config(server.url, root, **overrides)
     return config, ArchiveContext.from_config(config, server.url)
 
 
