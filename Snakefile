@@ -1,5 +1,5 @@
 # heliocube: SoHO and SDO images into machine-learning-ready datasets.
-# Stages (one rules/<stage>.smk each): query -> fetch. Jobs are one per product x calendar month; files are
+# Stages (one rules/<stage>.smk each): query -> fetch -> clean -> cube. Jobs are one per product x calendar month; files are
 # one per day (see README "Design").
 from snakemake.utils import min_version
 
@@ -12,6 +12,8 @@ configfile: "config/config.yaml"
 include: "rules/common.smk"
 include: "rules/query.smk"
 include: "rules/fetch.smk"
+include: "rules/clean.smk"
+include: "rules/cube.smk"
 
 
 rule all:

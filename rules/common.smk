@@ -2,9 +2,12 @@
 # again by every job (and every SLURM submission), so nothing may glob the file system or touch the network.
 from snakemake.utils import validate
 
+import re
+
 from heliocube.config import SCHEMA_PATH, validate_config
 from heliocube.registry import get_product
 from heliocube.timegrid import days_of_month, listed_days_of_month, months_in_range
+from heliocube.variants import variants_of
 
 
 validate(config, schema=str(SCHEMA_PATH))
@@ -15,11 +18,15 @@ config.update(validate_config(config))
 ROOT = config["output_root"]
 PRODUCTS = config["products"]
 MONTHS = months_in_range(config["date_start"], config["date_finish"])
+YEARS = sorted({month[:4] for month in MONTHS})
+VARIANTS = {variant.name: variant for variant in variants_of(config)}
 
 
 wildcard_constraints:
     product="|".join(PRODUCTS),
     month=r"\d{4}-\d{2}",
+    year=r"\d{4}",
+    variant="|".join(re.escape(name) for name in VARIANTS),
 
 
 def get_month_days(wildcards):
@@ -68,8 +75,30 @@ def get_sdac_connections(wildcards):
     return get_archive_connections(wildcards, "sdac")
 
 
+def get_variant_params(wildcards):
+    """The job's variant as plain values; a param, so redefining a variant reruns its jobs."""
+    return VARIANTS[wildcards.variant].as_params()
+
+
+def get_year_frame_indexes(wildcards):
+    """Frame indexes of the months of the job's year that are in range, in time order."""
+    return [
+        f"{ROOT}/frames/{wildcards.variant}/{wildcards.product}/{month}.index.csv"
+        for month in MONTHS
+        if month.startswith(wildcards.year)
+    ]
+
+
+def get_year_cubes(wildcards):
+    """Per-year cubes of one product-variant, in time order."""
+    return [
+        f"{ROOT}/cubes/{wildcards.variant}/{wildcards.product}/{year}.h5"
+        for year in YEARS
+    ]
+
+
 def get_final_output():
-    """Every product's fetch outputs for every month of the range."""
+    """Every product-variant's master cube (which needs every earlier stage)."""
     return expand(
-        f"{ROOT}/raw/{{product}}/{{month}}.slots.csv", product=PRODUCTS, month=MONTHS
+        f"{ROOT}/cubes/{{variant}}/{{product}}.h5", variant=list(VARIANTS), product=PRODUCTS
     )

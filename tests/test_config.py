@@ -30,6 +30,16 @@ BAD_VALUES = [
     ({"fetch": {"connections_per_archive": 0}}, "fetch.connections_per_archive", "less than the minimum"),
     ({"archive": {"sdac_url": "ftp://x"}}, "archive.sdac_url", "does not match"),
     ({"typo_key": 1}, "<unknown>", "typo_key"),
+    ({"variants": [{"cadence": "4h"}]}, "variants[0].cadence", "not a whole multiple of the fetch cadence"),
+    ({"variants": [{"cadence": "soon"}]}, "variants[0].cadence", "cannot parse duration"),
+    ({"variants": [{"image_size": 96}]}, "variants[0].image_size", "does not divide the native size"),
+    ({"variants": [{}, {"image_size": 128}]}, "variants[1]", "repeats variants[0]"),
+    ({"variants": [{"name": "../up"}]}, "variants[0].name", "does not match"),
+    ({"variants": [{"colour": "red"}]}, "variants[0].<unknown>", "colour"),
+    ({"qc": {"thresholds": {"hole_fractoin": 0.1}}}, "qc.thresholds", "unknown QC threshold"),
+    ({"qc": {"products": {"EIT999": {}}}}, "qc.products.EIT999", "unknown product"),
+    ({"cube": {"compression": "zstd"}}, "cube.compression", "is not one of"),
+    ({"calibration": {"aia_degradation": {"enabled": True}}}, "calibration", "aiapy"),
 ]
 
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import sunpy.map
@@ -16,6 +18,10 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 DIALECT_PRODUCTS = ["EIT195", "LASCO_C2", "MDI_96m", "AIA171", "HMI_720s"]
+#: A two-variant sweep: the second keeps every other slot, at a quarter of the served size.
+VARIANTS = [{"image_size": 32, "resize_method": "mean"},
+            {"image_size": 16, "resize_method": "subsample", "cadence": "12h"}]
+VARIANT_NAMES = ["32px-mean-6h", "16px-subsample-12h"]
 
 
 def free_port() -> int:
@@ -39,6 +45,7 @@ def demo_run(tmp_path):
                   output_root="out")
     config["archive"].update(embedded_port=free_port(), embedded_frame_size=64)
     config["image_size"] = 32
+    config["variants"] = VARIANTS
     config_file = tmp_path / "config.yaml"
     config_file.write_text(yaml.safe_dump(config))
     result = snakemake(tmp_path, "--configfile", str(config_file))
@@ -91,3 +98,64 @@ def test_full_mission_dag_builds(tmp_path):
     counts = {line.split()[0]: int(line.split()[1]) for line in result.stdout.splitlines()
               if len(line.split()) == 2 and line.split()[1].isdigit()}
     assert counts["query"] == counts["fetch"] == 144 * 7
+
+
+def _ranked_candidates(root: Path, product: str, slots: pd.DataFrame) -> dict[str, list[str]]:
+    """For every slot, the record ids of its candidates best first, recomputed from the manifests."""
+    from heliocube.manifest import normalize_manifest, read_manifest
+    from heliocube.slots import rank_candidates
+
+    manifests = [read_manifest(p) for p in sorted((root / "manifests" / product).rglob("*.parquet"))]
+    candidates = normalize_manifest(pd.concat([m for m in manifests if not m.empty], ignore_index=True))
+    times = pd.DatetimeIndex(pd.to_datetime(slots["slot"], utc=True))
+    ranked = rank_candidates(times, candidates, pd.Timedelta(hours=3))
+    return {slot: [candidates["record_id"].iloc[i] for i in r] for slot, r in zip(slots["slot"], ranked, strict=True)}
+
+
+@pytest.mark.workflow
+def test_demo_ends_in_cubes_that_match_the_cleaned_frames_and_account_for_every_candidate(demo_run):
+    """Both variants of the sweep end in cubes; every tried candidate is a cube row or a ledger row."""
+    import h5py
+    from astropy.io import fits
+
+    from heliocube.cube import open_cube_xarray
+
+    workdir, _, result = demo_run
+    assert result.returncode == 0, result.stderr[-3000:]
+    root = workdir / "out"
+    for product in DIALECT_PRODUCTS:
+        slots = pd.read_csv(root / "raw" / product / "2010-10.slots.csv")
+        ledger = pd.read_csv(root / "raw" / product / "2010-10.ledger.csv")
+        for variant, size, n_slots in zip(VARIANT_NAMES, (32, 16), (8, 4), strict=True):
+            cube_path = root / "cubes" / variant / f"{product}.h5"
+            with h5py.File(cube_path, "r") as cube:
+                assert cube["data"].dtype == "float32" and cube["data"].shape == (n_slots, size, size)
+                assert cube.attrs["variant"] == variant and len(cube.attrs["config_hash"]) == 64
+                rows = {name: cube["frames"][name][()] for name in ("slot_time", "frame_file", "hdu", "record_id")}
+                for i in range(n_slots):
+                    frame_file = rows["frame_file"][i].decode()
+                    with fits.open(root / frame_file) as hdul:
+                        hdu = hdul[int(rows["hdu"][i])]
+                        assert hdu.header["HC_SLOT"].startswith(rows["slot_time"][i].decode())
+                        np.testing.assert_array_equal(cube["data"][i], hdu.data.astype(np.float32))
+                header = fits.Header.fromstring(cube["headers"][0], sep="\n")
+                assert header["NAXIS1"] == size and "HC_SCALE" in header
+            with open_cube_xarray(cube_path) as ds:
+                assert ds["data"].dims == ("time", "y", "x") and ds.sizes["time"] == n_slots
+            assert (root / "cubes" / variant / f"{product}_times.csv").exists()
+            frames = sunpy.map.Map(root / "frames" / variant / product / "2010" / "2010-10-15.fits")
+            assert len(frames) == n_slots // 2 and frames[0].data.shape == (size, size)
+        # the first variant keeps every slot: each candidate a slot tried is its cube row or a ledger row
+        with h5py.File(root / "cubes" / VARIANT_NAMES[0] / f"{product}.h5", "r") as cube:
+            in_cube = {r.decode() for r in cube["frames"]["record_id"][()]}
+        ledger_ids = set(ledger["record_id"])
+        for slot, ranked in _ranked_candidates(root, product, slots).items():
+            chosen = slots.loc[slots["slot"] == slot, "record_id"].iloc[0]
+            tried = ranked[: ranked.index(chosen) + 1]
+            assert chosen in in_cube, (product, slot)
+            assert set(tried[:-1]) <= ledger_ids, (product, slot, tried)
+    # both variants came from one download of each raw file
+    data_file = re.compile(r"(\.fits|\.fts|/efz\d{8}\.\d{6})$")
+    downloads = [entry["path"] for entry in access_log(workdir)
+                 if entry["status"] == 200 and data_file.search(entry["path"])]
+    assert len(downloads) >= 5 * 8 and len(downloads) == len(set(downloads))

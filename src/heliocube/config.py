@@ -25,10 +25,12 @@ __all__ = [
     "archive_urls",
     "cadence_of",
     "check_semantics",
+    "config_hash",
     "jsoc_email",
     "load_config",
     "load_schema",
     "native_size_of",
+    "qc_thresholds_of",
     "slot_tolerance_of",
     "validate_config",
 ]
@@ -68,7 +70,9 @@ def _with_defaults(validator_class):
 
 
 def _key_of(error: jsonschema.ValidationError) -> str:
-    path = ".".join(str(part) for part in error.absolute_path)
+    path = ""
+    for part in error.absolute_path:  # spelled like the semantic checks: variants[0].name
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
     if error.validator == "required":  # the missing key is named in the message, not the path
         missing = error.message.split("'")[1]
         path = f"{path}.{missing}" if path else missing
@@ -131,23 +135,100 @@ def check_semantics(config: dict) -> None:
         if tolerance * 2 > cadence:
             raise ConfigError("slot_tolerance", f"{config['slot_tolerance']} is more than half the cadence "
                               f"{config['cadence']}: one frame could fill two slots")
-    size = config["image_size"]
-    for name in config["products"]:
-        native = native_size_of(get_product(name), config)
-        if size > native or native % size:
-            raise ConfigError("image_size", f"{size} does not divide the native size {native} of {name}; "
-                              f"use a divisor such as {native // 2}, {native // 4} or {native // 8}")
+    _check_sizes(config, "image_size", config["image_size"])
+    _check_variants(config, cadence)
+    _check_qc(config, registry)
     needs_email = config["mode"] == "production" and any(registry[n].is_jsoc for n in config["products"])
     if needs_email and not jsoc_email(config):
         raise ConfigError("jsoc.email", "JSOC products need a registered email in production mode: set the "
                           f"environment variable {config['jsoc']['email_env']} or jsoc.email")
 
 
-def _duration(config: dict, key: str) -> dt.timedelta:
+def _check_sizes(config: dict, key: str, size: int) -> None:
+    for name in config["products"]:
+        native = native_size_of(get_product(name), config)
+        if size > native or native % size:
+            raise ConfigError(key, f"{size} does not divide the native size {native} of {name}; "
+                              f"use a divisor such as {native // 2}, {native // 4} or {native // 8}")
+
+
+def _check_variants(config: dict, cadence: dt.timedelta) -> None:
+    """Each variant's size divides every native size, its cadence is a multiple of the fetch cadence, names differ."""
+    from .variants import check_name, variant_of
+
+    entries = config["variants"] or [None]
+    seen: dict[str, str] = {}
+    for index, entry in enumerate(entries):
+        key = "variants" if entry is None else f"variants[{index}]"
+        if entry is not None and "cadence" in entry:
+            _duration(entry, "cadence", f"{key}.cadence")
+        try:
+            variant = variant_of(config, entry)
+        except ValueError as err:
+            raise ConfigError(f"{key}.calibration", str(err)) from None
+        if entry is not None and "image_size" in entry:
+            _check_sizes(config, f"{key}.image_size", variant.image_size)
+        step, base = variant.cadence.total_seconds(), cadence.total_seconds()
+        if step % base:
+            raise ConfigError(f"{key}.cadence", f"{variant.cadence} is not a whole multiple of the fetch cadence "
+                              f"{config['cadence']}: its slots would not be on the downloaded grid")
+        if (why := check_name(variant.name)) is not None:
+            raise ConfigError(f"{key}.name", f"{variant.name!r}: {why}")
+        if variant.name in seen:
+            raise ConfigError(f"{key}", f"variant name {variant.name!r} repeats {seen[variant.name]}")
+        seen[variant.name] = key
+        if variant.calibration:
+            from .calibrate import check_available
+
+            for name in config["products"]:
+                try:
+                    check_available(variant.calibration, name)
+                except (RuntimeError, ValueError) as err:
+                    raise ConfigError(f"{key}.calibration" if entry else "calibration", str(err)) from None
+
+
+def _check_qc(config: dict, registry) -> None:
+    from .qc.thresholds import Thresholds
+
+    qc = config["qc"]
+    try:
+        base = Thresholds.from_mapping(qc["thresholds"])
+    except (TypeError, ValueError) as err:
+        raise ConfigError("qc.thresholds", str(err)) from None
+    for name, overrides in qc["products"].items():
+        if name not in registry:
+            raise ConfigError(f"qc.products.{name}", f"unknown product {name!r}")
+        try:
+            Thresholds.from_mapping({**base.as_dict(), **overrides})
+        except (TypeError, ValueError) as err:
+            raise ConfigError(f"qc.products.{name}", str(err)) from None
+
+
+def qc_thresholds_of(config: dict, product: str) -> dict:
+    """QC threshold overrides for ``product``: the common ones, then the product's own."""
+    qc = config["qc"]
+    return {**qc["thresholds"], **qc["products"].get(product, {})}
+
+
+def config_hash(config: dict) -> str:
+    """SHA-256 of what decides the data: the validated config without where it is written or how fast.
+
+    Left out: ``output_root``, the embedded archive's port and URL, ``fetch`` (connections, retries, timeouts)
+    and ``jsoc`` (email, polling), so a rerun elsewhere or with other throttles carries the same hash.
+    """
+    import hashlib
+    import json
+
+    kept = {k: v for k, v in config.items() if k not in ("output_root", "fetch", "jsoc")}
+    kept["archive"] = {k: v for k, v in config.get("archive", {}).items() if k not in ("embedded_port", "embedded_url")}
+    return hashlib.sha256(json.dumps(kept, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _duration(config: dict, key: str, name: str | None = None) -> dt.timedelta:
     try:
         return parse_duration(config[key])
     except ValueError as err:
-        raise ConfigError(key, str(err)) from None
+        raise ConfigError(name or key, str(err)) from None
 
 
 def cadence_of(config: dict) -> dt.timedelta:

@@ -221,6 +221,23 @@ class CubeWriter:
         self._closed = True
 
     # -- writing -----------------------------------------------------------------------------------------------
+    def set_attrs(self, **attrs: Any) -> None:
+        """Set root attributes once their values are known (e.g. ``units`` from the first frame's header)."""
+        if self._file is None:
+            raise RuntimeError("CubeWriter is not open (use it as a context manager)")
+        for key, value in attrs.items():
+            self._file.attrs[key] = value
+        if "units" in attrs:
+            self._file["data"].attrs["units"] = str(attrs["units"])
+
+    def declare_columns(self, example_row: Mapping[str, Any]) -> None:
+        """Fix the metadata columns from an example row without appending a frame, so a cube that ends up with no
+        frames still has every column (its master and readers then see one schema)."""
+        if self._file is None:
+            raise RuntimeError("CubeWriter is not open (use it as a context manager)")
+        if not self._columns:
+            self._prepare_row(example_row)
+
     def append(self, frame: np.ndarray, row: Mapping[str, Any], header: fits.Header | str) -> int:
         """Append one frame with its metadata row and header; returns its index along T.
 

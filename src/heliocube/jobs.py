@@ -7,16 +7,32 @@ functions. Keeping them here, not in the scripts, makes every job runnable and t
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 from pathlib import Path
 
-from .config import cadence_of, slot_tolerance_of, validate_config
+import pandas as pd
+
+from .config import cadence_of, config_hash, qc_thresholds_of, slot_tolerance_of, validate_config
 from .fetch import fetch_days
+from .fetch.gate import AcceptAll
 from .paths import atomic_path
 from .query import ArchiveContext, write_day_manifests
+from .registry import get_product
 from .timegrid import parse_day
+from .variants import Variant
 
-__all__ = ["archive_context", "configure_logging", "embedded_archive_url", "fetch_job", "query_job"]
+__all__ = [
+    "archive_context",
+    "clean_job",
+    "configure_logging",
+    "cube_job",
+    "embedded_archive_url",
+    "fetch_job",
+    "master_job",
+    "quality_gate",
+    "query_job",
+]
 
 
 def configure_logging(level: int = logging.INFO) -> None:
@@ -57,14 +73,61 @@ def query_job(config: dict, product: str, days: list[str], index_path: str) -> N
     write_day_manifests(product, _days(days), archive_context(config), config["output_root"], index_path)
 
 
-def fetch_job(config: dict, product: str, days: list[str], slots_path: str, ledger_path: str, gate=None) -> None:
+def quality_gate(config: dict, product: str):
+    """The QC gate of ``product`` as configured (``qc.enabled`` false: accept every whole, readable file)."""
+    if not config["qc"]["enabled"]:
+        return AcceptAll()
+    from .qc import FrameQC
+
+    return FrameQC(product, qc_thresholds_of(config, product))
+
+
+def _write_tables(*pairs) -> None:
+    for table, path in pairs:
+        with atomic_path(Path(path)) as tmp:
+            table.to_csv(tmp, index=False)
+
+
+def fetch_job(config: dict, product: str, days: list[str], slots_path: str, ledger_path: str) -> None:
     """One fetch job: fill the slots of ``days`` and write the slot table and the ledger of rejections."""
     config = validate_config(config)
     slots, ledger = fetch_days(
         product, _days(days), archive_context(config), config["output_root"],
         cadence=cadence_of(config), tolerance=slot_tolerance_of(config), anchor=parse_day(config["date_start"]),
-        gate=gate,
+        gate=quality_gate(config, product),
     )
-    for table, path in ((slots, slots_path), (ledger, ledger_path)):
-        with atomic_path(Path(path)) as tmp:
-            table.to_csv(tmp, index=False)
+    _write_tables((slots, slots_path), (ledger, ledger_path))
+
+
+def clean_job(config: dict, product: str, variant: dict, days: list[str], slots_path: str, index_path: str,
+              ledger_path: str) -> None:
+    """One clean job: the month's kept slots as calibrated, resized frames of ``variant`` (its params dict)."""
+    from .clean import clean_days
+
+    config = validate_config(config)
+    index, ledger = clean_days(
+        product, Variant.from_params(variant), _days(days), pd.read_csv(slots_path), config["output_root"],
+        anchor=parse_day(config["date_start"]), per_frame_fits=config["outputs"]["per_frame_fits"],
+    )
+    _write_tables((index, index_path), (ledger, ledger_path))
+
+
+def cube_job(config: dict, product: str, variant: dict, index_paths: list[str], cube_path: str) -> None:
+    """One cube job: the year's frames of one product-variant streamed into an HDF5 cube (+ times CSV)."""
+    from .assemble import build_year_cube
+
+    config = validate_config(config)
+    spec = Variant.from_params(variant)
+    attrs = {"variant": spec.name, "product": product, "config_hash": config_hash(config),
+             "image_size": spec.image_size, "resize_method": spec.resize_method,
+             "cadence": variant["cadence"], "calibration": json.dumps(spec.calibration, sort_keys=True)}
+    n = build_year_cube(index_paths, config["output_root"], cube_path, frame_size=spec.image_size,
+                        instrument=get_product(product).instrument, attrs=attrs, compression=config["cube"])
+    logging.getLogger(__name__).info("%s: %d frames", cube_path, n)
+
+
+def master_job(year_paths: list[str], master_path: str) -> None:
+    """The product-variant master cube over its per-year cubes (HDF5 virtual datasets) and its times CSV."""
+    from .assemble import build_product_master
+
+    build_product_master(master_path, year_paths)

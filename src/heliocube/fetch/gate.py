@@ -8,7 +8,11 @@ from typing import Protocol
 
 import pandas as pd
 
-__all__ = ["AcceptAll", "QualityGate", "Rejection"]
+__all__ = ["QC_METRICS", "AcceptAll", "QualityGate", "Rejection"]
+
+#: QC measurements a gate may report for an accepted file (``metrics_of``); they follow the frame into the slot
+#: table, the frame index and the cube as ``qc_<name>`` columns (NaN when a check did not run).
+QC_METRICS = ("hole_fraction", "streak_segments", "cosmic_ray_count", "missing_blocks", "missvals", "quality")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -31,6 +35,10 @@ class QualityGate(Protocol):
 
     def after_download(self, candidate: pd.Series, path: Path) -> Rejection | None: ...
 
+    def metrics_of(self, path: Path) -> dict:
+        """Measurements of an accepted file, keyed by names in :data:`QC_METRICS` ({} when none)."""
+        ...
+
 
 class AcceptAll:
     """The gate of the fetch stage alone: every whole, readable file is accepted."""
@@ -40,3 +48,6 @@ class AcceptAll:
 
     def after_download(self, candidate: pd.Series, path: Path) -> Rejection | None:
         return None
+
+    def metrics_of(self, path: Path) -> dict:
+        return {}

@@ -29,7 +29,7 @@ from ..registry import get_product
 from ..slots import rank_candidates
 from ..timegrid import slots_for_day
 from .download import DownloadError, download_verified, sha256_of
-from .gate import AcceptAll, Rejection
+from .gate import QC_METRICS, AcceptAll, Rejection
 from .jsoc_urls import resolve_jsoc_urls
 
 __all__ = ["LEDGER_COLUMNS", "SLOT_COLUMNS", "fetch_days", "raw_file_name"]
@@ -37,7 +37,7 @@ __all__ = ["LEDGER_COLUMNS", "SLOT_COLUMNS", "fetch_days", "raw_file_name"]
 log = logging.getLogger(__name__)
 
 SLOT_COLUMNS = ["product", "day", "slot", "status", "record_id", "time_utc", "dt_seconds", "url", "path",
-                "sha256", "size", "n_rejected"]
+                "sha256", "size", "n_rejected", *(f"qc_{name}" for name in QC_METRICS)]
 LEDGER_COLUMNS = ["product", "day", "slot", "record_id", "time_utc", "reason", "value", "detail"]
 
 
@@ -63,6 +63,7 @@ class _Slot:
     position: int = 0
     chosen: int | None = None
     path: Path | None = None
+    metrics: dict = dataclasses.field(default_factory=dict)
     rejections: list[tuple[int, Rejection]] = dataclasses.field(default_factory=list)
 
     @property
@@ -162,6 +163,7 @@ def fetch_days(product_name: str, days: list[dt.date], context, root: str | os.P
                 verdict = gate.after_download(candidates.iloc[slot.current], outcome)
                 if verdict is None:
                     slot.chosen, slot.path = slot.current, outcome
+                    slot.metrics = gate.metrics_of(outcome) if hasattr(gate, "metrics_of") else {}
                 else:
                     slot.reject(verdict)
     return _write_receipts(product_name, days, slots, candidates, known_urls, root, cadence, tolerance)
@@ -205,6 +207,7 @@ def _write_receipts(product_name, days, slots, candidates, known_urls, root, cad
             "sha256": None if chosen is None else sha256_of(slot.path),
             "size": None if chosen is None else slot.path.stat().st_size,
             "n_rejected": len(slot.rejections),
+            **{f"qc_{name}": slot.metrics.get(name) for name in QC_METRICS},
         })
         for position, rejection in slot.rejections:
             row = candidates.iloc[position]

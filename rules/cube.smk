@@ -1,0 +1,40 @@
+rule cube:
+    """Stream one product-variant-year of cleaned frames into an HDF5 cube with its times CSV."""
+    input:
+        get_year_frame_indexes,
+    output:
+        cube=f"{ROOT}/cubes/{{variant}}/{{product}}/{{year}}.h5",
+        times=f"{ROOT}/cubes/{{variant}}/{{product}}/{{year}}_times.csv",
+    params:
+        variant=get_variant_params,
+    resources:
+        runtime=120,
+        mem_mb=2000,
+    log:
+        f"{ROOT}/logs/cube/{{variant}}/{{product}}/{{year}}.log",
+    benchmark:
+        f"{ROOT}/benchmarks/cube/{{variant}}/{{product}}/{{year}}.tsv"
+    conda:
+        "../envs/heliocube.yaml"
+    script:
+        "../scripts/cube.py"
+
+
+rule cube_master:
+    """Join the per-year cubes of one product-variant with HDF5 virtual datasets (no pixels copied)."""
+    input:
+        get_year_cubes,
+    output:
+        cube=f"{ROOT}/cubes/{{variant}}/{{product}}.h5",
+        times=f"{ROOT}/cubes/{{variant}}/{{product}}_times.csv",
+    resources:
+        runtime=10,
+        mem_mb=1000,
+    log:
+        f"{ROOT}/logs/cube_master/{{variant}}/{{product}}.log",
+    benchmark:
+        f"{ROOT}/benchmarks/cube_master/{{variant}}/{{product}}.tsv"
+    conda:
+        "../envs/heliocube.yaml"
+    script:
+        "../scripts/cube_master.py"

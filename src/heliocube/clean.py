@@ -1,0 +1,215 @@
+"""The clean stage: the slots a fetch filled, turned into calibrated, resized float32 frames with provenance.
+
+For one product, one variant and a span of days it writes
+
+- per day, ``frames/{variant}/{product}/{YYYY}/{YYYY-MM-DD}.fits``: an empty primary HDU describing the day, then
+  one image HDU per kept slot (``EXTNAME = SLOT_YYYYMMDDThhmmss``) whose header is the raw header updated by the
+  calibration and resize steps, plus provenance cards (``HC_SLOT``, ``HC_RECID``, ``HC_SHA``, ``HC_VARI``). A day
+  without any kept slot still gets its file (primary HDU only), so "no data" and "not built" differ.
+  ``sunpy.map.Map(path)`` returns one map per slot.
+- for the span, an index (one row per written frame, :data:`INDEX_COLUMNS`, read by the cube stage) and a ledger
+  of slots whose raw file could not be cleaned (same columns as the fetch ledger).
+
+Optionally (``outputs.per_frame_fits``) each frame is also written on its own with the prior tool's name
+``{mission}_{product}_{YYYYMMDDhhmmss}_{size}.fits`` under ``frames/{variant}/{product}/per-frame/``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+import os
+import warnings
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from astropy.io import fits
+
+from .fetch.gate import QC_METRICS
+from .fetch.run import LEDGER_COLUMNS
+from .paths import atomic_path
+from .qc.gate import read_frame
+from .registry import get_product
+from .resize import resize_frame
+from .variants import Variant
+
+__all__ = [
+    "FLOAT_COLUMNS",
+    "INDEX_COLUMNS",
+    "QC_METRICS",
+    "STRING_COLUMNS",
+    "WCS_KEYS",
+    "clean_days",
+    "clean_frame",
+    "day_frames_path",
+    "frame_digest",
+    "read_index",
+    "slots_on_grid",
+]
+
+log = logging.getLogger(__name__)
+
+#: Header keywords copied (after calibration and resize) into every frame row; NaN when absent.
+WCS_KEYS = ("CRPIX1", "CRPIX2", "CDELT1", "CDELT2", "CRVAL1", "CRVAL2", "CROTA2", "RSUN_OBS", "R_SUN", "EXPTIME",
+            "HC_SCALE")
+STRING_COLUMNS = ("slot_time", "obs_time", "record_id", "url", "sha256", "raw_path", "frame_file", "frame_sha256")
+FLOAT_COLUMNS = ("dt_seconds", "abs_dt_seconds", *(f"qc_{m}" for m in QC_METRICS), *WCS_KEYS)
+#: One row per frame written: where it is (``frame_file`` relative to the output root, ``hdu``), where it came
+#: from, how far from its slot, its QC metrics and its rescaled WCS keywords.
+INDEX_COLUMNS = ("slot_time", "obs_time", "dt_seconds", "abs_dt_seconds", "record_id", "url", "sha256", "raw_path",
+                 "frame_file", "hdu", "frame_sha256", *(f"qc_{m}" for m in QC_METRICS), *WCS_KEYS)
+#: Keywords describing the on-disk HDU structure of the raw file, rewritten by astropy for the new HDU.
+_STRUCTURE_KEYS = ("SIMPLE", "XTENSION", "EXTEND", "PCOUNT", "GCOUNT", "CHECKSUM", "DATASUM", "EXTNAME", "EXTVER",
+                   "NEXTEND")
+
+
+def day_frames_path(root: str | os.PathLike, variant: str, product: str, day: dt.date) -> Path:
+    """``{root}/frames/{variant}/{product}/{YYYY}/{YYYY-MM-DD}.fits``"""
+    return Path(root, "frames", variant, product, f"{day:%Y}", f"{day:%Y-%m-%d}.fits")
+
+
+def frame_digest(frame: np.ndarray) -> str:
+    """SHA-256 of a frame's float32 bytes (big-endian, as FITS stores them), to check a cube copies it exactly."""
+    return hashlib.sha256(np.ascontiguousarray(frame, dtype=">f4").tobytes()).hexdigest()
+
+
+def slots_on_grid(slot_times: pd.Series, cadence: dt.timedelta, anchor: dt.date) -> np.ndarray:
+    """Mask of the slots that lie on a variant's grid ``anchor 00:00 UTC + k * cadence``."""
+    anchor_ts = pd.Timestamp(anchor.isoformat(), tz="UTC")
+    offsets = (pd.to_datetime(slot_times, utc=True) - anchor_ts).dt.total_seconds().to_numpy()
+    return np.isclose(np.mod(offsets, cadence.total_seconds()), 0.0)
+
+
+def clean_frame(data: np.ndarray, header: fits.Header, product_name: str,
+                variant: Variant) -> tuple[np.ndarray, fits.Header]:
+    """Calibrate (when the variant asks) and resize one full-resolution frame; float32 data and a new header."""
+    if variant.calibration:
+        from .calibrate import calibrate  # sunpy-heavy: imported only for variants that calibrate
+
+        data, header = calibrate(data, header, variant.calibration, product_name)
+    frame, header = resize_frame(data, header, variant.image_size, variant.resize_method)
+    return frame, header
+
+
+def _image_header(header: fits.Header) -> fits.Header:
+    out = header.copy()
+    for key in _STRUCTURE_KEYS:
+        out.remove(key, ignore_missing=True, remove_all=True)
+    return out
+
+
+def _float(value) -> float:
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        return float("nan")
+    return out
+
+
+def _stamp(slot: pd.Timestamp) -> str:
+    return slot.strftime("%Y%m%dT%H%M%S")
+
+
+def clean_days(product_name: str, variant: Variant, days: Iterable[dt.date], slots: pd.DataFrame,
+               root: str | os.PathLike, *, anchor: dt.date,
+               per_frame_fits: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Write the cleaned frames of ``days`` and return the frame index and the ledger of failures.
+
+    Parameters
+    ----------
+    product_name : str
+        Registry name.
+    variant : Variant
+        Size, method, cadence and calibration of the output.
+    days : iterable of datetime.date
+        Days this job owns; each gets a frame file, possibly without frames.
+    slots : pandas.DataFrame
+        The fetch stage's slot table (:data:`heliocube.fetch.run.SLOT_COLUMNS`, plus optional ``qc_*`` columns).
+    root : path
+        Output root; ``slots.path`` is relative to it.
+    anchor : datetime.date
+        Day whose 00:00 UTC anchors the slot grids (the configured start).
+    per_frame_fits : bool
+        Also write one FITS per frame with the prior tool's naming.
+
+    Returns
+    -------
+    index, ledger : pandas.DataFrame
+        :data:`INDEX_COLUMNS` rows for every frame written; ``LEDGER_COLUMNS`` rows for slots that failed here.
+    """
+    product = get_product(product_name)
+    slots = slots[slots["status"] == "ok"]
+    slots = slots[slots_on_grid(slots["slot"], variant.cadence, anchor)] if len(slots) else slots
+    index_rows, ledger_rows = [], []
+    for day in sorted(days):
+        day_slots = slots[slots["day"] == day.isoformat()].sort_values("slot")
+        target = day_frames_path(root, variant.name, product_name, day)
+        primary = fits.PrimaryHDU()
+        primary.header["HC_PROD"] = (product_name, "heliocube product")
+        primary.header["HC_VARI"] = (variant.name, "heliocube variant")
+        primary.header["HC_DAY"] = (day.isoformat(), "UTC day of these slots")
+        hdus: list[fits.hdu.base.ExtensionHDU] = []
+        for _, slot in day_slots.iterrows():
+            slot_time = pd.Timestamp(slot["slot"])
+            try:
+                data, header = read_frame(Path(root, slot["path"]))
+                frame, header = clean_frame(data, header, product_name, variant)
+            except (ValueError, RuntimeError) as exc:  # unreadable since fetch, or a calibration that cannot apply
+                ledger_rows.append({"product": product_name, "day": day.isoformat(), "slot": slot["slot"],
+                                    "record_id": slot["record_id"], "time_utc": slot["time_utc"],
+                                    "reason": "clean_failed", "value": None, "detail": str(exc)})
+                continue
+            header = _image_header(header)
+            header["EXTNAME"] = f"SLOT_{_stamp(slot_time)}"
+            header["HC_SLOT"] = (slot_time.isoformat(), "slot time (UTC) this frame fills")
+            header["HC_RECID"] = (str(slot["record_id"]), "archive record")
+            header["HC_SHA"] = (str(slot["sha256"]), "sha256 of the raw file")
+            header["HC_VARI"] = (variant.name, "heliocube variant")
+            hdu_index = len(hdus) + 1
+            hdus.append(fits.ImageHDU(frame, header=header))
+            obs = pd.Timestamp(slot["time_utc"])
+            dt_seconds = float(slot["dt_seconds"])
+            row = {
+                "slot_time": slot_time.strftime("%Y-%m-%dT%H:%M:%S"),
+                "obs_time": obs.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3],
+                "dt_seconds": dt_seconds, "abs_dt_seconds": abs(dt_seconds),
+                "record_id": str(slot["record_id"]), "url": "" if pd.isna(slot["url"]) else str(slot["url"]),
+                "sha256": str(slot["sha256"]), "raw_path": str(slot["path"]),
+                "frame_file": os.path.relpath(target, root), "hdu": hdu_index, "frame_sha256": frame_digest(frame),
+            }
+            for name in QC_METRICS:
+                row[f"qc_{name}"] = _float(slot.get(f"qc_{name}"))
+            for key in WCS_KEYS:
+                row[key] = _float(header.get(key))
+            index_rows.append(row)
+            if per_frame_fits:
+                _write_per_frame(root, variant, product, obs, frame, header)
+        with atomic_path(target) as tmp, warnings.catch_warnings():
+            warnings.simplefilter("ignore", fits.verify.VerifyWarning)  # raw headers carry non-standard cards
+            primary.header["NFRAMES"] = (len(hdus), "image HDUs that follow, one per slot")
+            fits.HDUList([primary, *hdus]).writeto(tmp, overwrite=True, output_verify="silentfix")
+    index = pd.DataFrame(index_rows, columns=list(INDEX_COLUMNS))
+    ledger = pd.DataFrame(ledger_rows, columns=LEDGER_COLUMNS)
+    log.info("%s %s: %d frames written, %d slots failed to clean", product_name, variant.name, len(index),
+             len(ledger))
+    return index, ledger
+
+
+def _write_per_frame(root, variant: Variant, product, obs: pd.Timestamp, frame, header) -> None:
+    name = f"{product.mission}_{product.name}_{obs:%Y%m%d%H%M%S}_{variant.image_size}.fits"
+    target = Path(root, "frames", variant.name, product.name, "per-frame", name)
+    with atomic_path(target) as tmp, warnings.catch_warnings():
+        warnings.simplefilter("ignore", fits.verify.VerifyWarning)
+        fits.PrimaryHDU(frame, header=header).writeto(tmp, overwrite=True, output_verify="silentfix")
+
+
+def read_index(path: str | os.PathLike) -> pd.DataFrame:
+    """A frame index CSV with its column types restored (strings stay strings, empty is '')."""
+    table = pd.read_csv(path, dtype={c: str for c in STRING_COLUMNS}, keep_default_na=False)
+    for column in FLOAT_COLUMNS:
+        table[column] = pd.to_numeric(table[column].replace("", np.nan), errors="coerce").astype(float)
+    table["hdu"] = table["hdu"].astype(int)
+    return table

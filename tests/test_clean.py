@@ -1,0 +1,129 @@
+"""Clean stage and cube assembly on frames fetched from the embedded archive (no QC: exact slot sets)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import warnings
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pandas as pd
+import pytest
+import sunpy.map
+from astropy.io import fits
+
+from heliocube.assemble import CUBE_COLUMNS, build_product_master, build_year_cube
+from heliocube.clean import clean_days, day_frames_path, frame_digest, read_index, slots_on_grid
+from heliocube.cube import open_cube_xarray
+from heliocube.qc.gate import read_frame
+from heliocube.resize import resize_frame
+from heliocube.variants import Variant, variants_of
+
+from .conftest import FRAME, demo_config
+from .test_fetch import DAY, query_and_fetch
+
+MEAN_32 = Variant("32px-mean-6h", 32, "mean", dt.timedelta(hours=6), {})
+SUB_16_12H = Variant("16px-subsample-12h", 16, "subsample", dt.timedelta(hours=12), {})
+
+
+@pytest.fixture
+def fetched(clean_context_for):
+    """EIT195 and HMI_720s slots of one day, fetched without QC."""
+    config, context = clean_context_for(products=["EIT195", "HMI_720s"])
+    return config, {name: query_and_fetch(name, config, context)[0] for name in ("EIT195", "HMI_720s")}
+
+
+@pytest.mark.parametrize("name", ["EIT195", "HMI_720s"])
+def test_cleaned_frames_are_the_resized_raw_frames_with_provenance(fetched, name):
+    config, slots = fetched
+    root = config["output_root"]
+    index, ledger = clean_days(name, MEAN_32, [DAY], slots[name], root, anchor=DAY)
+    assert ledger.empty and len(index) == 4 and list(index.columns) == list(CUBE_COLUMNS)
+    path = day_frames_path(root, MEAN_32.name, name, DAY)
+    with fits.open(path) as hdul:
+        assert hdul[0].header["NFRAMES"] == 4 and len(hdul) == 5
+        for (_, row), (_, slot) in zip(index.iterrows(), slots[name].iterrows(), strict=True):
+            hdu = hdul[int(row["hdu"])]
+            expected, expected_header = resize_frame(*read_frame(Path(root, slot["path"])), 32, "mean")
+            np.testing.assert_array_equal(hdu.data, expected)
+            assert hdu.data.dtype.kind == "f" and hdu.header["BITPIX"] == -32
+            assert hdu.header["HC_RECID"] == slot["record_id"] and hdu.header["HC_SHA"] == slot["sha256"]
+            assert hdu.header["CRPIX1"] == pytest.approx(expected_header["CRPIX1"])
+            assert row["frame_sha256"] == frame_digest(hdu.data) and row["abs_dt_seconds"] == abs(slot["dt_seconds"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        maps = sunpy.map.Map(path)
+    assert len(maps) == 4 and maps[0].data.shape == (32, 32)
+
+
+def test_a_coarser_variant_keeps_only_its_own_grid_and_per_frame_names(fetched):
+    config, slots = fetched
+    root = config["output_root"]
+    index, _ = clean_days("EIT195", SUB_16_12H, [DAY], slots["EIT195"], root, anchor=DAY, per_frame_fits=True)
+    assert list(index["slot_time"]) == ["2010-10-15T00:00:00", "2010-10-15T12:00:00"]
+    names = sorted(p.name for p in Path(root, "frames", SUB_16_12H.name, "EIT195", "per-frame").iterdir())
+    assert len(names) == 2 and all(n.startswith("SOHO_EIT195_20101015") and n.endswith("_16.fits") for n in names)
+    times = pd.Series(["2010-10-15T00:00:00+00:00", "2010-10-15T06:00:00+00:00", "2010-10-16T12:00:00+00:00"])
+    assert list(slots_on_grid(times, dt.timedelta(hours=12), DAY)) == [True, False, True]
+
+
+def test_a_slot_whose_raw_file_broke_after_fetch_goes_to_the_ledger(fetched):
+    config, slots = fetched
+    root = config["output_root"]
+    broken = Path(root, slots["EIT195"]["path"].iloc[1])
+    broken.write_bytes(broken.read_bytes()[:1000])
+    index, ledger = clean_days("EIT195", MEAN_32, [DAY], slots["EIT195"], root, anchor=DAY)
+    assert len(index) == 3 and list(ledger["reason"]) == ["clean_failed"]
+    assert ledger["record_id"].iloc[0] == slots["EIT195"]["record_id"].iloc[1]
+
+
+def test_cube_copies_the_frames_exactly_and_the_master_joins_years(fetched, tmp_path):
+    config, slots = fetched
+    root = config["output_root"]
+    index, _ = clean_days("HMI_720s", MEAN_32, [DAY], slots["HMI_720s"], root, anchor=DAY)
+    index_path = tmp_path / "2010-10.index.csv"
+    index.to_csv(index_path, index=False)
+    assert read_index(index_path)["url"].tolist() == index["url"].tolist()
+    year = tmp_path / "cubes" / "2010.h5"
+    empty_year = tmp_path / "cubes" / "2011.h5"
+    options = {"compression": "gzip", "compression_level": 4, "shuffle": True}
+    attrs = {"variant": MEAN_32.name, "config_hash": "x" * 64}
+    n = build_year_cube([index_path], root, year, frame_size=32, instrument="HMI", attrs=attrs, compression=options)
+    assert n == 4
+    assert build_year_cube([], root, empty_year, frame_size=32, instrument="HMI", attrs=attrs,
+                           compression=options) == 0
+    master = build_product_master(tmp_path / "cubes" / "HMI_720s.h5", [year, empty_year])
+    with h5py.File(master, "r") as cube, fits.open(day_frames_path(root, MEAN_32.name, "HMI_720s", DAY)) as hdul:
+        assert cube["data"].shape == (4, 32, 32) and cube.attrs["units"] == hdul[1].header.get("BUNIT", "Gauss")
+        for i in range(4):
+            np.testing.assert_array_equal(cube["data"][i], hdul[i + 1].data)
+        assert [s.decode() for s in cube["frames"]["record_id"][()]] == slots["HMI_720s"]["record_id"].tolist()
+    with h5py.File(empty_year, "r") as cube:
+        assert cube["data"].shape == (0, 32, 32) and set(cube["frames"]) == set(CUBE_COLUMNS)
+    assert pd.read_csv(tmp_path / "cubes" / "HMI_720s_times.csv").shape == (4, 2)
+    with open_cube_xarray(master) as ds:
+        assert str(ds["time"].values[0]).startswith("2010-10-15T00")
+
+
+def test_a_frame_changed_after_cleaning_stops_the_cube(fetched, tmp_path):
+    config, slots = fetched
+    root = config["output_root"]
+    index, _ = clean_days("EIT195", MEAN_32, [DAY], slots["EIT195"], root, anchor=DAY)
+    index_path = tmp_path / "index.csv"
+    index.to_csv(index_path, index=False)
+    path = day_frames_path(root, MEAN_32.name, "EIT195", DAY)
+    with fits.open(path, mode="update") as hdul:
+        hdul[2].data[0, 0] += 1
+    with pytest.raises(ValueError, match="differs from the frame"):
+        build_year_cube([index_path], root, tmp_path / "c.h5", frame_size=32, instrument="EIT", attrs={},
+                        compression={"compression": "none"})
+    assert not (tmp_path / "c.h5").exists()
+
+
+def test_variant_names_and_sweep_checks(tmp_path):
+    config = demo_config("http://127.0.0.1:1/", tmp_path, variants=[
+        {"image_size": 32}, {"image_size": 16, "resize_method": "subsample", "cadence": "12h"}])
+    assert [v.name for v in variants_of(config)] == ["32px-mean-6h", "16px-subsample-12h"]
+    assert [v.name for v in variants_of(demo_config("http://127.0.0.1:1/", tmp_path))] == ["32px-mean-6h"]
+    assert FRAME % 32 == 0
