@@ -41,7 +41,7 @@ def test_every_slot_filled_with_a_readable_verified_file(name, clean_context_for
         assert abs(row.dt_seconds) < 3 * 3600
     receipt = json.loads(day_receipt_path(config["output_root"], name, DAY).read_text())
     assert [s["record_id"] for s in receipt["slots"]] == list(slots["record_id"])
-    assert not list(Path(config["output_root"]).rglob("*.part"))
+    assert not [p for p in Path(config["output_root"]).rglob(".*") if p.name.endswith((".part", ".partial"))]
 
 
 def test_the_nearest_candidate_is_taken(clean_mission, clean_context_for):
@@ -79,7 +79,7 @@ def test_permanently_broken_files_are_retried_then_ledgered_and_the_slot_falls_b
     # bounded retries: each bad file was asked for at most retries + 1 times
     asked = Counter(e["path"] for e in server.access_log if e["path"].startswith("/SUM"))
     assert max(asked.values()) <= config["fetch"]["retries"] + 1
-    assert not list(Path(config["output_root"]).rglob("*.part"))
+    assert not [p for p in Path(config["output_root"]).rglob(".*") if p.name.endswith((".part", ".partial"))]
 
 
 def test_transient_faults_are_retried_until_whole(clean_archive, clean_context_for):

@@ -122,7 +122,7 @@ class _Handler(BaseHTTPRequestHandler):
         started, open_now = time.time(), archive._open
         split = urlsplit(self.path)
         entry = {"time": started, "method": self.command, "path": split.path, "query": split.query, "status": 500,
-                 "bytes": 0, "duration_s": 0.0, "open_connections": open_now}
+                 "bytes": 0, "duration_s": 0.0, "open_connections": open_now, "range": self.headers.get("Range")}
         try:
             response = archive._route(split.path, split.query, self.headers)
             response = archive._apply_faults(split.path, split.query, response)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 from pathlib import Path
@@ -10,10 +11,9 @@ import requests
 from astropy.io import fits
 
 from ..httpclient import TRANSPORT_ERRORS, NotFound, check_status, transport_error
-from ..paths import atomic_path
 from ..retry import RetryableError, RetryPolicy, call_with_retries
 
-__all__ = ["DownloadError", "download_verified", "sha256_of", "verify_fits"]
+__all__ = ["DownloadError", "download_verified", "partial_path", "sha256_of", "verify_fits"]
 
 CHUNK = 1 << 20
 
@@ -48,37 +48,86 @@ def verify_fits(path: str | os.PathLike) -> None:
         raise RetryableError(f"unreadable FITS ({type(err).__name__}: {err})", reason="unreadable") from err
 
 
+def partial_path(target: Path) -> Path:
+    """Where the body of ``target`` accumulates: hidden, beside it, stable across runs so a killed job resumes."""
+    return target.with_name(f".{target.name}.partial")
+
+
+def _resume_offset(response: requests.Response, have: int) -> int:
+    """Bytes of the partial file the answer continues: ``have`` for a matching 206, else 0 (start over)."""
+    if response.status_code == 206 and response.headers.get("Content-Range", "").startswith(f"bytes {have}-"):
+        return have
+    return 0
+
+
+def _total_size(response: requests.Response, offset: int) -> int | None:
+    total = response.headers.get("Content-Range", "").rpartition("/")[2]
+    if response.status_code == 206 and total.isdigit():
+        return int(total)
+    length = response.headers.get("Content-Length")
+    return offset + int(length) if length is not None else None
+
+
 def _fetch_once(session: requests.Session, url: str, target: Path, expected_size: int | None, timeout: float) -> None:
-    try:
-        with session.get(url, timeout=timeout, stream=True) as response:
-            try:
-                check_status(response, url)
-            except NotFound:
-                raise DownloadError("missing", f"{url} answered 404") from None
-            except requests.HTTPError:
-                raise DownloadError("http", f"{url} answered {response.status_code}") from None
-            announced = response.headers.get("Content-Length")
-            with atomic_path(target) as tmp:
-                written = 0
-                with open(tmp, "wb") as out:
-                    for block in response.iter_content(CHUNK):
-                        out.write(block)
-                        written += len(block)
-                for size, source in ((announced, "Content-Length"), (expected_size, "archive listing")):
-                    if size is not None and int(size) != written:
-                        raise RetryableError(f"truncated: {written} bytes, {source} says {size}", reason="truncated")
-                verify_fits(tmp)
-    except TRANSPORT_ERRORS as err:
-        raise transport_error(err, url) from err
+    """One attempt: continue the partial body with an HTTP Range request, verify the whole, rename it into place.
+
+    An exclusive lock on the partial file keeps two jobs that want the same file (slots near a month boundary)
+    from writing it at once; the second finds the target complete when it gets the lock. A body cut short stays
+    in the partial file and the next attempt (or run) asks only for the rest; a body that is whole but does not
+    read as FITS is discarded.
+    """
+    partial = partial_path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with open(partial, "ab") as out:
+        fcntl.flock(out, fcntl.LOCK_EX)
+        if target.exists():
+            return
+        have = os.fstat(out.fileno()).st_size
+        try:
+            with session.get(url, timeout=timeout, stream=True,
+                             headers={"Range": f"bytes={have}-"} if have else None) as response:
+                if response.status_code == 416:  # the partial file is not a prefix of this file: start over
+                    out.truncate(0)
+                    raise RetryableError(f"{url}: partial download does not match; restarting", reason="truncated")
+                try:
+                    check_status(response, url)
+                except NotFound:
+                    raise DownloadError("missing", f"{url} answered 404") from None
+                except requests.HTTPError:
+                    raise DownloadError("http", f"{url} answered {response.status_code}") from None
+                offset = _resume_offset(response, have)
+                out.truncate(offset)
+                out.seek(offset)
+                announced = _total_size(response, offset)
+                for block in response.iter_content(CHUNK):
+                    out.write(block)
+                out.flush()
+        except TRANSPORT_ERRORS as err:
+            out.flush()  # what arrived stays for the next attempt
+            raise transport_error(err, url) from err
+        written = os.fstat(out.fileno()).st_size
+        for size, source in ((announced, "Content-Length"), (expected_size, "archive listing")):
+            if size is not None and int(size) != written:
+                if written > int(size):
+                    out.truncate(0)
+                raise RetryableError(f"truncated: {written} bytes, {source} says {size}", reason="truncated")
+        try:
+            verify_fits(partial)
+        except RetryableError:
+            out.truncate(0)
+            raise
+        os.fsync(out.fileno())
+        os.replace(partial, target)
 
 
 def download_verified(session: requests.Session, url: str, target: str | os.PathLike, policy: RetryPolicy,
                       timeout: float, expected_size: int | None = None) -> Path:
     """Download ``url`` to ``target`` unless ``target`` already exists, retrying transient failures.
 
-    The body goes to a hidden temporary file beside ``target`` and is renamed onto it only after its size
-    matches and every HDU reads, so a file at ``target`` is always complete and readable: that is why an
-    existing one is not fetched again.
+    The body goes to a hidden partial file beside ``target`` (:func:`partial_path`) and is renamed onto it only
+    after its size matches and every HDU reads, so a file at ``target`` is always complete and readable: that is
+    why an existing one is not fetched again. A partial file left by an interrupted attempt or a killed job is
+    continued with an HTTP Range request, so no byte is downloaded twice.
 
     Raises
     ------
@@ -91,5 +140,9 @@ def download_verified(session: requests.Session, url: str, target: str | os.Path
     try:
         call_with_retries(lambda: _fetch_once(session, url, target, expected_size, timeout), policy, f"download {url}")
     except RetryableError as err:
+        partial_path(target).unlink(missing_ok=True)  # given up: nothing is left to resume
         raise DownloadError(err.reason, f"{url}: {err} (after {policy.retries + 1} attempts)") from err
+    except DownloadError:
+        partial_path(target).unlink(missing_ok=True)
+        raise
     return target
