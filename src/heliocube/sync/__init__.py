@@ -1,0 +1,59 @@
+"""Sync stage: align per-product cubes on one fixed UTC time axis and write one synced file per experiment.
+
+The entry point is :func:`sync_experiment`. Its steps are also public for finer use and tests:
+
+1. :func:`match_products` builds the axis ``[start 00:00, finish + 1 day)`` every ``step`` (a whole multiple of
+   each cube's cadence, :func:`check_step_multiple`) and gives each axis time each product's nearest frame in
+   ``[t - tolerance, t + tolerance)`` (tolerance at most and by default ``step / 2``, so a frame serves at most one
+   row; ties: earlier, then smaller record id). Rows missing a product are dropped and recorded in a ledger, or
+   kept with a presence mask (``keep_missing=True``). See :mod:`heliocube.sync.matching`.
+2. :func:`apply_running_difference` (optional) pairs each synced row with the previous synced row, within
+   ``max_gap``, for LASCO-style running differences (:mod:`heliocube.sync.difference`).
+3. :func:`write_synced` streams the frames (byte-equal float32 copies of the cube rows), provenance columns and
+   headers into one HDF5 file plus a times CSV, atomically (layout in :mod:`heliocube.sync.writer`);
+   :func:`open_synced_xarray` opens it as an :class:`xarray.Dataset`.
+4. :func:`write_prior_tool_files` (optional) writes the prior tool's per-product ``_sync.h5`` and
+   ``_times_sync.csv`` files, without its bugs (:mod:`heliocube.sync.prior_tool`).
+"""
+
+from .difference import (
+    DEFAULT_DIFFERENCE_PRODUCTS,
+    NO_PREVIOUS_ROW,
+    PREVIOUS_ROW_BEYOND_MAX_GAP,
+    apply_running_difference,
+)
+from .experiment import SyncResult, sync_experiment
+from .matching import (
+    MISSING_FRAME,
+    NO_FRAME_WITHIN_TOLERANCE,
+    SyncTable,
+    build_time_axis,
+    check_step_multiple,
+    match_products,
+    nearest_frames,
+    read_frame_times,
+)
+from .prior_tool import write_prior_tool_files
+from .writer import synced_csv_path, write_synced
+from .xarray_view import open_synced_xarray
+
+__all__ = [
+    "DEFAULT_DIFFERENCE_PRODUCTS",
+    "MISSING_FRAME",
+    "NO_FRAME_WITHIN_TOLERANCE",
+    "NO_PREVIOUS_ROW",
+    "PREVIOUS_ROW_BEYOND_MAX_GAP",
+    "SyncResult",
+    "SyncTable",
+    "apply_running_difference",
+    "build_time_axis",
+    "check_step_multiple",
+    "match_products",
+    "nearest_frames",
+    "open_synced_xarray",
+    "read_frame_times",
+    "sync_experiment",
+    "synced_csv_path",
+    "write_prior_tool_files",
+    "write_synced",
+]
