@@ -1,5 +1,5 @@
 # heliocube: SoHO and SDO images into machine-learning-ready datasets.
-# Stages (one rules/<stage>.smk each): query -> fetch -> clean -> cube. Jobs are one per product x calendar month; files are
+# Stages (one rules/<stage>.smk each): query -> fetch -> clean -> cube -> sync. Jobs are one per product x calendar month; files are
 # one per day (see README "Design").
 from snakemake.utils import min_version
 
@@ -14,6 +14,7 @@ include: "rules/query.smk"
 include: "rules/fetch.smk"
 include: "rules/clean.smk"
 include: "rules/cube.smk"
+include: "rules/sync.smk"
 
 
 rule all:

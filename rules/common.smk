@@ -5,6 +5,7 @@ from snakemake.utils import validate
 import re
 
 from heliocube.config import SCHEMA_PATH, validate_config
+from heliocube.experiments import experiments_of
 from heliocube.registry import get_product
 from heliocube.timegrid import days_of_month, listed_days_of_month, months_in_range
 from heliocube.variants import variants_of
@@ -20,6 +21,7 @@ PRODUCTS = config["products"]
 MONTHS = months_in_range(config["date_start"], config["date_finish"])
 YEARS = sorted({month[:4] for month in MONTHS})
 VARIANTS = {variant.name: variant for variant in variants_of(config)}
+EXPERIMENTS = experiments_of(config)
 
 
 wildcard_constraints:
@@ -27,6 +29,7 @@ wildcard_constraints:
     month=r"\d{4}-\d{2}",
     year=r"\d{4}",
     variant="|".join(re.escape(name) for name in VARIANTS),
+    experiment="|".join(re.escape(name) for name in EXPERIMENTS) or "(?!)",
 
 
 def get_month_days(wildcards):
@@ -97,8 +100,24 @@ def get_year_cubes(wildcards):
     ]
 
 
+def get_experiment_params(wildcards):
+    """The experiment with its defaults resolved; a param, so redefining it reruns its sync."""
+    return EXPERIMENTS[wildcards.experiment]
+
+
+def get_experiment_cubes(wildcards):
+    """Master cubes of the experiment's products, in the experiment's order."""
+    spec = EXPERIMENTS[wildcards.experiment]
+    return [f"{ROOT}/cubes/{spec['variant']}/{product}.h5" for product in spec["products"]]
+
+
 def get_final_output():
-    """Every product-variant's master cube (which needs every earlier stage)."""
-    return expand(
+    """Every product-variant's master cube and every experiment's synced file (+ prior-tool layout if asked)."""
+    targets = expand(
         f"{ROOT}/cubes/{{variant}}/{{product}}.h5", variant=list(VARIANTS), product=PRODUCTS
     )
+    for name, spec in EXPERIMENTS.items():
+        targets.append(f"{ROOT}/synced/{name}.h5")
+        if spec["prior_tool_layout"]:
+            targets.append(f"{ROOT}/synced/{name}.prior-tool")
+    return targets

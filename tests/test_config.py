@@ -40,6 +40,17 @@ BAD_VALUES = [
     ({"qc": {"products": {"EIT999": {}}}}, "qc.products.EIT999", "unknown product"),
     ({"cube": {"compression": "zstd"}}, "cube.compression", "is not one of"),
     ({"calibration": {"aia_degradation": {"enabled": True}}}, "calibration", "aiapy"),
+    ({"experiments": [{"name": "x", "products": ["EIT195", "MDI_96m"]}]}, "experiments[0].products[1]",
+     "not among the configured products"),
+    ({"experiments": [{"name": "x", "products": ["EIT195"], "step": "9h"}]}, "experiments[0].step",
+     "not a whole multiple"),
+    ({"experiments": [{"name": "x", "products": ["EIT195"], "variant": "64px-mean-6h"}]}, "experiments[0].variant",
+     "unknown variant"),
+    ({"experiments": [{"name": "x", "products": ["EIT195"], "date_finish": "2011-01-01"}]},
+     "experiments[0].date_start", "not within the configured range"),
+    ({"experiments": [{"name": "x", "products": ["EIT195"], "step": "12h", "tolerance": "7h"}]},
+     "experiments[0].tolerance", "more than half the step"),
+    ({"experiments": [{"products": ["EIT195"]}]}, "experiments[0].name", "required"),
 ]
 
 

@@ -100,7 +100,7 @@ def test_full_mission_dag_builds(tmp_path):
     assert counts["query"] == counts["fetch"] == 144 * 7
 
 
-def _ranked_candidates(root: Path, product: str, slots: pd.DataFrame) -> dict[str, list[str]]:
+def ranked_candidates(root: Path, product: str, slots: pd.DataFrame) -> dict[str, list[str]]:
     """For every slot, the record ids of its candidates best first, recomputed from the manifests."""
     from heliocube.manifest import normalize_manifest, read_manifest
     from heliocube.slots import rank_candidates
@@ -149,7 +149,7 @@ def test_demo_ends_in_cubes_that_match_the_cleaned_frames_and_account_for_every_
         with h5py.File(root / "cubes" / VARIANT_NAMES[0] / f"{product}.h5", "r") as cube:
             in_cube = {r.decode() for r in cube["frames"]["record_id"][()]}
         ledger_ids = set(ledger["record_id"])
-        for slot, ranked in _ranked_candidates(root, product, slots).items():
+        for slot, ranked in ranked_candidates(root, product, slots).items():
             chosen = slots.loc[slots["slot"] == slot, "record_id"].iloc[0]
             tried = ranked[: ranked.index(chosen) + 1]
             assert chosen in in_cube, (product, slot)
@@ -159,3 +159,38 @@ def test_demo_ends_in_cubes_that_match_the_cleaned_frames_and_account_for_every_
     downloads = [entry["path"] for entry in access_log(workdir)
                  if entry["status"] == 200 and data_file.search(entry["path"])]
     assert len(downloads) >= 5 * 8 and len(downloads) == len(set(downloads))
+
+
+@pytest.mark.workflow
+def test_demo_ends_in_synced_files_whose_frames_are_the_cube_rows(demo_run):
+    """Both demo experiments: aligned float32 frames equal to (differences of) the recorded cube rows."""
+    import h5py
+
+    from heliocube.sync import open_synced_xarray
+
+    workdir, _, result = demo_run
+    assert result.returncode == 0, result.stderr[-3000:]
+    root = workdir / "out"
+    for name in ("soho-sdo-6h", "eit-lasco-difference-6h"):
+        path = root / "synced" / f"{name}.h5"
+        ledger = pd.read_csv(root / "synced" / f"{name}.ledger.csv")
+        with h5py.File(path, "r") as synced:
+            products = [str(p) for p in synced.attrs["products"]]
+            differenced = {str(p) for p in synced.attrs["difference_products"]}
+            n_rows = len(synced["time"])
+            assert n_rows > 0 and n_rows + ledger.loc[ledger["dropped"], "time"].nunique() == 8
+            for product in products:
+                group = synced[product]
+                assert group["data"].dtype == np.float32 and group["data"].shape[0] == n_rows
+                with h5py.File(root / "cubes" / VARIANT_NAMES[0] / f"{product}.h5", "r") as cube:
+                    for row, source in enumerate(group["source_index"][()]):
+                        expected = cube["data"][source]
+                        if product in differenced:
+                            expected = expected - cube["data"][group["previous"]["source_index"][row]]
+                        np.testing.assert_array_equal(group["data"][row], expected)
+                    assert (group["frames"]["record_id"][()] == cube["frames"]["record_id"][()][
+                        group["source_index"][()]]).all()
+        with open_synced_xarray(path) as ds:
+            assert ds.sizes["time"] == n_rows
+        assert len(pd.read_csv(root / "synced" / f"{name}.csv")) == n_rows
+    assert len(list((root / "synced" / "eit-lasco-difference-6h.prior-tool").glob("*_sync.h5"))) == 2

@@ -138,6 +138,10 @@ def check_semantics(config: dict) -> None:
     _check_sizes(config, "image_size", config["image_size"])
     _check_variants(config, cadence)
     _check_qc(config, registry)
+    from .experiments import experiment_problems
+
+    for key, message in experiment_problems(config)[:1]:
+        raise ConfigError(key, message)
     needs_email = config["mode"] == "production" and any(registry[n].is_jsoc for n in config["products"])
     if needs_email and not jsoc_email(config):
         raise ConfigError("jsoc.email", "JSOC products need a registered email in production mode: set the "

@@ -32,6 +32,8 @@ __all__ = [
     "master_job",
     "quality_gate",
     "query_job",
+    "sync_job",
+    "sync_prior_tool_job",
 ]
 
 
@@ -131,3 +133,46 @@ def master_job(year_paths: list[str], master_path: str) -> None:
     from .assemble import build_product_master
 
     build_product_master(master_path, year_paths)
+
+
+def sync_job(config: dict, experiment: dict, cube_paths: list[str], synced_path: str, ledger_path: str) -> None:
+    """One sync job: the experiment's master cubes onto one time axis (``experiment`` is its params dict)."""
+    from .sync import sync_experiment
+
+    config = validate_config(config)
+    result = sync_experiment(
+        synced_path, dict(zip(experiment["products"], cube_paths, strict=True)),
+        experiment=experiment["name"], start=experiment["date_start"], finish=experiment["date_finish"],
+        step=experiment["step"], tolerance=experiment["tolerance"], anchor=config["date_start"],
+        keep_missing=experiment["keep_missing"], running_difference=experiment["running_difference"],
+        difference_products=experiment["difference_products"], max_gap=experiment["max_gap"],
+        config_hash=config_hash(config), attrs={"variant": experiment["variant"]}, **_sync_compression(config),
+    )
+    _write_tables((result.table.ledger, ledger_path))
+    logging.getLogger(__name__).info("%s: %d synced rows, %d ledger rows", synced_path, len(result.table.time),
+                                     len(result.table.ledger))
+
+
+def _sync_compression(config: dict) -> dict:
+    kind = config["cube"]["compression"]
+    return {"compression": None if kind == "none" else kind,
+            "compression_opts": config["cube"]["compression_level"] if kind == "gzip" else None,
+            "shuffle": config["cube"]["shuffle"]}
+
+
+def sync_prior_tool_job(synced_path: str, directory: str) -> None:
+    """The prior tool's per-product synced files, written into ``directory`` (created here)."""
+    import os
+    import shutil
+
+    from .sync.prior_tool import write_prior_tool_files
+
+    target = Path(directory)
+    partial = target.with_name(f".{target.name}.partial-{os.getpid()}")
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    try:
+        write_prior_tool_files(synced_path, partial)
+        os.replace(partial, target)  # the directory appears complete or not at all
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
