@@ -189,6 +189,7 @@ def _write_product_file(synced: h5py.File, group: h5py.Group, target: Path, name
             data = out.create_dataset(
                 name,
                 shape=source.shape,
+                maxshape=(None, *source.shape[1:]),  # resizable, so an experiment with no rows still has a layout
                 dtype=np.float32,
                 chunks=(1, *source.shape[1:]),
                 compression=source.compression,

@@ -1,0 +1,143 @@
+"""The demo workflow survives SIGKILLs and a faulty archive: same data as an undisturbed run, nothing lost."""
+
+from __future__ import annotations
+
+import collections
+import os
+import random
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import h5py
+import pandas as pd
+import pytest
+import yaml
+
+from heliocube.archive.mission import SyntheticMission
+from heliocube.archive.server import FAULT_KINDS, ArchiveServer, FaultConfig
+
+from .checksums import data_checksums
+from .test_workflow import DIALECT_PRODUCTS, REPO, VARIANT_NAMES, VARIANTS, ranked_candidates
+
+pytestmark = [pytest.mark.workflow, pytest.mark.timeout(1800)]
+
+DATA_FILE = re.compile(r"(\.fits|\.fts|/efz\d{8}\.\d{6})$")
+CONNECTIONS = 2
+
+
+def write_config(workdir: Path, server: ArchiveServer, **overrides) -> Path:
+    config = {
+        "mode": "demo", "products": DIALECT_PRODUCTS, "date_start": "2010-10-15", "date_finish": "2010-10-16",
+        "cadence": "6h", "image_size": 32, "variants": VARIANTS, "output_root": "out",
+        "archive": {"embedded_url": server.url, "embedded_frame_size": 64},
+        "experiments": yaml.safe_load((REPO / "config" / "config.yaml").read_text())["experiments"],
+        "jsoc": {"poll_seconds": 0.05},
+        "fetch": {"connections_per_archive": CONNECTIONS, "retries": 4, "backoff_seconds": 0.05,
+                  "max_backoff_seconds": 0.5, "timeout_seconds": 5},
+    }
+    config.update(overrides)
+    path = workdir / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def snakemake_command(workdir: Path, config: Path, *extra: str) -> list[str]:
+    # one job per archive at a time: the server can then check the connection cap exactly
+    return [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--directory", str(workdir),
+            "--profile", str(REPO / "profiles" / "local"), "--cores", "2", "--configfile", str(config),
+            "--resources", f"jsoc_connections={CONNECTIONS}", f"sdac_connections={CONNECTIONS}", *extra]
+
+
+def run(command: list[str], timeout: int = 900) -> subprocess.CompletedProcess:
+    env = {**os.environ, "NO_PROXY": "127.0.0.1,localhost"}
+    return subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env, check=False)
+
+
+def start_killable(command: list[str]) -> subprocess.Popen:
+    env = {**os.environ, "NO_PROXY": "127.0.0.1,localhost"}
+    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
+                            start_new_session=True)  # its own process group: the kill takes every job with it
+
+
+@pytest.fixture(scope="module")
+def mission():
+    return SyntheticMission(seed=0, frame_size=64)
+
+
+@pytest.fixture(scope="module")
+def reference(mission, tmp_path_factory):
+    """An undisturbed run: its data checksums."""
+    workdir = tmp_path_factory.mktemp("reference")
+    with ArchiveServer(mission) as server:
+        result = run(snakemake_command(workdir, write_config(workdir, server)))
+    assert result.returncode == 0, result.stderr[-3000:]
+    return data_checksums(workdir / "out")
+
+
+def test_three_sigkills_then_resume_give_the_same_data_and_no_byte_twice(mission, reference, tmp_path):
+    rng = random.Random(20261121)
+    with ArchiveServer(mission) as server:
+        config = write_config(tmp_path, server)
+        command = snakemake_command(tmp_path, config)
+        kills = 0
+        for _ in range(3):
+            process = start_killable(command)
+            deadline = time.monotonic() + rng.uniform(4.0, 30.0)
+            while time.monotonic() < deadline and process.poll() is None:
+                time.sleep(0.1)
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
+                kills += 1
+            process.wait(timeout=60)
+            unlock = run(snakemake_command(tmp_path, config, "--unlock"))
+            assert unlock.returncode == 0, unlock.stderr[-2000:]
+        assert kills >= 1  # the run is long enough that the kills land mid-way
+        final = run(command)
+        assert final.returncode == 0, final.stderr[-3000:]
+        access = list(server.access_log)
+    assert data_checksums(tmp_path / "out") == reference
+    requests = collections.defaultdict(list)
+    for entry in access:
+        if entry["method"] == "GET" and DATA_FILE.search(entry["path"]) and entry["status"] in (200, 206):
+            requests[entry["path"]].append(entry.get("range"))
+    assert requests
+    for path, ranges in requests.items():
+        # a file is asked for whole once; a killed download is continued from where it stopped, never restarted
+        assert ranges.count(None) <= 1, (path, ranges)
+        offsets = [0 if r is None else int(r.removeprefix("bytes=").split("-")[0]) for r in ranges]
+        assert offsets == sorted(offsets), (path, ranges)
+
+
+def test_ten_percent_faults_complete_with_bounded_retries_and_connections(mission, tmp_path):
+    faults = FaultConfig(rate=0.10, kinds=FAULT_KINDS, slow_seconds=3.0, retry_after=1, seed=7)
+    with ArchiveServer(mission, faults=faults) as server:
+        config = write_config(tmp_path, server, fetch={
+            "connections_per_archive": CONNECTIONS, "retries": 5, "backoff_seconds": 0.05,
+            "max_backoff_seconds": 1.0, "timeout_seconds": 1.5})
+        result = run(snakemake_command(tmp_path, config))
+        access = list(server.access_log)
+    assert result.returncode == 0, result.stderr[-3000:]
+    injected = [e for e in access if e["status"] in (429, 500)] + [e for e in access if e["duration_s"] >= 3.0]
+    assert len(injected) >= 5  # the faults really happened
+    root = tmp_path / "out"
+    for product in DIALECT_PRODUCTS:
+        slots = pd.read_csv(root / "raw" / product / "2010-10.slots.csv")
+        ledger = pd.read_csv(root / "raw" / product / "2010-10.ledger.csv")
+        assert ledger["reason"].notna().all() and (ledger["reason"] != "").all()
+        with h5py.File(root / "cubes" / VARIANT_NAMES[0] / f"{product}.h5", "r") as cube:
+            in_cube = {r.decode() for r in cube["frames"]["record_id"][()]}
+        assert in_cube == set(slots.loc[slots["status"] == "ok", "record_id"])
+        for slot, ranked in ranked_candidates(root, product, slots).items():
+            row = slots.loc[slots["slot"] == slot].iloc[0]
+            tried = ranked if row["status"] != "ok" else ranked[: ranked.index(row["record_id"]) + 1]
+            ledgered = set(ledger.loc[ledger["slot"] == slot, "record_id"])
+            assert set(tried) - {row["record_id"]} <= ledgered, (product, slot)
+    per_request = collections.Counter((e["path"], e["query"], e.get("range")) for e in access
+                                      if DATA_FILE.search(e["path"]))
+    assert max(per_request.values()) <= 5 + 1  # retries are bounded by fetch.retries
+    # one job per archive at a time, each with at most CONNECTIONS downloads plus its one API connection
+    assert max(e["open_connections"] for e in access) <= 2 * (CONNECTIONS + 1)
