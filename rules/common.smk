@@ -116,6 +116,11 @@ def get_final_output():
     targets = expand(
         f"{ROOT}/cubes/{{variant}}/{{product}}.h5", variant=list(VARIANTS), product=PRODUCTS
     )
+    targets += expand(
+        f"{ROOT}/cubes/{{variant}}/{{product}}.seeded.h5",
+        variant=list(VARIANTS),
+        product=config["metadata_seeding"]["products"],
+    )
     for name, spec in EXPERIMENTS.items():
         targets.append(f"{ROOT}/synced/{name}.h5")
         if spec["prior_tool_layout"]:

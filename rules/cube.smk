@@ -38,3 +38,25 @@ rule cube_master:
         "../envs/heliocube.yaml"
     script:
         "../scripts/cube_master.py"
+
+
+rule seed_metadata:
+    """A copy of one JSOC product's master cube with the archive keywords of exactly its records (batched
+    queries), each row's header rescaled once to the cube's grid."""
+    input:
+        f"{ROOT}/cubes/{{variant}}/{{product}}.h5",
+    output:
+        f"{ROOT}/cubes/{{variant}}/{{product}}.seeded.h5",
+    resources:
+        jsoc_connections=1,
+        runtime=60,
+        mem_mb=2000,
+    retries: 2
+    log:
+        f"{ROOT}/logs/seed_metadata/{{variant}}/{{product}}.log",
+    benchmark:
+        f"{ROOT}/benchmarks/seed_metadata/{{variant}}/{{product}}.tsv"
+    conda:
+        "../envs/heliocube.yaml"
+    script:
+        "../scripts/seed_metadata.py"

@@ -247,7 +247,8 @@ def test_access_log_and_traversal(server):
     assert _status(server.url + "nothing/here") == 404
     assert _status(server.url + "sdac/eit/lz/2004/13/") == 404
     entry = server.access_log[-1]
-    assert set(entry) == {"time", "method", "path", "query", "status", "bytes", "duration_s", "open_connections"}
+    assert set(entry) == {"time", "method", "path", "query", "status", "bytes", "duration_s", "open_connections",
+                          "range"}
     assert entry["status"] == 404 and entry["open_connections"] >= 1
     with open(server.access_log_path) as stream:
         lines = [json.loads(line) for line in stream]

@@ -194,3 +194,19 @@ def test_demo_ends_in_synced_files_whose_frames_are_the_cube_rows(demo_run):
             assert ds.sizes["time"] == n_rows
         assert len(pd.read_csv(root / "synced" / f"{name}.csv")) == n_rows
     assert len(list((root / "synced" / "eit-lasco-difference-6h.prior-tool").glob("*_sync.h5"))) == 2
+
+
+@pytest.mark.workflow
+def test_demo_seeds_mdi_and_hmi_cubes_with_the_keywords_of_their_own_records(demo_run):
+    import h5py
+
+    workdir, _, result = demo_run
+    assert result.returncode == 0, result.stderr[-3000:]
+    for product in ("MDI_96m", "HMI_720s"):
+        cube_path = workdir / "out" / "cubes" / VARIANT_NAMES[0] / f"{product}.h5"
+        with h5py.File(cube_path, "r") as cube, h5py.File(cube_path.with_suffix(".seeded.h5"), "r") as seeded:
+            np.testing.assert_array_equal(seeded["data"][()], cube["data"][()])
+            records = [r.decode() for r in seeded["frames"]["record_id"][()]]
+            t_rec = [t.decode() for t in seeded["keywords"]["T_REC"][()]]
+            assert len(records) == 8 and all(f"[{t}]" in r for r, t in zip(records, t_rec, strict=True))
+            assert seeded["seeded"][()].all()

@@ -138,6 +138,12 @@ def check_semantics(config: dict) -> None:
     _check_sizes(config, "image_size", config["image_size"])
     _check_variants(config, cadence)
     _check_qc(config, registry)
+    for index, name in enumerate(config["metadata_seeding"]["products"]):
+        if name not in config["products"]:
+            raise ConfigError(f"metadata_seeding.products[{index}]", f"{name!r} is not among the configured products")
+        if not registry[name].is_jsoc:
+            raise ConfigError(f"metadata_seeding.products[{index}]", f"{name} is not a JSOC product: its archive "
+                              "files carry their full headers")
     from .experiments import experiment_problems
 
     for key, message in experiment_problems(config)[:1]:

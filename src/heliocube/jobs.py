@@ -32,6 +32,7 @@ __all__ = [
     "master_job",
     "quality_gate",
     "query_job",
+    "seed_job",
     "sync_job",
     "sync_prior_tool_job",
 ]
@@ -176,3 +177,15 @@ def sync_prior_tool_job(synced_path: str, directory: str) -> None:
         os.replace(partial, target)  # the directory appears complete or not at all
     finally:
         shutil.rmtree(partial, ignore_errors=True)
+
+
+def seed_job(config: dict, product: str, cube_path: str, seeded_path: str) -> None:
+    """One seeding job: the archive keywords of the cube's records attached to a new cube file."""
+    from .seeding import seed_metadata
+
+    config = validate_config(config)
+    options = config["metadata_seeding"]
+    result = seed_metadata(cube_path, seeded_path, archive_context(config), product=product,
+                           keywords=options["keywords"], batch_size=options["batch_size"])
+    logging.getLogger(__name__).info("%s: %d rows seeded from %s in %d batches", seeded_path, result.n_rows,
+                                     result.series, result.n_batches)
