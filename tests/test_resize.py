@@ -215,3 +215,16 @@ def test_wcs_centre_and_limb_preserved(case):
             back = (px_new + 0.5) * factor - 0.5 if centred else px_new * factor
             np.testing.assert_allclose(back, px_old, atol=0.1, err_msg=f"{case} {method}")
             assert resized.rsun_obs.to_value(u.arcsec) == pytest.approx(rsun)
+
+
+@pytest.mark.parametrize("n,size", [(64, 16), (1024, 256), (4096, 512), (96, 32), (1024, 1)])
+def test_fast_block_mean_matches_the_numpy_block_reduction(n, size):
+    from heliocube.resize import _block_mean
+
+    rng = np.random.default_rng(n)
+    data = rng.normal(1e4, 3e3, (n, n))
+    f = n // size
+    fast, reference = _block_mean(data, size), data.reshape(size, f, size, f).mean(axis=(1, 3))
+    # float64 sums in another order: equal to the last bit or two, then rounded to the same float32
+    np.testing.assert_allclose(fast, reference, rtol=1e-13, atol=0)
+    np.testing.assert_array_equal(fast.astype(np.float32), reference.astype(np.float32))
