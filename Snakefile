@@ -17,6 +17,12 @@ include: "rules/cube.smk"
 include: "rules/sync.smk"
 
 
+# Joining per-year cubes writes only virtual-dataset maps: not worth a cluster submission.
+localrules:
+    all,
+    cube_master,
+
+
 rule all:
     default_target: True
     input:

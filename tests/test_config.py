@@ -51,6 +51,8 @@ BAD_VALUES = [
     ({"experiments": [{"name": "x", "products": ["EIT195"], "step": "12h", "tolerance": "7h"}]},
      "experiments[0].tolerance", "more than half the step"),
     ({"experiments": [{"products": ["EIT195"]}]}, "experiments[0].name", "required"),
+    ({"experiments": [{"name": "x", "products": ["EIT195"], "running_difference": {"enabled": True}}]},
+     "experiments[0].running_difference.products", "none of the products to difference"),
 ]
 
 

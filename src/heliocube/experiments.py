@@ -80,6 +80,9 @@ def experiment_problems(config: Mapping) -> list[tuple[str, str]]:
                 continue
             if tolerance * 2 > step:
                 problems.append((f"{key}.tolerance", f"{spec['tolerance']} is more than half the step {spec['step']}"))
+        if spec["running_difference"] and not spec["difference_products"]:
+            problems.append((f"{key}.running_difference.products", "none of the products to difference is in the "
+                             f"experiment ({', '.join(spec['products'])})"))
         try:
             parse_duration(spec["max_gap"])
         except ValueError as err:

@@ -23,7 +23,7 @@ Layout of the seeded cube (the source cube's layout, see :mod:`heliocube.cube`, 
                      number (NaN where missing), else UTF-8 strings (QUALITY stays JSOC's hex text); attrs
                      ``jsoc_type``, ``units``
     /seeded          (T,) bool: True where the row's record was found and its header seeded
-    root attrs       the source's, plus seeded_from (absolute source path), seeded_series, seeded_keywords,
+    root attrs       the source's, plus seeded_from (source path relative to the seeded cube), seeded_series, seeded_keywords,
                      seeded_convention, seeded_archive (JSOC base URL), seeded_created (UTC ISO), seeded_batches,
                      n_unseeded and unseeded_records
 
@@ -574,7 +574,8 @@ def seed_metadata(cube_path: str | os.PathLike, out_path: str | os.PathLike, con
             return header.tostring(sep="\n", endcard=False, padding=False)
 
     attrs = {
-        "seeded_from": str(cube_path.resolve()),
+        # relative, like a master's sources, so the output tree can be moved as a whole
+        "seeded_from": os.path.relpath(cube_path.resolve(), Path(out_path).resolve().parent),
         "seeded_series": series,
         "seeded_keywords": list(keys),
         "seeded_convention": convention,
