@@ -11,13 +11,17 @@ import pandas as pd
 import pytest
 from astropy.io import fits
 
-from heliocube.archive.mission import SyntheticMission
-from heliocube.fetch.gate import QualityGate, Rejection
-from heliocube.qc import REASONS, FrameQC, Thresholds, checks, valid_region_mask
+from heliocube.archive.mission import DEFECT_KINDS, SyntheticMission
+from heliocube.fetch.gate import QC_METRICS, QualityGate, Rejection
+from heliocube.qc import REASONS, FrameQC, Thresholds, checks, cosmic_ray_limit, region_masks, valid_region_mask
+from heliocube.qc import geometry as qc_geometry
 from heliocube.qc.gate import read_frame
+from heliocube.registry import ValidRegion
 
 SIZE = 256
 LASCO_DATA = Path(__file__).parent / "data" / "lasco"
+#: the ten real LASCO frames of the shared data folder beside the repository (tests skip when it is absent)
+SHARED_LASCO = Path(__file__).resolve().parents[2] / "shared" / "data" / "lasco-real"
 #: rates raised so that every class has at least 20 positives over the records below
 RATES = {
     "quality": 0.3,
@@ -201,6 +205,92 @@ def test_real_lasco_streaks_flagged(name):
     assert gate.measure(path)["streak_segments"] == len(segments)
 
 
+#: What each real frame holds and what the gate must answer. Every frame is a full-resolution (1024x1024) SOHO/LASCO
+#: frame with stars and a natural load of cosmic-ray hits; none is in a proton storm, so none may be rejected for
+#: cosmic rays ("snow"). Only a long straight blooming streak is a reason to reject them.
+REAL_LASCO_VERDICTS = {
+    # C2, Venus: its saturated image blooms along the CCD rows into a ~190 px horizontal streak -> "streak"
+    "planet_22321894": "streak",
+    # C3, Venus again, 12 min later: ~220 px horizontal bloom -> "streak"
+    "planet_32219521": "streak",
+    # C3, comet Bradfield (2004): its bright nucleus blooms into a ~140 px horizontal streak -> "streak"
+    "comet_Bradfield_32122317": "streak",
+}
+#: The frames of SHARED_LASCO not in the repository (same rule; looked at one by one).
+SHARED_LASCO_VERDICTS = {
+    # C2, a comet (nucleus + tail, no bloom), stars and ~20 sharp cosmic-ray hits: accepted
+    "comet_22104858": None,
+    # C3 level 1, comet 96P blooming into a ~180 px horizontal line right of the occulter -> "streak" (the edges of
+    # the pylon, filled with a constant in level 1, also give segments)
+    "comet_96p_level1_35082085": "streak",
+    # C3, comet ASAS (no bloom), stars: accepted
+    "comet_ASAS_32130223": None,
+    # C3, comet 96P at level 0.5, no bloom, stars: accepted
+    "comet_p6p_level0pt5_32082084": None,
+    # C3, a planet whose bloom is only ~30 px long (below the 10 % of the frame a streak needs), stars: accepted
+    "planet_32046494": None,
+    # C3, planets blooming into ~175 and ~110 px horizontal streaks -> "streak"
+    "planet_32180009": "streak",
+    "planet_32236617": "streak",
+}
+
+
+def _real_lasco_verdict(path: Path) -> tuple[FrameQC, Rejection | None, dict]:
+    detector = fits.getheader(path)["DETECTOR"].strip()
+    gate = FrameQC(f"LASCO_{detector}")
+    rejection, metrics = gate.inspect(path)
+    print(f"\n[qc] real {path.name}: {rejection} {metrics}")
+    return gate, rejection, metrics
+
+
+def _assert_no_snow(gate: FrameQC, path: Path) -> None:
+    """Without the streak check the frame passes: its stars and natural hits stay well below the snow limit."""
+    no_streaks = FrameQC(gate.product.name, thresholds={"streak_segments": 10**9})
+    rejection, metrics = no_streaks.inspect(path)
+    data, header = read_frame(path)
+    limit = cosmic_ray_limit(region_masks(header, data.shape, gate.product.valid_region).n, gate.thresholds)
+    print(f"[qc]   cosmic_ray_count={metrics['cosmic_ray_count']} limit={limit:.0f}")
+    assert rejection is None
+    assert metrics["cosmic_ray_count"] < limit / 2
+
+
+@pytest.mark.parametrize("name", sorted(REAL_LASCO_VERDICTS))
+def test_real_lasco_gate_verdicts(name):
+    path = LASCO_DATA / f"{name}.fts.gz"
+    gate, rejection, metrics = _real_lasco_verdict(path)
+    expected = REAL_LASCO_VERDICTS[name]
+    assert (None if rejection is None else rejection.reason) == expected
+    assert metrics["hole_fraction"] < gate.thresholds.hole_fraction
+    if expected == "streak":  # the streak check stops the gate: no cosmic-ray metric
+        assert metrics["streak_segments"] >= 1 and "cosmic_ray_count" not in metrics
+    _assert_no_snow(gate, path)
+
+
+def test_real_lasco_stars_are_not_cosmic_rays():
+    """Real frames hold many compact bright groups (stars, blooms); only the sharp ones count as cosmic rays."""
+    for name in sorted(REAL_LASCO_VERDICTS):
+        data, header = read_frame(LASCO_DATA / f"{name}.fts.gz")
+        gate = FrameQC(f"LASCO_{header['DETECTOR'].strip()}")
+        work = checks.FrameWork(data, region_masks(header, data.shape, gate.product.valid_region))
+        candidates = checks._candidates(work, gate.thresholds)
+        groups = len(np.unique(checks._components(candidates, data.shape[1])))
+        count = checks.cosmic_ray_count(work, work.region, gate.thresholds)
+        print(f"\n[qc] real {name}: {groups} bright groups, {count} sharp hits")
+        assert groups > gate.thresholds.cosmic_ray_count  # what the former detector counted: would reject
+        assert count < groups
+
+
+@pytest.mark.skipif(not SHARED_LASCO.is_dir(), reason="shared LASCO frames not beside the repository")
+@pytest.mark.parametrize("name", sorted(SHARED_LASCO_VERDICTS))
+def test_shared_real_lasco_gate_verdicts(name):
+    path = SHARED_LASCO / f"{name}.fts.gz"
+    if not path.exists():
+        pytest.skip(f"{path} absent")
+    gate, rejection, _ = _real_lasco_verdict(path)
+    assert (None if rejection is None else rejection.reason) == SHARED_LASCO_VERDICTS[name]
+    _assert_no_snow(gate, path)
+
+
 def test_clean_synthetic_lasco_not_flagged(tmp_path):
     mission = SyntheticMission(seed=0, frame_size=1024, defect_rates={k: 0.0 for k in RATES if k.islower()})
     for product in ("LASCO_C2", "LASCO_C3"):
@@ -280,3 +370,215 @@ def test_thresholds_from_mapping():
     with pytest.raises(ValueError, match="unknown QC threshold"):
         Thresholds.from_mapping({"nope": 1})
     assert FrameQC("EIT195", thresholds={"hole_fraction": 0.2}).thresholds.hole_fraction == 0.2
+
+
+# ---------------------------------------------------------------------------------------------- inspect / metrics_of
+def _render(tmp_path: Path, product: str, rates: dict, name: str, size: int = 128) -> tuple[Path, pd.Series]:
+    mission = SyntheticMission(seed=0, frame_size=size, defect_rates={**dict.fromkeys(DEFECT_KINDS, 0.0), **rates})
+    day = "2012-01-01" if product.startswith(("AIA", "HMI")) else "2005-01-01"
+    row = mission.records(product, day, day + "T06:00").iloc[0]
+    path = tmp_path / name
+    path.write_bytes(mission.render_fits(product, row["record_id"]))
+    return path, row
+
+
+def test_inspect_metrics_of_an_accepted_frame(tmp_path):
+    path, _ = _render(tmp_path, "LASCO_C2", {}, "clean.fits", size=SIZE)
+    gate = FrameQC("LASCO_C2", expected_size=SIZE)
+    rejection, metrics = gate.inspect(path)
+    assert rejection is None
+    assert set(metrics) == {"hole_fraction", "streak_segments", "cosmic_ray_count"}
+    assert set(metrics) <= set(QC_METRICS)
+    assert all(type(v) in (int, float) for v in metrics.values())  # plain Python scalars, no numpy types
+    assert metrics == {"hole_fraction": 0.0, "streak_segments": 0, "cosmic_ray_count": 0}
+
+    assert gate.metrics_of(path) == {}  # inspect alone remembers nothing
+    assert gate.after_download(None, path) is None
+    assert gate.metrics_of(path) == metrics
+    assert gate.metrics_of(str(path)) == metrics and gate.metrics_of(Path(str(path) + "/.")) == metrics
+    gate.metrics_of(path)["hole_fraction"] = 1.0  # a copy: the gate's record is not changed
+    assert gate.metrics_of(path) == metrics
+    assert gate.metrics_of(tmp_path / "unknown.fits") == {}
+    assert FrameQC("LASCO_C2").metrics_of(path) == {}  # per gate
+
+
+def test_inspect_metrics_stop_at_the_rejecting_check(tmp_path):
+    eit, _ = _render(tmp_path, "EIT195", {"missing_blocks": 1.0}, "eit.fits")
+    rejection, metrics = FrameQC("EIT195", expected_size=128).inspect(eit)
+    assert rejection.reason == "missing_blocks"
+    assert metrics == {"missing_blocks": rejection.value}  # the image checks did not run
+
+    holes, _ = _render(tmp_path, "LASCO_C3", {"hole": 1.0}, "holes.fits")
+    rejection, metrics = FrameQC("LASCO_C3", expected_size=128).inspect(holes)
+    assert rejection.reason == "holes" and metrics["hole_fraction"] > Thresholds().hole_fraction
+    assert set(metrics) == {"hole_fraction"}
+
+    mdi, _ = _render(tmp_path, "MDI_96m", {"quality": 1.0}, "mdi.fits")
+    rejection, metrics = FrameQC("MDI_96m", expected_size=128).inspect(mdi)
+    assert rejection.reason == "quality" and metrics == {"quality": rejection.value} and metrics["quality"] != 0
+
+    aia, _ = _render(tmp_path, "AIA171", {}, "aia.fits")
+    rejection, metrics = FrameQC("AIA171", expected_size=128).inspect(aia)
+    assert rejection is None and metrics["quality"] == 0 and "streak_segments" not in metrics
+    assert {"hole_fraction", "cosmic_ray_count"} <= set(metrics)
+
+    broken = tmp_path / "broken.fits"
+    broken.write_bytes(b"SIMPLE  =                    T" + b" " * 50)
+    assert FrameQC("EIT195").inspect(broken) == (FrameQC("EIT195").after_download(None, broken), {})
+
+
+def test_streaks_not_searched_on_small_frames(tmp_path):
+    """Below ``streak_min_size`` the detector cannot tell streaks from streamers and noise: the check is skipped."""
+    path, _ = _render(tmp_path, "LASCO_C2", {"streak": 1.0}, "streak.fits", size=64)
+    rejection, metrics = FrameQC("LASCO_C2", expected_size=64).inspect(path)
+    assert "streak_segments" not in metrics and "cosmic_ray_count" in metrics
+    assert rejection is None or rejection.reason != "streak"
+    rejection, metrics = FrameQC("LASCO_C2", {"streak_min_size": 0}, expected_size=64).inspect(path)
+    assert rejection.reason == "streak" and metrics["streak_segments"] >= 1
+    clean = 0
+    for i in range(8):  # without the size floor, clean 64 px frames are often "streaks" (streamers and noise)
+        mission = SyntheticMission(seed=i, frame_size=64, defect_rates=dict.fromkeys(DEFECT_KINDS, 0.0))
+        frame = tmp_path / f"clean{i}.fits"
+        frame.write_bytes(mission.render_fits("LASCO_C2", mission.records("LASCO_C2", "2005-01-01", "2005-01-01T03:00")
+                                              ["record_id"].iloc[0]))  # fmt: skip
+        clean += FrameQC("LASCO_C2", expected_size=64).after_download(None, frame) is None
+    assert clean == 8
+
+
+def test_after_download_forgets_rejected_files(tmp_path):
+    path, _ = _render(tmp_path, "LASCO_C2", {}, "frame.fits")
+    gate = FrameQC("LASCO_C2", expected_size=128)
+    assert gate.after_download(None, path) is None and gate.metrics_of(path)
+    path.write_bytes(_render(tmp_path, "LASCO_C2", {"hole": 1.0}, "other.fits")[0].read_bytes())
+    assert gate.after_download(None, path).reason == "holes"
+    assert gate.metrics_of(path) == {}
+
+
+# ---------------------------------------------------------------------------------------------- cosmic rays vs stars
+def _star_field(n_sources: int, kind: str, seed: int = 0) -> np.ndarray:
+    """A flat noisy int16 frame with point sources: ``star`` (Gaussian PSF, FWHM 1.2-3 px) or ``hit`` (1-2 px)."""
+    rng = np.random.default_rng(seed)
+    size = 512
+    image = 1000.0 + rng.normal(0, 10, (size, size))
+    y, x = np.mgrid[-4:5, -4:5]
+    for _ in range(n_sources):
+        cy, cx = rng.integers(10, size - 10, 2)
+        amplitude = rng.uniform(800, 5000)  # above cosmic_ray_ratio x the background
+        if kind == "star":
+            sigma = rng.uniform(1.2, 3.0) / 2.3548
+            oy, ox = rng.uniform(-0.5, 0.5, 2)
+            image[cy - 4 : cy + 5, cx - 4 : cx + 5] += amplitude * np.exp(
+                -((x - ox) ** 2 + (y - oy) ** 2) / (2 * sigma**2)
+            )
+        else:
+            image[cy, cx] += amplitude
+            if rng.random() < 0.5:  # a short track: two pixels along a row, a column or a diagonal
+                dy, dx = [(0, 1), (1, 0), (1, 1), (1, -1)][rng.integers(4)]
+                image[cy + dy, cx + dx] += amplitude * rng.uniform(0.5, 1.0)
+    return np.rint(image).astype(np.int16)
+
+
+def test_cosmic_ray_count_ignores_stars():
+    mask = np.ones((512, 512), dtype=bool)
+    th = Thresholds()
+    stars = checks.cosmic_ray_count(_star_field(300, "star"), mask, th)
+    hits = checks.cosmic_ray_count(_star_field(300, "hit"), mask, th)
+    print(f"\n[qc] 300 stars -> {stars} counted, 300 sharp hits -> {hits} counted")
+    assert stars <= 3
+    assert hits >= 285
+
+
+def test_cosmic_ray_limit_scales_with_the_valid_area():
+    th = Thresholds()
+    assert cosmic_ray_limit(50_000, th) == th.cosmic_ray_count  # small (resampled) frames: the fixed count
+    assert cosmic_ray_limit(800_000, th) == pytest.approx(th.cosmic_ray_density * 800_000)
+    assert cosmic_ray_limit(640_000, th) >= 3 * 20  # LASCO C2 at 1024: 3x the busiest real frame (20 hits)
+    mask = np.ones((512, 512), dtype=bool)
+    assert checks.cosmic_rays(_star_field(20, "hit"), mask, th) is None
+    rejection = checks.cosmic_rays(_star_field(200, "hit"), mask, th)
+    assert rejection.reason == "cosmic_rays" and rejection.value > cosmic_ray_limit(512 * 512, th)
+
+
+# ---------------------------------------------------------------------------------------------- geometry and masks
+def test_region_mask_identical_to_the_radius_map():
+    rng = np.random.default_rng(1)
+    for trial in range(150):
+        n = int(rng.choice([9, 64, 255, 256, 300, 1024]))
+        shape = (n, n) if trial % 3 else (n, int(rng.integers(5, 400)))
+        geo = qc_geometry.DiskGeometry(
+            rng.uniform(-0.3, 1.3) * shape[1], rng.uniform(-0.3, 1.3) * shape[0], rng.uniform(0.5, n / 2), "test"
+        )
+        if trial % 7 == 0:  # centred on a pixel or between two: many pixels exactly on a bound
+            geo = qc_geometry.DiskGeometry(n // 2 + 0.5 * (trial % 2), float(n // 2), float(rng.integers(1, n)), "t")
+        inner = 0.0 if trial % 2 else float(rng.choice([0.3, 1.0, 2.2, 4.0]))
+        region = ValidRegion("disk" if inner == 0 else "annulus", inner, float(rng.choice([1.0, 1.03, 6.0, 30.0])))
+        r = qc_geometry.radius_map(geo, shape)
+        expected = (r >= region.inner) & (r <= region.outer)
+        assert np.array_equal(qc_geometry.RegionMasks(geo, shape, region).mask, expected), (geo, shape, region)
+
+
+@pytest.mark.parametrize(
+    ("product", "level", "day"),
+    [("EIT195", "0", "2005-01-01"), ("LASCO_C2", "0.5", "2005-01-01"), ("LASCO_C3", "1", "2005-01-01"),
+     ("MDI_96m", "1.8", "2005-01-01"), ("AIA171", "1", "2012-01-01"), ("HMI_720s", "1.5", "2012-01-01")],
+)  # fmt: skip
+def test_closed_form_geometry_matches_sunpy(product, level, day):
+    mission = SyntheticMission(seed=0, frame_size=SIZE)
+    rows = mission.records(product, day, pd.Timestamp(day) + pd.Timedelta(hours=12), level=level)
+    headers = [fits.open(io.BytesIO(mission.render_fits(product, record, level=level)))[0].header
+               for record in rows["record_id"].iloc[:3]]  # fmt: skip
+    first = qc_geometry.disk_geometry(headers[0], (SIZE, SIZE))
+    assert first.source in ("sunpy", "wcs")  # "wcs" when an earlier test met this layout
+    for header in headers[1:]:
+        header["CRPIX1"] = header["CRPIX1"] + 0.37  # an unseen pointing: computed, not cached
+        geo = qc_geometry.disk_geometry(header, (SIZE, SIZE))
+        reference = qc_geometry._sunpy_geometry(header)
+        assert geo.source == "wcs"
+        assert geo.cx == pytest.approx(reference.cx, abs=1e-6) and geo.cy == pytest.approx(reference.cy, abs=1e-6)
+        assert geo.rsun_px == pytest.approx(reference.rsun_px, rel=1e-9)
+
+
+def test_real_lasco_geometry_without_radius_keywords():
+    """Level-0.5 LASCO headers give no radius: sunpy takes it from the Earth's distance at DATE-OBS (the day)."""
+    path = LASCO_DATA / "planet_22321894.fts.gz"
+    header = fits.getheader(path)
+    assert not {"RSUN_OBS", "RSUN", "SOLAR_R"} & set(header)
+    qc_geometry.disk_geometry(header, (1024, 1024))
+    header["CRPIX2"] = header["CRPIX2"] + 0.25
+    header["TIME-OBS"] = "23:59:00.000"
+    geo = qc_geometry.disk_geometry(header, (1024, 1024))
+    reference = qc_geometry._sunpy_geometry(header)
+    assert geo.source == "wcs"
+    assert (geo.cx, geo.cy) == pytest.approx((reference.cx, reference.cy), abs=1e-6)
+    assert geo.rsun_px == pytest.approx(reference.rsun_px, rel=1e-9)
+
+
+# ---------------------------------------------------------------------------------------------- reading
+def test_read_frame_fast_path_matches_astropy(tmp_path):
+    for product, dtype in (("EIT195", np.int16), ("MDI_96m", np.float32)):
+        path, _ = _render(tmp_path, product, {"hole": 1.0}, f"{product}.fits", size=64)
+        data, header = read_frame(path)
+        with fits.open(path) as hdul:
+            expected = hdul[0].data
+            assert list(header.items()) == list(hdul[0].header.items())
+        assert data.dtype == dtype and data.dtype.isnative and data.flags.writeable
+        np.testing.assert_array_equal(data, expected)
+    truncated = tmp_path / "truncated.fits"
+    truncated.write_bytes(path.read_bytes()[:-4000])
+    with pytest.raises(ValueError, match="truncated"):
+        read_frame(truncated)
+    scaled = tmp_path / "scaled.fits"  # BSCALE/BZERO: astropy applies them
+    fits.PrimaryHDU(np.arange(16, dtype=np.int16).reshape(4, 4)).writeto(scaled)
+    with fits.open(scaled, mode="update") as hdul:
+        hdul[0].header["BZERO"] = 32768
+    data, _ = read_frame(scaled)
+    assert data[0, 1] == 32769
+
+
+def test_read_frame_rice_compressed(tmp_path):
+    image = (np.arange(64 * 64).reshape(64, 64) % 3000).astype(np.int16)
+    path = tmp_path / "rice.fits"
+    fits.HDUList([fits.PrimaryHDU(), fits.CompImageHDU(image, compression_type="RICE_1")]).writeto(path)
+    data, header = read_frame(path)
+    np.testing.assert_array_equal(data, image)
+    assert header["NAXIS1"] == 64 and data.dtype.isnative

@@ -23,9 +23,9 @@ Layout of the seeded cube (the source cube's layout, see :mod:`heliocube.cube`, 
                      number (NaN where missing), else UTF-8 strings (QUALITY stays JSOC's hex text); attrs
                      ``jsoc_type``, ``units``
     /seeded          (T,) bool: True where the row's record was found and its header seeded
-    root attrs       the source's, plus seeded_from (source path relative to the seeded cube), seeded_series, seeded_keywords,
-                     seeded_convention, seeded_archive (JSOC base URL), seeded_created (UTC ISO), seeded_batches,
-                     n_unseeded and unseeded_records
+    root attrs       the source's, plus seeded_from (source path, relative to the seeded cube), seeded_series,
+                     seeded_keywords, seeded_convention, seeded_archive (JSOC base URL), seeded_created (UTC ISO),
+                     seeded_batches, n_unseeded and unseeded_records
 
 The output is written to a hidden temporary file beside ``out_path`` and renamed only when complete; every archive
 query runs before the file is created, so a failure (archive unreachable after the retries, records missing)

@@ -1,7 +1,13 @@
 """The QC checks: small pure functions returning a Rejection (reason code, measured value) or None.
 
 Each check has a matching measurement function (``hole_fraction``, ``streak_segments``, ...) so the same numbers
-can be tabulated for accepted frames.
+can be tabulated for accepted frames. ``mask`` arguments take a boolean array or a
+:class:`~heliocube.qc.geometry.RegionMasks` (which caches what the checks derive from the region); the gate shares
+one :class:`FrameWork` between the checks of a file so that the float32 image and the bad-pixel map are built once.
+
+Everything runs on the full-resolution frame. The only reduced work: robust statistics (noise sigma, log-image
+percentiles) are estimated on a regular sub-grid of at most ~65k valid pixels (:attr:`RegionMasks.sample`), which
+changes nothing for frames up to 256x256 and estimates the same numbers to well under 1 % above that.
 """
 
 from __future__ import annotations
@@ -11,13 +17,18 @@ import re
 
 import cv2
 import numpy as np
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
 
 from ..fetch.gate import Rejection
+from .geometry import RegionMasks
 from .thresholds import Thresholds
 
 __all__ = [
     "REASONS",
+    "FrameWork",
     "cosmic_ray_count",
+    "cosmic_ray_limit",
     "cosmic_rays",
     "header_flags",
     "hole_fraction",
@@ -37,7 +48,7 @@ REASONS = {
     "shape": "the image is not a 2-D square of the expected size",
     "holes": "fraction of the valid region that is NaN, 0 or BLANK above threshold",
     "streak": "long straight line(s) in the valid region (planet/comet blooming)",
-    "cosmic_rays": "more small bright blobs in the valid region than the threshold",
+    "cosmic_rays": "more sharp bright hits (cosmic-ray 'snow') in the valid region than the threshold",
 }
 
 _DEFAULT = Thresholds()
@@ -60,18 +71,26 @@ def missing_blocks(header) -> int | None:
     """N_MISSING_BLOCKS from a keyword or, as in EIT level-0 headers, a COMMENT card (None when absent)."""
     if "N_MISSING_BLOCKS" in header:
         return int(header["N_MISSING_BLOCKS"])
-    for card in header.cards:
-        if card.keyword == "COMMENT":
-            match = _BLOCKS_COMMENT.search(str(card.value))
-            if match:
-                return int(match.group(1))
+    if "COMMENT" not in header:
+        return None
+    for comment in header["COMMENT"]:
+        match = _BLOCKS_COMMENT.search(str(comment))
+        if match:
+            return int(match.group(1))
     return None
 
 
-def header_flags(header, quality_keyword: str | None, thresholds: Thresholds = _DEFAULT) -> Rejection | None:
-    """Quality keyword non-zero, N_MISSING_BLOCKS above threshold, or MISSVALS above threshold."""
+def header_flags(
+    header, quality_keyword: str | None, thresholds: Thresholds = _DEFAULT, metrics: dict | None = None
+) -> Rejection | None:
+    """Quality keyword non-zero, N_MISSING_BLOCKS above threshold, or MISSVALS above threshold.
+
+    ``metrics``, when given, receives ``quality``, ``missing_blocks`` and ``missvals`` as far as they were read.
+    """
+    metrics = {} if metrics is None else metrics
     if quality_keyword and quality_keyword in header:
         value = header[quality_keyword]
+        metrics["quality"] = plain(value)
         try:
             flagged = int(value) != 0
         except (TypeError, ValueError):
@@ -79,11 +98,14 @@ def header_flags(header, quality_keyword: str | None, thresholds: Thresholds = _
         if flagged:
             return Rejection("quality", plain(value), quality_keyword)
     blocks = missing_blocks(header)
-    if blocks is not None and blocks > thresholds.missing_blocks:
-        return Rejection("missing_blocks", blocks, f"N_MISSING_BLOCKS > {thresholds.missing_blocks}")
+    if blocks is not None:
+        metrics["missing_blocks"] = blocks
+        if blocks > thresholds.missing_blocks:
+            return Rejection("missing_blocks", blocks, f"N_MISSING_BLOCKS > {thresholds.missing_blocks}")
     if header.get("MISSVALS") is not None:
         npix = int(header.get("NAXIS1", 0) or 0) * int(header.get("NAXIS2", 0) or 0)
         missvals = int(header["MISSVALS"])
+        metrics["missvals"] = missvals
         if npix and missvals / npix > thresholds.missvals_fraction:
             return Rejection("missvals", missvals, f"MISSVALS > {thresholds.missvals_fraction:g} of {npix} pixels")
     return None
@@ -100,7 +122,7 @@ def shape(data: np.ndarray, expected_size: int | None = None) -> Rejection | Non
     return None
 
 
-# ---------------------------------------------------------------------------------------------- holes
+# ---------------------------------------------------------------------------------------------- shared work
 def _bad_pixels(data: np.ndarray, blank=None) -> np.ndarray:
     bad = data == 0
     if data.dtype.kind == "f":
@@ -110,15 +132,85 @@ def _bad_pixels(data: np.ndarray, blank=None) -> np.ndarray:
     return bad
 
 
-def hole_fraction(data: np.ndarray, mask: np.ndarray, blank=None) -> float:
+#: integer types OpenCV takes directly (3x3 median exact and ~2.5x faster than on float32; compare, subtract)
+_CV_INTS = (np.dtype(np.uint8), np.dtype(np.uint16), np.dtype(np.int16))
+
+
+class FrameWork:
+    """What the checks of one frame share, each computed on first use.
+
+    Parameters
+    ----------
+    data : numpy.ndarray
+        The 2-D image as read (any byte order; NaN allowed).
+    mask : numpy.ndarray or RegionMasks
+        The valid region.
+    blank : int, optional
+        BLANK value of integer data.
+    """
+
+    def __init__(self, data: np.ndarray, mask, blank=None):
+        if not data.dtype.isnative:
+            data = data.astype(data.dtype.newbyteorder("="))
+        self.data, self.blank = data, blank
+        self.region = mask if isinstance(mask, RegionMasks) else RegionMasks.from_mask(mask)
+        self._img = self._bad = self._bad_in_mask = None
+
+    @classmethod
+    def of(cls, data, mask, blank=None) -> FrameWork:
+        return data if isinstance(data, FrameWork) else cls(data, mask, blank)
+
+    @property
+    def img(self) -> np.ndarray:
+        """float32 image with NaN and infinities at 0 (how the detectors see holes)."""
+        if self._img is None:
+            data = self.data
+            if data.dtype != np.float32:
+                img = data.astype(np.float32)
+            else:  # the checks never write into it: no copy unless NaN or infinities must become 0
+                img = data if cv2.checkRange(data)[0] else data.copy()
+            if data.dtype.kind == "f" and img is not data and not cv2.checkRange(img)[0]:
+                img[~np.isfinite(img)] = 0
+            self._img = img
+        return self._img
+
+    def bad(self, with_blank: bool = True) -> np.ndarray:
+        """NaN, 0 (and BLANK) pixels of the whole frame."""
+        if not with_blank or self.blank is None:
+            if self._bad is None:
+                self._bad = _bad_pixels(self.data)
+            return self._bad
+        return _bad_pixels(self.data, self.blank)
+
+    def bad_in_mask(self) -> int:
+        """Number of valid-region pixels that are NaN, 0 or BLANK."""
+        if self._bad_in_mask is None:
+            if self.region.n == 0:
+                self._bad_in_mask = 0
+            elif self.data.dtype in _CV_INTS:  # OpenCV on the region's box: a fifth of numpy's time on a full frame
+                box = self.region.box
+                data = self.data[box]
+                bad = cv2.compare(data, 0, cv2.CMP_EQ)
+                info = np.iinfo(self.data.dtype)
+                if self.blank is not None and info.min <= self.blank <= info.max:
+                    bad = cv2.bitwise_or(bad, cv2.compare(data, float(self.blank), cv2.CMP_EQ))
+                self._bad_in_mask = cv2.countNonZero(cv2.bitwise_and(bad, self.region.u8[box]))
+            else:
+                bad = self.bad(with_blank=True)
+                self._bad_in_mask = int(np.count_nonzero(bad & self.region.mask))
+        return self._bad_in_mask
+
+
+# ---------------------------------------------------------------------------------------------- holes
+def hole_fraction(data: np.ndarray, mask, blank=None) -> float:
     """Fraction of the ``mask`` pixels that are NaN, 0 or ``blank`` (pixels outside the mask never count)."""
-    n = int(np.count_nonzero(mask))
-    if n == 0:
+    work = FrameWork.of(data, mask, blank)
+    if work.region.n == 0:
         return 0.0
-    return float(np.count_nonzero(_bad_pixels(data, blank) & mask)) / n
+    return work.bad_in_mask() / work.region.n
 
 
-def holes(data: np.ndarray, mask: np.ndarray, blank=None, thresholds: Thresholds = _DEFAULT) -> Rejection | None:
+def holes(data: np.ndarray, mask, blank=None, thresholds: Thresholds = _DEFAULT) -> Rejection | None:
     """Reject when more than ``thresholds.hole_fraction`` of the valid region is NaN, 0 or BLANK."""
     frac = hole_fraction(data, mask, blank)
     if frac > thresholds.hole_fraction:
@@ -127,94 +219,283 @@ def holes(data: np.ndarray, mask: np.ndarray, blank=None, thresholds: Thresholds
 
 
 # ---------------------------------------------------------------------------------------------- streaks
-def _log_image(data: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """log10 of the data scaled to uint8 over the valid region's robust range (invalid pixels at the median)."""
-    img = np.asarray(data, dtype=np.float32)
-    ok = mask & np.isfinite(img) & (img > 0)
-    if not ok.any():
-        return np.zeros(img.shape, dtype=np.uint8)
-    logs = np.log10(img[ok])
-    lo, hi = float(np.percentile(logs, 0.5)), float(logs.max())  # streaks are the brightest pixels
-    out = np.full(img.shape, np.median(logs), dtype=np.float32)
-    out[ok] = logs
-    scale = 255.0 / max(hi - lo, 1e-6)
-    return np.clip((out - lo) * scale, 0, 255).astype(np.uint8)
+def _median_sorted(values: np.ndarray) -> float:
+    """np.median of an already sorted 1-D array."""
+    n = values.size
+    mid = n // 2
+    return float(values[mid]) if n % 2 else 0.5 * (float(values[mid - 1]) + float(values[mid]))
 
 
-def streak_segments(data: np.ndarray, mask: np.ndarray, thresholds: Thresholds = _DEFAULT) -> np.ndarray:
-    """Straight segments (x0, y0, x1, y1) found by Canny + probabilistic Hough on the log image.
+def _nonzero(u8: np.ndarray) -> np.ndarray:
+    """Flat indices of the non-zero pixels of a uint8 image (viewed as bool: numpy's fast path)."""
+    return np.flatnonzero(u8.view(bool))
 
-    Runs on the full-resolution frame. The Hough transform sees the Canny edges of the log image together with its
-    thin bright ridges (white top-hat above ``streak_ridge_contrast``), so that thick, tapered blooming streaks,
-    whose edges are not straight, are found as well as thin ones. Pixels within ``streak_margin`` pixels of the
-    occulter, of the valid region's outer edge, of holes (NaN/0) and of the frame border are removed first, so
-    outlines never count.
+
+def _low_percentile_log10(img: np.ndarray, ok: np.ndarray, n: int, sample: np.ndarray, q: float) -> float:
+    """``np.percentile(log10(img[ok]), q)`` for a small ``q``, exactly, without sorting every valid pixel.
+
+    ``n`` is the number of ``ok`` pixels. A threshold from the (sorted) statistics sub-grid ``sample`` selects
+    about 2q % of the pixels, which hold the two order statistics needed (checked by counting; the threshold is
+    raised until they do).
     """
-    size = max(data.shape)
-    log = _log_image(data, mask)
+    index = q / 100.0 * (n - 1)
+    k = math.floor(index)
+    for level in (2 * q, 8 * q, 100.0):
+        if level < 100:
+            threshold = float(sample[min(math.ceil(level / 100.0 * (sample.size - 1)), sample.size - 1)])
+            below = cv2.bitwise_and(cv2.compare(img, threshold, cv2.CMP_LE), ok)
+            if cv2.countNonZero(below) < min(k + 2, n):
+                continue
+            low = _nonzero(below)
+        else:
+            low = _nonzero(ok)
+        values = img.ravel()[low]
+        kth = [min(k, values.size - 1), min(k + 1, values.size - 1)]
+        a, b = (float(x) for x in np.log10(np.partition(values, kth)[kth]))  # log is monotone
+        return a + (b - a) * (index - k)
+    raise AssertionError("unreachable: the last level selects every valid pixel")
+
+
+def _log_image(work: FrameWork) -> np.ndarray:
+    """log10 of the data scaled to uint8 over the valid region's robust range (invalid pixels at the median).
+
+    The range runs from the 0.5 % percentile of the valid positive pixels to their maximum (both exact; the
+    median used for invalid pixels comes from the statistics sub-grid).
+    """
+    img, region = work.img, work.region
+    if region.n == 0:
+        return np.zeros(img.shape, dtype=np.uint8)
+    low, high = cv2.minMaxLoc(img, region.u8)[:2]
+    if low > 0:  # the common case: every valid pixel is positive (NaN are 0 in img)
+        ok, n = region.u8, region.n
+    else:
+        ok = cv2.bitwise_and(cv2.compare(img, 0.0, cv2.CMP_GT), region.u8)
+        n = cv2.countNonZero(ok)
+        if n == 0:
+            return np.zeros(img.shape, dtype=np.uint8)
+        high = cv2.minMaxLoc(img, ok)[1]
+    values = img.ravel()[region.sample]
+    values = values[values > 0]
+    if values.size == 0:
+        values = img.ravel()[_nonzero(ok)]
+    values = np.sort(values)  # numpy's SIMD sort: cheaper than np.median / np.percentile calls
+    lo = _low_percentile_log10(img, ok, n, values, 0.5)
+    hi = math.log10(high)
+    fill = math.log10(_median_sorted(values))
+    scale = 255.0 / max(hi - lo, 1e-6)
+    # u8 = trunc((log10 v - lo) * scale) clipped to 0..255. Values are raised to 10**lo first (the clip at 0, and
+    # no log of 0, which OpenCV takes slowly); OpenCV rounds half to even, hence -0.4999 (exact integers stay)
+    ln = cv2.max(img, 10.0**lo)
+    cv2.log(ln, dst=ln)  # in place: one 4 MB buffer less to stream through the cache
+    out = cv2.convertScaleAbs(ln, alpha=scale / math.log(10), beta=-lo * scale - 0.4999)
+    not_ok = region.u8_inverse if ok is region.u8 else cv2.bitwise_not(ok)
+    cv2.bitwise_and(out, ok, dst=out)
+    cv2.add(out, int(min(max((fill - lo) * scale, 0), 255)), dst=out, mask=not_ok)
+    return out
+
+
+def _streak_segments(work: FrameWork, thresholds: Thresholds) -> np.ndarray:
+    size = max(work.data.shape)
+    log = _log_image(work)
     edges = cv2.Canny(cv2.GaussianBlur(log, (0, 0), 1.0), 40, 100)
     if thresholds.streak_ridge_contrast > 0:
+        # a square kernel: OpenCV runs it as two 1-D passes, ~6x faster than a disk of the same width, and it
+        # removes a thin ridge of any direction just the same (same verdicts on the synthetic and real test sets)
         k = max(3, round(thresholds.streak_ridge_width * size) | 1)
-        ridges = cv2.morphologyEx(log, cv2.MORPH_TOPHAT, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
-        edges[ridges > thresholds.streak_ridge_contrast] = 255
-    keep = (mask & ~_bad_pixels(data)).astype(np.uint8)  # hole outlines are not streaks
+        ridges = cv2.morphologyEx(log, cv2.MORPH_TOPHAT, cv2.getStructuringElement(cv2.MORPH_RECT, (k, k)))
+        _, ridges = cv2.threshold(ridges, thresholds.streak_ridge_contrast, 255, cv2.THRESH_BINARY)
+        edges = cv2.bitwise_or(edges, ridges)
     m = int(thresholds.streak_margin)
-    if m > 0:
-        keep[:m, :] = keep[-m:, :] = keep[:, :m] = keep[:, -m:] = 0
-        keep = cv2.erode(keep, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * m + 1, 2 * m + 1)))
-    edges[keep == 0] = 0
+    keep = work.region.keep(m)
+    if work.bad_in_mask():  # hole outlines are not streaks: erode(valid & ~bad) = erode(valid) & ~dilate(bad)
+        bad = work.bad(with_blank=False).view(np.uint8)
+        if m > 0:
+            bad = cv2.dilate(bad, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * m + 1, 2 * m + 1)))
+        keep = cv2.bitwise_and(keep, cv2.compare(bad, 0, cv2.CMP_EQ))
+    edges = cv2.bitwise_and(edges, keep)
+    votes = max(5, round(thresholds.streak_votes * size))
+    if cv2.countNonZero(edges) < votes:  # a segment needs at least `votes` edge pixels: none can be found
+        return np.zeros((0, 4), dtype=np.int32)
     cv2.setRNGSeed(1)  # the probabilistic Hough samples edge points at random: make verdicts reproducible
     lines = cv2.HoughLinesP(
         edges,
         rho=thresholds.streak_rho,
         theta=math.pi / 360,
-        threshold=max(5, round(thresholds.streak_votes * size)),
+        threshold=votes,
         minLineLength=max(5, round(thresholds.streak_min_length * size)),
         maxLineGap=max(1, round(thresholds.streak_max_gap * size)),
     )
     return np.zeros((0, 4), dtype=np.int32) if lines is None else lines.reshape(-1, 4)
 
 
-def streaks(data: np.ndarray, mask: np.ndarray, thresholds: Thresholds = _DEFAULT) -> Rejection | None:
-    """Reject when at least ``streak_segments`` long straight segments cross the valid region."""
-    segments = streak_segments(data, mask, thresholds)
+def streak_segments(data: np.ndarray, mask, thresholds: Thresholds = _DEFAULT) -> np.ndarray:
+    """Straight segments (x0, y0, x1, y1) found by Canny + probabilistic Hough on the log image.
+
+    Runs on the full-resolution frame. The Hough transform sees the Canny edges of the log image together with its
+    thin bright ridges (white top-hat above ``streak_ridge_contrast``), so that thick, tapered blooming streaks,
+    whose edges are not straight, are found as well as thin ones. Pixels within ``streak_margin`` pixels of the
+    occulter, of the valid region's outer edge, of holes (NaN/0) and of the frame border are removed first, so
+    outlines never count. Fewer edge pixels than the Hough vote threshold cannot hold a segment: the transform is
+    then skipped.
+    """
+    return _streak_segments(FrameWork.of(data, mask), thresholds)
+
+
+def _streak_rejection(segments: np.ndarray, thresholds: Thresholds) -> Rejection | None:
     if len(segments) >= thresholds.streak_segments:
         longest = float(np.hypot(segments[:, 2] - segments[:, 0], segments[:, 3] - segments[:, 1]).max())
         return Rejection("streak", len(segments), f"{len(segments)} segments, longest {longest:.0f} px")
     return None
 
 
+def streaks(data: np.ndarray, mask, thresholds: Thresholds = _DEFAULT) -> Rejection | None:
+    """Reject when at least ``streak_segments`` long straight segments cross the valid region."""
+    return _streak_rejection(streak_segments(data, mask, thresholds), thresholds)
+
+
 # ---------------------------------------------------------------------------------------------- cosmic rays
-def _bright_hits(data: np.ndarray, mask: np.ndarray, thresholds: Thresholds) -> tuple[np.ndarray, np.ndarray]:
-    """Pixels far above their 3x3 median (by ``cosmic_ray_sigma`` robust sigmas and ``cosmic_ray_ratio``)."""
-    img = np.asarray(data, dtype=np.float32)
-    img = np.where(np.isfinite(img), img, 0).astype(np.float32)
-    med = cv2.medianBlur(img, 3)
-    resid = img - med
-    valid = mask & (img != 0)
-    if not valid.any():
-        return np.zeros(img.shape, dtype=bool), med
-    r = resid[valid]
-    sigma = 1.4826 * float(np.median(np.abs(r - np.median(r))))
+_WINDOW7 = np.array([(dy, dx) for dy in range(-3, 4) for dx in range(-3, 4)])
+_NEIGHBOURS4 = np.array([(0, -1), (0, 1), (-1, 0), (1, 0)])
+
+
+def _robust_sigma(values: np.ndarray) -> float:
+    """1.4826 x MAD; mean absolute deviation (Gaussian-scaled) when quantised data make the MAD 0."""
+    if values.size == 0:
+        return 1.0
+    values = np.sort(values)  # numpy's SIMD sort: cheaper than np.median
+    dev = np.sort(np.abs(values - _median_sorted(values)))
+    sigma = 1.4826 * _median_sorted(dev)
     if sigma <= 0:
-        sigma = float(np.std(r)) or 1.0
-    hits = valid & (resid > thresholds.cosmic_ray_sigma * sigma)
-    hits &= (med <= 0) | (img > thresholds.cosmic_ray_ratio * med)
-    return hits, med
+        sigma = 1.2533 * float(np.mean(dev))
+    return sigma if sigma > 0 else 1.0
 
 
-def cosmic_ray_count(data: np.ndarray, mask: np.ndarray, thresholds: Thresholds = _DEFAULT) -> int:
-    """Small bright blobs in the valid region: pixels far above their 3x3 median, grouped 8-connected."""
-    hits, _ = _bright_hits(data, mask, thresholds)
-    if not hits.any():
+def _pixels(work: FrameWork) -> np.ndarray:
+    """The image the cosmic-ray detector reads: the data when integer (no NaN), else the float32 image."""
+    return work.data if work.data.dtype in _CV_INTS else work.img
+
+
+def _candidates(work: FrameWork, thresholds: Thresholds) -> np.ndarray:
+    """Flat indices (sorted) of valid pixels far above their 3x3 median.
+
+    Far above: by ``cosmic_ray_sigma`` robust sigmas of (image - 3x3 median) over the valid region and, for
+    positive data, by the factor ``cosmic_ray_ratio``. Integer data stay integer (OpenCV's saturating subtraction
+    cannot hide a pixel above a positive threshold), which halves the memory traffic on 4096x4096 frames.
+    """
+    region = work.region
+    if region.n == 0 or min(region.shape) < 3:  # no 3x3 neighbourhood (and OpenCV takes 1x1 arrays for scalars)
+        return np.zeros(0, dtype=np.intp)
+    rows, cols = region.box  # the region's bounding box (+1 px: 3x3 medians as on the whole frame)
+    if rows.stop - rows.start < 3 or cols.stop - cols.start < 3:
+        rows, cols = slice(0, region.shape[0]), slice(0, region.shape[1])
+    img = _pixels(work)[rows, cols]
+    med = cv2.medianBlur(img, 3)
+    width = img.shape[1]
+    # flat gathers: from the whole (contiguous) frame and from the median of the box (ravel of the box would copy)
+    values = _pixels(work).ravel()[region.sample].astype(np.float32)
+    local = med.ravel()[region.sample_in_box if (rows, cols) == region.box else region.sample].astype(np.float32)
+    sigma = _robust_sigma((values - local)[values != 0])
+    threshold = thresholds.cosmic_ray_sigma * sigma
+    if img.dtype.kind == "f":
+        above = cv2.compare(cv2.subtract(img, med), threshold, cv2.CMP_GT)
+    else:  # integer residuals: resid > t  <=>  resid > floor(t)
+        if threshold >= np.iinfo(img.dtype).max:
+            return np.zeros(0, dtype=np.intp)
+        above = cv2.compare(cv2.subtract(img, med), float(math.floor(threshold)), cv2.CMP_GT)
+    idx = _nonzero(above)  # few: the rest of the work is per candidate
+    if idx.size == 0:
+        return idx
+    box_rows, box_cols = np.divmod(idx, width)
+    value, local = img[box_rows, box_cols].astype(np.float64), med[box_rows, box_cols].astype(np.float64)
+    idx = (box_rows + rows.start) * region.shape[1] + (box_cols + cols.start)  # back to whole-frame indices
+    keep = region.mask.ravel()[idx] & (value != 0) & ((local <= 0) | (value > thresholds.cosmic_ray_ratio * local))
+    return idx[keep]
+
+
+def _components(idx: np.ndarray, width: int) -> np.ndarray:
+    """8-connected component label of each flat index in sorted ``idx`` (hits are sparse: a sparse graph)."""
+    n = idx.size
+    if n < 2:
+        return np.zeros(n, dtype=np.int64)
+    col = idx % width
+    src, dst = [], []
+    for offset, ok_col in ((1, col < width - 1), (width - 1, col > 0), (width, None), (width + 1, col < width - 1)):
+        target = idx + offset
+        pos = np.minimum(np.searchsorted(idx, target), n - 1)
+        found = idx[pos] == target
+        if ok_col is not None:
+            found &= ok_col
+        src.append(np.flatnonzero(found))
+        dst.append(pos[found])
+    src, dst = np.concatenate(src), np.concatenate(dst)
+    graph = coo_matrix((np.ones(src.size, dtype=np.int8), (src, dst)), shape=(n, n))
+    return connected_components(graph, directed=False)[1]
+
+
+def _sharp_peaks(work: FrameWork, idx: np.ndarray, thresholds: Thresholds) -> np.ndarray:
+    """Which 8-connected groups of candidate pixels are sharp hits rather than point-spread-function sources.
+
+    At each group's brightest pixel, its excess over the local background (median of the 7x7 window) is compared
+    with that of its 4-neighbours: a star's PSF spreads light to the left or right *and* up or down, while a
+    cosmic-ray hit (a single pixel, or a short track along one direction) leaves at least one of the two axes dark.
+    A group is sharp when, along the row or along the column, both neighbours hold at most
+    ``cosmic_ray_psf_fraction`` of the peak's excess. Returns a boolean per group (label order).
+    """
+    img = _pixels(work)
+    h, w = img.shape
+    labels = _components(idx, w)
+    values = img.ravel()[idx]
+    order = np.lexsort((-values, labels))
+    first = np.ones(order.size, dtype=bool)
+    first[1:] = labels[order][1:] != labels[order][:-1]
+    peaks = idx[order][first]
+    py, px = np.divmod(peaks, w)
+    win_y = np.clip(py[:, None] + _WINDOW7[:, 0], 0, h - 1)
+    win_x = np.clip(px[:, None] + _WINDOW7[:, 1], 0, w - 1)
+    background = np.partition(img[win_y, win_x].astype(np.float64), 24, axis=1)[:, 24]  # median of 49
+    excess = img[py, px] - background
+    ny, nx = py[:, None] + _NEIGHBOURS4[:, 0], px[:, None] + _NEIGHBOURS4[:, 1]
+    inside = (ny >= 0) & (ny < h) & (nx >= 0) & (nx < w)
+    neighbour = img[np.clip(ny, 0, h - 1), np.clip(nx, 0, w - 1)].astype(np.float64) - background[:, None]
+    neighbour = np.where(inside, neighbour, 0.0)
+    spread = np.minimum(neighbour[:, :2].max(axis=1), neighbour[:, 2:].max(axis=1))
+    return spread <= thresholds.cosmic_ray_psf_fraction * excess
+
+
+def _cosmic_ray_count(work: FrameWork, thresholds: Thresholds) -> int:
+    idx = _candidates(work, thresholds)
+    if idx.size == 0:
         return 0
-    n, _ = cv2.connectedComponents(hits.astype(np.uint8), connectivity=8)
-    return int(n - 1)
+    return int(np.count_nonzero(_sharp_peaks(work, idx, thresholds)))
 
 
-def cosmic_rays(data: np.ndarray, mask: np.ndarray, thresholds: Thresholds = _DEFAULT) -> Rejection | None:
-    """Reject when more than ``cosmic_ray_count`` small bright blobs are found in the valid region."""
-    count = cosmic_ray_count(data, mask, thresholds)
-    if count > thresholds.cosmic_ray_count:
-        return Rejection("cosmic_rays", count, f"> {thresholds.cosmic_ray_count} bright blobs")
+def cosmic_ray_count(data: np.ndarray, mask, thresholds: Thresholds = _DEFAULT) -> int:
+    """Sharp bright hits in the valid region: groups of pixels far above their 3x3 median, minus PSF sources.
+
+    Candidate pixels exceed their 3x3 median by ``cosmic_ray_sigma`` robust sigmas and by the factor
+    ``cosmic_ray_ratio``; 8-connected candidates form a group; groups whose peak spreads like a point-spread
+    function (stars, planets, comet nuclei) are not counted (see ``cosmic_ray_psf_fraction``).
+    """
+    return _cosmic_ray_count(FrameWork.of(data, mask), thresholds)
+
+
+def cosmic_ray_limit(valid_pixels: int, thresholds: Thresholds = _DEFAULT) -> float:
+    """Most hits a frame may hold: ``cosmic_ray_count``, or ``cosmic_ray_density`` x valid pixels if larger.
+
+    A full-resolution frame carries a natural load of cosmic-ray hits that grows with its area (tens on a
+    1024x1024 LASCO frame); "snow" is many times that. The fixed count keeps small (resampled) frames strict.
+    """
+    return max(float(thresholds.cosmic_ray_count), thresholds.cosmic_ray_density * valid_pixels)
+
+
+def _cosmic_ray_rejection(count: int, valid_pixels: int, thresholds: Thresholds) -> Rejection | None:
+    limit = cosmic_ray_limit(valid_pixels, thresholds)
+    if count > limit:
+        return Rejection("cosmic_rays", count, f"> {limit:g} sharp hits")
     return None
+
+
+def cosmic_rays(data: np.ndarray, mask, thresholds: Thresholds = _DEFAULT) -> Rejection | None:
+    """Reject when more sharp hits than :func:`cosmic_ray_limit` are found in the valid region."""
+    work = FrameWork.of(data, mask)
+    return _cosmic_ray_rejection(_cosmic_ray_count(work, thresholds), work.region.n, thresholds)
