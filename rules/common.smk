@@ -43,7 +43,7 @@ def get_month_days(wildcards):
 
 
 def get_listed_days(wildcards):
-    """Days a query job lists: the month's days in range plus the day beyond either end of the range."""
+    """Days a query job lists: the month's days in range plus the day on either side of them."""
     return [
         day.isoformat()
         for day in listed_days_of_month(
@@ -52,14 +52,9 @@ def get_listed_days(wildcards):
     ]
 
 
-def get_neighbour_query_indexes(wildcards):
-    """Query indexes a fetch job reads: its own month and the adjacent ones in range (slots near midnight
-    may take a frame from the neighbouring day)."""
-    position = MONTHS.index(wildcards.month)
-    months = MONTHS[max(position - 1, 0) : position + 2]
-    return [
-        f"{ROOT}/manifests/{wildcards.product}/{month}.index.csv" for month in months
-    ]
+def get_query_index(wildcards):
+    """The query index of the fetch job's month (its query also lists the day on either side of the month)."""
+    return f"{ROOT}/manifests/{wildcards.product}/{wildcards.month}.index.csv"
 
 
 def get_archive_connections(wildcards, archive):

@@ -2,7 +2,7 @@ rule fetch:
     """Fill every slot of one product-month with the nearest candidate that downloads whole; raw FITS go to
     the cache under raw/{product}/{YYYY}/{day}/ (not declared, so a failed job never deletes good files)."""
     input:
-        get_neighbour_query_indexes,
+        get_query_index,
     output:
         slots=f"{ROOT}/raw/{{product}}/{{month}}.slots.csv",
         ledger=f"{ROOT}/raw/{{product}}/{{month}}.ledger.csv",

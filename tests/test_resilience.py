@@ -25,6 +25,7 @@ from .test_workflow import DIALECT_PRODUCTS, REPO, VARIANT_NAMES, VARIANTS, rank
 
 pytestmark = [pytest.mark.workflow, pytest.mark.timeout(1800)]
 
+DEMO = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
 DATA_FILE = re.compile(r"(\.fits|\.fts|/efz\d{8}\.\d{6})$")
 CONNECTIONS = 2
 
@@ -34,7 +35,8 @@ def write_config(workdir: Path, server: ArchiveServer, **overrides) -> Path:
         "mode": "demo", "products": DIALECT_PRODUCTS, "date_start": "2010-10-15", "date_finish": "2010-10-16",
         "cadence": "6h", "image_size": 32, "variants": VARIANTS, "output_root": "out",
         "archive": {"embedded_url": server.url, "embedded_frame_size": 64},
-        "experiments": yaml.safe_load((REPO / "config" / "config.yaml").read_text())["experiments"],
+        "experiments": DEMO["experiments"],
+        "metadata_seeding": DEMO["metadata_seeding"],
         "jsoc": {"poll_seconds": 0.05},
         "fetch": {"connections_per_archive": CONNECTIONS, "retries": 4, "backoff_seconds": 0.05,
                   "max_backoff_seconds": 0.5, "timeout_seconds": 5},
@@ -141,3 +143,42 @@ def test_ten_percent_faults_complete_with_bounded_retries_and_connections(missio
     assert max(per_request.values()) <= 5 + 1  # retries are bounded by fetch.retries
     # one job per archive at a time, each with at most CONNECTIONS downloads plus its one API connection
     assert max(e["open_connections"] for e in access) <= 2 * (CONNECTIONS + 1)
+
+
+def planned_jobs(workdir: Path, config: Path) -> collections.Counter:
+    """(rule, wildcards) of every job a dry run plans."""
+    result = run(snakemake_command(workdir, config, "-n"))
+    assert result.returncode == 0, result.stderr[-3000:]
+    jobs, rule = collections.Counter(), None
+    for line in (result.stdout + result.stderr).splitlines():
+        line = line.strip()
+        if match := re.match(r"^(?:local)?rule (\w+):$", line):
+            rule = match.group(1)
+            if rule == "all":
+                jobs[("all", "")] += 1
+        elif line.startswith("wildcards:") and rule:
+            jobs[(rule, line.removeprefix("wildcards:").strip())] += 1
+    return jobs
+
+
+def test_extending_the_range_by_a_week_rebuilds_only_the_new_days_year_cube_masters_and_syncs(mission, tmp_path):
+    with ArchiveServer(mission) as server:
+        config = write_config(tmp_path, server, date_start="2010-09-30", date_finish="2010-10-01")
+        first = run(snakemake_command(tmp_path, config))
+        assert first.returncode == 0, first.stderr[-3000:]
+        downloaded = {e["path"] for e in server.access_log if DATA_FILE.search(e["path"]) and e["status"] == 200}
+        config = write_config(tmp_path, server, date_start="2010-09-30", date_finish="2010-10-08")
+        jobs = planned_jobs(tmp_path, config)
+        by_rule = collections.Counter(rule for rule, _ in jobs.elements())
+        n_products, n_variants = len(DIALECT_PRODUCTS), len(VARIANTS)
+        # only October's month jobs: September's query, fetch and clean are untouched
+        assert all("month=2010-10" in wildcards for rule, wildcards in jobs if rule in ("query", "fetch", "clean"))
+        assert by_rule["query"] == by_rule["fetch"] == n_products and by_rule["clean"] == n_products * n_variants
+        assert all("year=2010" in wildcards for rule, wildcards in jobs if rule == "cube")
+        assert by_rule["cube"] == by_rule["cube_master"] == n_products * n_variants
+        assert by_rule["sync"] == 2 and by_rule["seed_metadata"] == 2 * n_variants
+        before = len(server.access_log)
+        second = run(snakemake_command(tmp_path, config))
+        assert second.returncode == 0, second.stderr[-3000:]
+        again = [e["path"] for e in server.access_log[before:] if DATA_FILE.search(e["path"])]
+    assert again and not set(again) & downloaded  # the new days only: nothing fetched before is fetched again

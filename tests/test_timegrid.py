@@ -42,7 +42,8 @@ def test_days_and_months():
     assert days_of_month("2010-12", "2010-12-30", "2011-01-05") == [dt.date(2010, 12, 30), dt.date(2010, 12, 31)]
     assert days_of_month("2009-01", "2010-12-30", "2011-01-05") == []
     assert listed_days_of_month("2010-12", "2010-12-30", "2011-01-05") == [
-        dt.date(2010, 12, 29), dt.date(2010, 12, 30), dt.date(2010, 12, 31)]
+        dt.date(2010, 12, 29), dt.date(2010, 12, 30), dt.date(2010, 12, 31), dt.date(2011, 1, 1)]
+    assert listed_days_of_month("2011-01", "2010-12-30", "2011-01-05")[0] == dt.date(2010, 12, 31)
     assert listed_days_of_month("2011-01", "2010-12-30", "2011-01-05")[-1] == dt.date(2011, 1, 6)
     assert listed_days_of_month("2010-10", "2010-10-15", "2010-10-15") == [
         dt.date(2010, 10, 14), dt.date(2010, 10, 15), dt.date(2010, 10, 16)]

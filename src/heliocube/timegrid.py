@@ -106,15 +106,16 @@ def days_of_month(month: str, start: str | dt.date, finish: str | dt.date) -> li
 def listed_days_of_month(month: str, start: str | dt.date, finish: str | dt.date) -> list[dt.date]:
     """The days a query job of ``month`` lists: its days in range, plus the day just outside either end.
 
-    A slot near the first midnight of the range may be best filled by a frame of the day before (HMI's TAI
-    grid puts one at 23:59:26 UTC), so the first month also lists ``start - 1`` and the last ``finish + 1``.
+    A slot near midnight may be best filled by a frame of the neighbouring day (HMI's TAI grid puts one at
+    23:59:26 UTC), so the fetch job of a month reads the manifests of the day before its first day and the day
+    after its last. Listing them in the month's own query job (a day whose manifest exists is not listed again)
+    means a fetch job depends on its own month's query only: extending the range reruns the last month's jobs,
+    never its neighbour's.
     """
     days = days_of_month(month, start, finish)
-    first, last = parse_day(start), parse_day(finish)
-    if days and days[0] == first:
-        days.insert(0, first - dt.timedelta(days=1))
-    if days and days[-1] == last:
-        days.append(last + dt.timedelta(days=1))
+    if days:
+        days.insert(0, days[0] - dt.timedelta(days=1))
+        days.append(days[-1] + dt.timedelta(days=1))
     return days
 
 
