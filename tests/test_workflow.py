@@ -196,3 +196,44 @@ def test_demo_seeds_mdi_and_hmi_cubes_with_the_keywords_of_their_own_records(dem
             t_rec = [t.decode() for t in seeded["keywords"]["T_REC"][()]]
             assert len(records) == 8 and all(f"[{t}]" in r for r, t in zip(records, t_rec, strict=True))
             assert seeded["seeded"][()].all()
+
+
+GOLDEN = REPO / "tests" / "data" / "golden" / "demo-window.json"
+
+
+def _digest(dataset) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    for i in range(dataset.shape[0]):
+        digest.update(np.ascontiguousarray(dataset[i], dtype="<f4").tobytes())
+    return digest.hexdigest()
+
+
+@pytest.mark.workflow
+def test_golden_window_data_are_unchanged(demo_run):
+    """The pixels of the demo window's cubes and synced files equal a committed record, so a dependency upgrade
+    cannot change the data silently. After an intended change: HELIOCUBE_UPDATE_GOLDEN=1 pytest -k golden."""
+    import h5py
+
+    workdir, _, result = demo_run
+    assert result.returncode == 0, result.stderr[-3000:]
+    root = workdir / "out"
+    record = {}
+    for path in sorted((root / "cubes").glob("*/*.h5")):
+        with h5py.File(path, "r") as cube:
+            record[str(path.relative_to(root))] = {
+                "data": _digest(cube["data"]),
+                "records": [r.decode() for r in cube["frames"]["record_id"][()]],
+            }
+    for path in sorted((root / "synced").glob("*.h5")):
+        with h5py.File(path, "r") as synced:
+            for product in synced.attrs["products"]:
+                record[f"{path.relative_to(root)}:{product}"] = {"data": _digest(synced[str(product)]["data"])}
+    if os.environ.get("HELIOCUBE_UPDATE_GOLDEN"):
+        GOLDEN.parent.mkdir(parents=True, exist_ok=True)
+        GOLDEN.write_text(json.dumps(record, indent=1, sort_keys=True) + "\n")
+    golden = json.loads(GOLDEN.read_text())
+    assert sorted(record) == sorted(golden)
+    changed = [name for name in record if record[name] != golden[name]]
+    assert not changed, f"data changed for {changed}"
