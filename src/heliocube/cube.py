@@ -37,7 +37,7 @@ import h5py
 import numpy as np
 from astropy.io import fits
 
-__all__ = ["CubeWriter", "build_master", "open_cube_xarray", "software_versions", "times_csv_path"]
+__all__ = ["CubeWriter", "build_master", "lazy_array", "open_cube_xarray", "software_versions", "times_csv_path"]
 
 _STR = h5py.string_dtype(encoding="utf-8")
 _PACKAGES = ("heliocube", "numpy", "astropy", "sunpy", "h5py")
@@ -395,6 +395,27 @@ def _parse_times(values: np.ndarray) -> np.ndarray:
     return out
 
 
+def lazy_array(dataset: h5py.Dataset):
+    """An xarray-indexable view of an h5py dataset that reads only the slices indexed (for lazy Datasets)."""
+    from xarray.backends import BackendArray
+    from xarray.core import indexing
+
+    class _H5Array(BackendArray):
+        def __init__(self, ds: h5py.Dataset) -> None:
+            self.ds = ds
+            self.shape = ds.shape
+            self.dtype = ds.dtype
+
+        def __getitem__(self, key):
+            return indexing.explicit_indexing_adapter(key, self.shape, indexing.IndexingSupport.OUTER_1VECTOR,
+                                                      self._raw)
+
+        def _raw(self, key):
+            return np.asarray(self.ds[key])
+
+    return indexing.LazilyIndexedArray(_H5Array(dataset))
+
+
 def open_cube_xarray(path: str | os.PathLike, *, load: bool = False):
     """Open a cube (or master) as an :class:`xarray.Dataset` through h5py.
 
@@ -405,28 +426,12 @@ def open_cube_xarray(path: str | os.PathLike, *, load: bool = False):
     open until ``Dataset.close()`` (also called by the ``with`` statement) unless ``load=True``.
     """
     import xarray as xr
-    from xarray.backends import BackendArray
-    from xarray.core import indexing
 
     f = h5py.File(path, "r")
     try:
         dset = f["data"]
 
-        class _H5Array(BackendArray):
-            def __init__(self, ds: h5py.Dataset) -> None:
-                self.ds = ds
-                self.shape = ds.shape
-                self.dtype = ds.dtype
-
-            def __getitem__(self, key):
-                return indexing.explicit_indexing_adapter(
-                    key, self.shape, indexing.IndexingSupport.OUTER_1VECTOR, self._raw
-                )
-
-            def _raw(self, key):
-                return np.asarray(self.ds[key])
-
-        data = dset[()] if load else indexing.LazilyIndexedArray(_H5Array(dset))
+        data = dset[()] if load else lazy_array(dset)
         coords: dict[str, Any] = {}
         for name, col in f["frames"].items():
             values = col.asstr()[()] if h5py.check_string_dtype(col.dtype) else col[()]

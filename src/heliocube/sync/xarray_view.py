@@ -8,6 +8,7 @@ from typing import Any
 import h5py
 import numpy as np
 
+from ..cube import lazy_array
 from .times import to_utc_times
 
 __all__ = ["open_synced_xarray"]
@@ -49,22 +50,6 @@ def open_synced_xarray(path: str | os.PathLike, *, load: bool = False):
         running differences). Root attributes become ``Dataset.attrs``; header text is left in the file.
     """
     import xarray as xr
-    from xarray.backends import BackendArray
-    from xarray.core import indexing
-
-    class _LazyFrames(BackendArray):
-        def __init__(self, dataset: h5py.Dataset) -> None:
-            self.dataset = dataset
-            self.shape = dataset.shape
-            self.dtype = dataset.dtype
-
-        def __getitem__(self, key):
-            return indexing.explicit_indexing_adapter(
-                key, self.shape, indexing.IndexingSupport.OUTER_1VECTOR, self._read
-            )
-
-        def _read(self, key):
-            return np.asarray(self.dataset[key])
 
     f = h5py.File(path, "r")
     try:
@@ -78,7 +63,7 @@ def open_synced_xarray(path: str | os.PathLike, *, load: bool = False):
             group = f[product]
             data = group["data"]
             dims = ("time", "y", "x") if len(shapes) == 1 else ("time", f"y_{product}", f"x_{product}")
-            values = data[()] if load else indexing.LazilyIndexedArray(_LazyFrames(data))
+            values = data[()] if load else lazy_array(data)
             variables[product] = xr.Variable(dims, values, attrs=dict(data.attrs))
             coords[f"{product}_obs_time"] = ("time", _naive_times(group["obs_time"]))
             for name in ("dt_seconds", "source_index", "present"):
