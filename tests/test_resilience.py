@@ -71,36 +71,42 @@ def mission():
 
 
 @pytest.fixture(scope="module")
-def reference(mission, tmp_path_factory):
+def shared_server(mission):
+    """One archive for the undisturbed and the killed run: URLs (with the port) are part of the outputs."""
+    with ArchiveServer(mission) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def reference(shared_server, tmp_path_factory):
     """An undisturbed run: its data checksums."""
     workdir = tmp_path_factory.mktemp("reference")
-    with ArchiveServer(mission) as server:
-        result = run(snakemake_command(workdir, write_config(workdir, server)))
+    result = run(snakemake_command(workdir, write_config(workdir, shared_server)))
     assert result.returncode == 0, result.stderr[-3000:]
     return data_checksums(workdir / "out")
 
 
-def test_three_sigkills_then_resume_give_the_same_data_and_no_byte_twice(mission, reference, tmp_path):
+def test_three_sigkills_then_resume_give_the_same_data_and_no_byte_twice(shared_server, reference, tmp_path):
     rng = random.Random(20261121)
-    with ArchiveServer(mission) as server:
-        config = write_config(tmp_path, server)
-        command = snakemake_command(tmp_path, config)
-        kills = 0
-        for _ in range(3):
-            process = start_killable(command)
-            deadline = time.monotonic() + rng.uniform(4.0, 30.0)
-            while time.monotonic() < deadline and process.poll() is None:
-                time.sleep(0.1)
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGKILL)
-                kills += 1
-            process.wait(timeout=60)
-            unlock = run(snakemake_command(tmp_path, config, "--unlock"))
-            assert unlock.returncode == 0, unlock.stderr[-2000:]
-        assert kills >= 1  # the run is long enough that the kills land mid-way
-        final = run(command)
-        assert final.returncode == 0, final.stderr[-3000:]
-        access = list(server.access_log)
+    server, first_request = shared_server, len(shared_server.access_log)
+    config = write_config(tmp_path, server)
+    command = snakemake_command(tmp_path, config)
+    kills = 0
+    for _ in range(3):
+        process = start_killable(command)
+        deadline = time.monotonic() + rng.uniform(4.0, 30.0)
+        while time.monotonic() < deadline and process.poll() is None:
+            time.sleep(0.1)
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            kills += 1
+        process.wait(timeout=60)
+        unlock = run(snakemake_command(tmp_path, config, "--unlock"))
+        assert unlock.returncode == 0, unlock.stderr[-2000:]
+    assert kills >= 1  # the run is long enough that the kills land mid-way
+    final = run(command)
+    assert final.returncode == 0, final.stderr[-3000:]
+    access = list(server.access_log[first_request:])  # the killed run's requests only
     assert data_checksums(tmp_path / "out") == reference
     requests = collections.defaultdict(list)
     for entry in access:
