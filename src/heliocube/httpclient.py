@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from urllib.parse import urljoin, urlsplit
+
 import requests
 
 from .retry import RetryableError, RetryPolicy, call_with_retries
 
-__all__ = ["TRANSPORT_ERRORS", "NotFound", "check_status", "get", "new_session", "transport_error"]
+__all__ = ["TRANSPORT_ERRORS", "ForeignHost", "NotFound", "check_status", "get", "new_session", "same_origin",
+           "transport_error"]
 
 _RETRY_STATUS = {408, 425, 429, 500, 502, 503, 504}
 USER_AGENT = "heliocube (https://github.com/heliocube)"
@@ -16,9 +19,61 @@ class NotFound(Exception):
     """The archive answered 404: the thing does not exist (not an outage)."""
 
 
+class ForeignHost(requests.exceptions.InvalidURL):
+    """A URL or redirect from an archive that leads off the archive's own scheme, host and port."""
+
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _origin(url: str) -> tuple[str, str, int] | None:
+    """(scheme, host, port) of an absolute http(s) URL; None for anything a parser could read two ways."""
+    if any(ch == "\\" or ord(ch) <= 32 or ord(ch) == 127 for ch in url):
+        return None
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme not in _DEFAULT_PORTS or not parts.hostname or "@" in parts.netloc:
+        return None
+    try:
+        port = parts.port or _DEFAULT_PORTS[scheme]
+    except ValueError:
+        return None
+    return scheme, parts.hostname, port
+
+
+def same_origin(url: str, base: str) -> bool:
+    """True if ``url`` has the scheme, host and port of the configured ``base`` (archives are pinned to it)."""
+    origin = _origin(url)
+    return origin is not None and origin == _origin(base)
+
+
+def _redirect_allowed(source: str, target: str) -> bool:
+    """A redirect stays on the same origin, or upgrades http to https on the same host."""
+    if same_origin(target, source):
+        return True
+    before, after = _origin(source), _origin(target)
+    return (before is not None and after is not None and before[0] == "http" and after == ("https", before[1], 443)
+            and before[2] == 80)
+
+
+class _PinnedSession(requests.Session):
+    """A session that refuses to follow a redirect to another host (an archive must not send us elsewhere)."""
+
+    def get_redirect_target(self, resp):
+        target = super().get_redirect_target(resp)
+        if target is not None and not _redirect_allowed(resp.url, urljoin(resp.url, target)):
+            resp.close()  # hand the connection back to the pool before giving up
+            raise ForeignHost(f"{resp.url} redirects to another host ({urljoin(resp.url, target)}); not followed")
+        return target
+
+
 def new_session(connections: int = 4) -> requests.Session:
-    """A keep-alive session whose pool holds ``connections`` sockets per host (and never more)."""
-    session = requests.Session()
+    """A keep-alive session whose pool holds ``connections`` sockets per host (and never more).
+
+    Redirects are followed only on the same scheme, host and port (or from http to https on the same host);
+    any other raises `ForeignHost`.
+    """
+    session = _PinnedSession()
     adapter = requests.adapters.HTTPAdapter(pool_connections=1, pool_maxsize=connections, pool_block=True)
     session.mount("http://", adapter)
     session.mount("https://", adapter)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 __all__ = ["atomic_path", "day_receipt_path", "manifest_path", "raw_dir", "safe_component"]
 
-_SAFE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,200}$")
+_SAFE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,200}")  # used with fullmatch: "$" would let a final "\n" by
 
 
 def safe_component(name: str) -> str:
@@ -27,7 +27,7 @@ def safe_component(name: str) -> str:
     ValueError
         For anything that could leave the directory it is joined to.
     """
-    if not _SAFE.match(name) or ".." in name:
+    if not isinstance(name, str) or not _SAFE.fullmatch(name) or ".." in name:
         raise ValueError(f"unsafe file name from archive: {name!r}")
     return name
 

@@ -71,6 +71,22 @@ class FaultConfig:
         self.kinds = tuple(self.kinds)
 
 
+#: Query parameters that carry the user's JSOC email or its local part (checkAddress, exp_request): masked in
+#: the access log, which the demo keeps under the output root.
+_PRIVATE_PARAMETERS = ("address", "notify", "requester")
+
+
+def _masked(query: str) -> str:
+    """The query string with the email-carrying parameters' values replaced by ``***``."""
+    if not any(name + "=" in query for name in _PRIVATE_PARAMETERS):
+        return query
+    parts = []
+    for part in query.split("&"):
+        name, sep, _ = part.partition("=")
+        parts.append(f"{name}{sep}***" if name in _PRIVATE_PARAMETERS and sep else part)
+    return "&".join(parts)
+
+
 def _draw(*parts) -> float:
     digest = hashlib.blake2b("|".join(map(str, parts)).encode(), digest_size=8).digest()
     return int.from_bytes(digest, "big") / 2.0**64
@@ -121,8 +137,9 @@ class _Handler(BaseHTTPRequestHandler):
         archive = self.server.archive
         started, open_now = time.time(), archive._open
         split = urlsplit(self.path)
-        entry = {"time": started, "method": self.command, "path": split.path, "query": split.query, "status": 500,
-                 "bytes": 0, "duration_s": 0.0, "open_connections": open_now, "range": self.headers.get("Range")}
+        entry = {"time": started, "method": self.command, "path": split.path, "query": _masked(split.query),
+                 "status": 500, "bytes": 0, "duration_s": 0.0, "open_connections": open_now,
+                 "range": self.headers.get("Range")}
         try:
             response = archive._route(split.path, split.query, self.headers)
             response = archive._apply_faults(split.path, split.query, response)

@@ -10,7 +10,7 @@ from pathlib import Path
 import requests
 from astropy.io import fits
 
-from ..httpclient import TRANSPORT_ERRORS, NotFound, check_status, transport_error
+from ..httpclient import TRANSPORT_ERRORS, ForeignHost, NotFound, check_status, transport_error
 from ..retry import RetryableError, RetryPolicy, call_with_retries
 
 __all__ = ["DownloadError", "download_verified", "partial_path", "sha256_of", "verify_fits"]
@@ -19,7 +19,8 @@ CHUNK = 1 << 20
 
 
 class DownloadError(Exception):
-    """A download that will not succeed: ``reason`` is the ledger's code (missing, http, truncated, unreadable)."""
+    """A download that will not succeed: ``reason`` is the ledger's code (missing, http, truncated, unreadable,
+    foreign_host)."""
 
     def __init__(self, reason: str, detail: str):
         super().__init__(f"{reason}: {detail}")
@@ -102,6 +103,8 @@ def _fetch_once(session: requests.Session, url: str, target: Path, expected_size
                 for block in response.iter_content(CHUNK):
                     out.write(block)
                 out.flush()
+        except ForeignHost as err:  # a redirect off the archive: never followed, not worth a retry
+            raise DownloadError("foreign_host", str(err)) from None
         except TRANSPORT_ERRORS as err:
             out.flush()  # what arrived stays for the next attempt
             raise transport_error(err, url) from err

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from urllib.parse import urljoin
 
@@ -11,6 +12,8 @@ from ..query.jsoc import TRANSIENT, jsoc_client
 from ..retry import RetryableError, call_with_retries
 
 __all__ = ["EXPORT_BATCH", "resolve_jsoc_urls"]
+
+log = logging.getLogger(__name__)
 
 #: Records per export request: keeps the record-set string well under URL length limits.
 EXPORT_BATCH = 50
@@ -48,6 +51,11 @@ def resolve_jsoc_urls(product, record_ids: list[str], context) -> dict[str, str]
 
         table = call_with_retries(export, context.policy, f"JSOC export of {len(batch)} records",
                                   (*TRANSIENT, RetryableError))
+        asked = set(batch)
         for record, url in zip(table["record"], table["url"], strict=True):
-            urls[_record_key(record)] = url if "://" in str(url) else urljoin(context.jsoc_url, str(url))
+            key = _record_key(str(record))
+            if key not in asked:  # only the records asked for: an extra answer names nothing we fetch
+                log.warning("JSOC export answered record %r, which was not asked for; ignored", key)
+                continue
+            urls[key] = url if "://" in str(url) else urljoin(context.jsoc_url, str(url))
     return urls

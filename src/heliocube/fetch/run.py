@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..httpclient import new_session
+from ..httpclient import new_session, same_origin
 from ..manifest import empty_manifest, normalize_manifest, read_manifest
 from ..paths import atomic_path, day_receipt_path, manifest_path, raw_dir, safe_component
 from ..registry import get_product
@@ -138,6 +138,7 @@ def fetch_days(product_name: str, days: list[dt.date], context, root: str | os.P
             slots.append(_Slot(day, time, ranked))
     known_urls = _previous_urls(product_name, days, root)
     session = new_session(context.connections)
+    base = context.jsoc_url if product.is_jsoc else context.sdac_url  # every download stays on this host
 
     def target_of(position: int) -> Path:
         row = candidates.iloc[position]
@@ -154,7 +155,7 @@ def fetch_days(product_name: str, days: list[dt.date], context, root: str | os.P
             needed = sorted({slot.current for slot in round_slots})
             _resolve_urls(product, candidates, needed, known_urls, target_of, context)
             jobs = {position: pool.submit(_download, session, candidates.iloc[position], known_urls,
-                                          target_of(position), context) for position in needed}
+                                          target_of(position), context, base) for position in needed}
             for slot in round_slots:
                 outcome = jobs[slot.current].result()
                 if isinstance(outcome, Rejection):
@@ -181,10 +182,12 @@ def _resolve_urls(product, candidates, positions, known_urls, target_of, context
         known_urls.update(resolve_jsoc_urls(product, unresolved, context))
 
 
-def _download(session, row: pd.Series, known_urls: dict, target: Path, context) -> Path | Rejection:
+def _download(session, row: pd.Series, known_urls: dict, target: Path, context, base: str) -> Path | Rejection:
     url = known_urls.get(row["record_id"])
     if url is None and not target.exists():
         return Rejection("missing", detail="the archive gave no URL for this record")
+    if not target.exists() and not same_origin(url, base):  # a URL the archive sent must not lead elsewhere
+        return Rejection("foreign_host", detail=f"{url} is not on the configured archive {base}")
     try:
         size = None if pd.isna(row["size"]) else int(row["size"])
         return download_verified(session, url, target, context.policy, context.timeout, expected_size=size)

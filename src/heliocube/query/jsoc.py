@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import urllib.error
 from urllib.parse import urljoin
 
@@ -25,6 +26,11 @@ SPAN_MARGIN = dt.timedelta(hours=1)
 
 #: Failures of the JSOC CGI that are worth another attempt.
 TRANSIENT = (urllib.error.URLError, ConnectionError, TimeoutError, json.JSONDecodeError)
+
+# drms logs every request URL at DEBUG, and checkAddress/exp_request URLs carry the notify address: keep its
+# logger at INFO or above whatever the root level is, so the email never reaches a log.
+_drms_log = logging.getLogger("drms")
+_drms_log.setLevel(max(_drms_log.getEffectiveLevel(), logging.INFO))
 
 
 def jsoc_client(base_url: str, email: str | None) -> drms.Client:

@@ -46,8 +46,9 @@ def template_regex(template: str) -> re.Pattern:
 def parse_listing(html: str) -> dict[str, int | None]:
     """File names and byte sizes of an HTML directory listing (nginx/Apache autoindex).
 
-    Sub-directories, parent links and names that are not plain file names are left out; a size the listing
-    does not give exactly (``-``, ``2.0M``) is None.
+    Sub-directories, parent links and names that are not plain file names are left out (the latter with a
+    warning: a path such as ``../x`` or a link to another host); a size the listing does not give exactly
+    (``-``, ``2.0M``) is None.
     """
     entries: dict[str, int | None] = {}
     for anchor in BeautifulSoup(html, "html.parser").find_all("a"):
@@ -56,8 +57,9 @@ def parse_listing(html: str) -> dict[str, int | None]:
             continue
         try:
             safe_component(name)
-        except ValueError:
-            continue  # never let a listed name steer a path (see paths.safe_component)
+        except ValueError:  # never let a listed name steer a path or a host (see paths.safe_component)
+            log.warning("listing entry %r refused: not a plain file name", name)
+            continue
         tail = str(anchor.next_sibling or "").split()
         entries[name] = int(tail[-1]) if tail and tail[-1].isdigit() else None
     return entries
