@@ -153,7 +153,7 @@ def fetch_days(product_name: str, days: list[dt.date], context, root: str | os.P
             if not round_slots:
                 break
             needed = sorted({slot.current for slot in round_slots})
-            _resolve_urls(product, candidates, needed, known_urls, target_of, context)
+            _resolve_urls(product, candidates, needed, known_urls, context)
             jobs = {position: pool.submit(_download, session, candidates.iloc[position], known_urls,
                                           target_of(position), context, base) for position in needed}
             for slot in round_slots:
@@ -170,14 +170,16 @@ def fetch_days(product_name: str, days: list[dt.date], context, root: str | os.P
     return _write_receipts(product_name, days, slots, candidates, known_urls, root, cadence, tolerance)
 
 
-def _resolve_urls(product, candidates, positions, known_urls, target_of, context) -> None:
+def _resolve_urls(product, candidates, positions, known_urls, context) -> None:
     """Fill ``known_urls`` for the candidates that still need downloading (JSOC: one export per batch)."""
     for position in positions:
         row = candidates.iloc[position]
         if isinstance(row["url"], str) and row["url"]:
             known_urls.setdefault(row["record_id"], row["url"])
-    unresolved = [candidates.iloc[p]["record_id"] for p in positions
-                  if candidates.iloc[p]["record_id"] not in known_urls and not target_of(p).exists()]
+    # A file already on disk still needs its URL for the slot table's provenance: a job killed after the download
+    # but before its receipt left no record of it.
+    record_ids = [candidates.iloc[p]["record_id"] for p in positions]
+    unresolved = [record_id for record_id in record_ids if record_id not in known_urls]
     if unresolved and product.is_jsoc:
         known_urls.update(resolve_jsoc_urls(product, unresolved, context))
 
