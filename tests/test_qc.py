@@ -284,8 +284,7 @@ def test_real_lasco_stars_are_not_cosmic_rays():
 @pytest.mark.parametrize("name", sorted(SHARED_LASCO_VERDICTS))
 def test_shared_real_lasco_gate_verdicts(name):
     path = SHARED_LASCO / f"{name}.fts.gz"
-    if not path.exists():
-        pytest.skip(f"{path} absent")
+    assert path.exists(), f"{path} is listed with a verdict but missing from {SHARED_LASCO}"
     gate, rejection, _ = _real_lasco_verdict(path)
     assert (None if rejection is None else rejection.reason) == SHARED_LASCO_VERDICTS[name]
     _assert_no_snow(gate, path)
