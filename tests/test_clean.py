@@ -89,9 +89,9 @@ def test_cube_copies_the_frames_exactly_and_the_master_joins_years(fetched, tmp_
     empty_year = tmp_path / "cubes" / "2011.h5"
     options = {"compression": "gzip", "compression_level": 4, "shuffle": True}
     attrs = {"variant": MEAN_32.name, "config_hash": "x" * 64}
-    n = build_year_cube([index_path], root, year, frame_size=32, instrument="HMI", attrs=attrs, compression=options)
+    n = build_year_cube([index_path], root, year, frame_size=32, units="Gauss", attrs=attrs, compression=options)
     assert n == 4
-    assert build_year_cube([], root, empty_year, frame_size=32, instrument="HMI", attrs=attrs,
+    assert build_year_cube([], root, empty_year, frame_size=32, units="Gauss", attrs=attrs,
                            compression=options) == 0
     master = build_product_master(tmp_path / "cubes" / "HMI_720s.h5", [year, empty_year])
     with h5py.File(master, "r") as cube, fits.open(day_frames_path(root, MEAN_32.name, "HMI_720s", DAY)) as hdul:
@@ -116,7 +116,7 @@ def test_a_frame_changed_after_cleaning_stops_the_cube(fetched, tmp_path):
     with fits.open(path, mode="update") as hdul:
         hdul[2].data[0, 0] += 1
     with pytest.raises(ValueError, match="differs from the frame"):
-        build_year_cube([index_path], root, tmp_path / "c.h5", frame_size=32, instrument="EIT", attrs={},
+        build_year_cube([index_path], root, tmp_path / "c.h5", frame_size=32, units="DN", attrs={},
                         compression={"compression": "none"})
     assert not (tmp_path / "c.h5").exists()
 

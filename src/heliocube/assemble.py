@@ -19,34 +19,24 @@ import pandas as pd
 from astropy.io import fits
 
 from .clean import INDEX_COLUMNS, STRING_COLUMNS, frame_digest, read_index
-from .cube import CubeWriter, build_master, times_csv_path
+from .cube import CubeWriter, build_master, compression_options, times_csv_path
 
 __all__ = ["CUBE_COLUMNS", "build_product_master", "build_year_cube", "units_of"]
 
 #: Per-frame columns of a cube: the clean index, in its order.
 CUBE_COLUMNS = INDEX_COLUMNS
-_DEFAULT_UNITS = {"MDI": "Gauss", "HMI": "Gauss"}
 #: Fixes each column's type before the first frame (an empty year still gets every column).
 _EXAMPLE_ROW = {c: ("" if c in STRING_COLUMNS else (0 if c == "hdu" else 0.0)) for c in CUBE_COLUMNS}
 
 
-def units_of(header: fits.Header, instrument: str) -> str:
-    """Physical unit of the data: the header's BUNIT, else the instrument's usual one (DN for imagers)."""
+def units_of(header: fits.Header, default: str) -> str:
+    """Physical unit of the data: the header's BUNIT, else the product's registry unit."""
     unit = str(header.get("BUNIT", "") or "").strip()
-    return unit or _DEFAULT_UNITS.get(instrument, "DN")
-
-
-def _compression(options: Mapping) -> dict:
-    kind = options.get("compression", "gzip")
-    return {
-        "compression": None if kind == "none" else kind,
-        "compression_opts": int(options.get("compression_level", 4)) if kind == "gzip" else None,
-        "shuffle": bool(options.get("shuffle", True)),
-    }
+    return unit or default
 
 
 def build_year_cube(index_paths: Sequence[str | os.PathLike], root: str | os.PathLike, cube_path: str | os.PathLike,
-                    *, frame_size: int, instrument: str, attrs: Mapping, compression: Mapping) -> int:
+                    *, frame_size: int, units: str, attrs: Mapping, compression: Mapping) -> int:
     """Stream every frame listed in ``index_paths`` (month indexes, in time order) into ``cube_path``.
 
     Returns the number of frames. Raises ValueError when a frame differs from the digest its index recorded.
@@ -56,7 +46,7 @@ def build_year_cube(index_paths: Sequence[str | os.PathLike], root: str | os.Pat
         table = pd.DataFrame(columns=list(CUBE_COLUMNS))
     table = table.sort_values("slot_time", kind="stable").reset_index(drop=True)
     attrs = dict(attrs)
-    with CubeWriter(cube_path, (frame_size, frame_size), attrs=attrs, **_compression(compression)) as writer:
+    with CubeWriter(cube_path, (frame_size, frame_size), attrs=attrs, **compression_options(compression)) as writer:
         writer.declare_columns(_EXAMPLE_ROW)
         for frame_file, rows in table.groupby("frame_file", sort=False):
             with warnings.catch_warnings():
@@ -69,7 +59,7 @@ def build_year_cube(index_paths: Sequence[str | os.PathLike], root: str | os.Pat
                             raise ValueError(f"{frame_file}[{row['hdu']}] differs from the frame the clean stage "
                                              "recorded; rerun the clean stage for this month")
                         if writer.n_frames == 0:
-                            writer.set_attrs(units=units_of(hdu.header, instrument))
+                            writer.set_attrs(units=units_of(hdu.header, units))
                         writer.append(frame, {c: _plain(row[c]) for c in CUBE_COLUMNS}, hdu.header)
         return writer.n_frames
 

@@ -37,7 +37,15 @@ import h5py
 import numpy as np
 from astropy.io import fits
 
-__all__ = ["CubeWriter", "build_master", "lazy_array", "open_cube_xarray", "software_versions", "times_csv_path"]
+__all__ = [
+    "CubeWriter",
+    "build_master",
+    "compression_options",
+    "lazy_array",
+    "open_cube_xarray",
+    "software_versions",
+    "times_csv_path",
+]
 
 _STR = h5py.string_dtype(encoding="utf-8")
 _PACKAGES = ("heliocube", "numpy", "astropy", "sunpy", "h5py")
@@ -58,6 +66,16 @@ def software_versions() -> dict[str, str]:
 
 def _utc_now() -> str:
     return _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def compression_options(cube_config: Mapping) -> dict[str, Any]:
+    """HDF5 filter keywords (``compression``, ``compression_opts``, ``shuffle``) from a config's ``cube`` section."""
+    kind = cube_config.get("compression", "gzip")
+    return {
+        "compression": None if kind == "none" else kind,
+        "compression_opts": int(cube_config.get("compression_level", 4)) if kind == "gzip" else None,
+        "shuffle": bool(cube_config.get("shuffle", True)),
+    }
 
 
 def times_csv_path(path: str | os.PathLike) -> Path:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from .registry import load_registry
 from .timegrid import format_duration, parse_day, parse_duration
 from .variants import variants_of
 
@@ -14,12 +15,16 @@ def experiments_of(config: Mapping) -> dict[str, dict]:
     """Each experiment by name as plain values (a Snakemake param): products, variant, range, step, options."""
     variants = {variant.name: variant for variant in variants_of(config)}
     first = next(iter(variants))
+    registry = load_registry()
     out = {}
     for entry in config.get("experiments") or []:
         variant = entry.get("variant") or first
         cadence = variants[variant].cadence if variant in variants else None
         step = entry.get("step") or (format_duration(cadence) if cadence else None)
         difference = dict(entry.get("running_difference") or {})
+        # default: the experiment's coronagraphs, as the registry says (LASCO C2/C3)
+        differenced = difference.get("products") or [p for p in entry["products"]
+                                                     if p in registry and registry[p].is_coronagraph]
         out[entry["name"]] = {
             "name": entry["name"],
             "products": list(entry["products"]),
@@ -30,8 +35,7 @@ def experiments_of(config: Mapping) -> dict[str, dict]:
             "tolerance": entry.get("tolerance"),
             "keep_missing": bool(entry.get("keep_missing", False)),
             "running_difference": bool(difference.get("enabled", False)),
-            "difference_products": [p for p in difference.get("products", ["LASCO_C2", "LASCO_C3"])
-                                    if p in entry["products"]],
+            "difference_products": [p for p in entry["products"] if p in differenced],
             "max_gap": difference.get("max_gap", "24h"),
             "prior_tool_layout": bool(entry.get("prior_tool_layout", False)),
         }

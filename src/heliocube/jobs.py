@@ -125,7 +125,7 @@ def cube_job(config: dict, product: str, variant: dict, index_paths: list[str], 
              "image_size": spec.image_size, "resize_method": spec.resize_method,
              "cadence": variant["cadence"], "calibration": json.dumps(spec.calibration, sort_keys=True)}
     n = build_year_cube(index_paths, config["output_root"], cube_path, frame_size=spec.image_size,
-                        instrument=get_product(product).instrument, attrs=attrs, compression=config["cube"])
+                        units=get_product(product).units, attrs=attrs, compression=config["cube"])
     logging.getLogger(__name__).info("%s: %d frames", cube_path, n)
 
 
@@ -138,6 +138,7 @@ def master_job(year_paths: list[str], master_path: str) -> None:
 
 def sync_job(config: dict, experiment: dict, cube_paths: list[str], synced_path: str, ledger_path: str) -> None:
     """One sync job: the experiment's master cubes onto one time axis (``experiment`` is its params dict)."""
+    from .cube import compression_options
     from .sync import sync_experiment
 
     config = validate_config(config)
@@ -147,18 +148,12 @@ def sync_job(config: dict, experiment: dict, cube_paths: list[str], synced_path:
         step=experiment["step"], tolerance=experiment["tolerance"], anchor=config["date_start"],
         keep_missing=experiment["keep_missing"], running_difference=experiment["running_difference"],
         difference_products=experiment["difference_products"], max_gap=experiment["max_gap"],
-        config_hash=config_hash(config), attrs={"variant": experiment["variant"]}, **_sync_compression(config),
+        config_hash=config_hash(config), attrs={"variant": experiment["variant"]},
+        **compression_options(config["cube"]),
     )
     _write_tables((result.table.ledger, ledger_path))
     logging.getLogger(__name__).info("%s: %d synced rows, %d ledger rows", synced_path, len(result.table.time),
                                      len(result.table.ledger))
-
-
-def _sync_compression(config: dict) -> dict:
-    kind = config["cube"]["compression"]
-    return {"compression": None if kind == "none" else kind,
-            "compression_opts": config["cube"]["compression_level"] if kind == "gzip" else None,
-            "shuffle": config["cube"]["shuffle"]}
 
 
 def sync_prior_tool_job(synced_path: str, directory: str) -> None:

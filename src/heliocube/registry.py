@@ -51,6 +51,7 @@ class Product:
     quality_keyword: str | None
     valid_region: ValidRegion
     operations: tuple[str | None, str | None]
+    units: str = "DN"
 
     def series_for(self, level: str | None = None) -> str:
         """The JSOC series or archive path pattern of ``level`` (default: the product's default level)."""
@@ -62,6 +63,11 @@ class Product:
     @property
     def is_jsoc(self) -> bool:
         return self.dialect == "jsoc"
+
+    @property
+    def is_coronagraph(self) -> bool:
+        """Its valid region is an annulus around an occulter (streak checks, running differences)."""
+        return self.valid_region.shape == "annulus"
 
     @property
     def listing_step(self) -> dt.timedelta:

@@ -126,7 +126,7 @@ class FrameQC:
         self.thresholds = thresholds
         self.expected_size = None if expected_size is None else int(expected_size)
         #: streak detection is for coronagraphs: products whose valid region is an annulus around an occulter
-        self.detect_streaks = self.product.valid_region.shape == "annulus"
+        self.detect_streaks = self.product.is_coronagraph
         self._metrics: collections.OrderedDict[str, dict] = collections.OrderedDict()
         self._lock = threading.Lock()
 

@@ -16,26 +16,37 @@ The entry point is :func:`sync_experiment`. Its steps are also public for finer 
    ``_times_sync.csv`` files, without its bugs (:mod:`heliocube.sync.prior_tool`).
 """
 
-from .difference import (
-    DEFAULT_DIFFERENCE_PRODUCTS,
-    NO_PREVIOUS_ROW,
-    PREVIOUS_ROW_BEYOND_MAX_GAP,
-    apply_running_difference,
-)
-from .experiment import SyncResult, sync_experiment
-from .matching import (
-    MISSING_FRAME,
-    NO_FRAME_WITHIN_TOLERANCE,
-    SyncTable,
-    build_time_axis,
-    check_step_multiple,
-    match_products,
-    nearest_frames,
-    read_frame_times,
-)
-from .prior_tool import write_prior_tool_files
-from .writer import synced_csv_path, write_synced
-from .xarray_view import open_synced_xarray
+import importlib
+
+#: Where each public name lives; imported on first use, so the config check (which needs only
+#: ``check_step_multiple``) does not load h5py and the writers into every Snakemake process.
+_HOMES = {
+    "DEFAULT_DIFFERENCE_PRODUCTS": "difference",
+    "NO_PREVIOUS_ROW": "difference",
+    "PREVIOUS_ROW_BEYOND_MAX_GAP": "difference",
+    "apply_running_difference": "difference",
+    "SyncResult": "experiment",
+    "sync_experiment": "experiment",
+    "MISSING_FRAME": "matching",
+    "NO_FRAME_WITHIN_TOLERANCE": "matching",
+    "SyncTable": "matching",
+    "build_time_axis": "matching",
+    "check_step_multiple": "matching",
+    "match_products": "matching",
+    "nearest_frames": "matching",
+    "read_frame_times": "matching",
+    "write_prior_tool_files": "prior_tool",
+    "synced_csv_path": "writer",
+    "write_synced": "writer",
+    "open_synced_xarray": "xarray_view",
+}
+
+
+def __getattr__(name: str):
+    if name in _HOMES:
+        return getattr(importlib.import_module(f".{_HOMES[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "DEFAULT_DIFFERENCE_PRODUCTS",
