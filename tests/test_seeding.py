@@ -22,6 +22,7 @@ from heliocube.clean import clean_days
 from heliocube.cube import CubeWriter
 from heliocube.header import SCALE_KEYWORD, rescale_header
 from heliocube.query.jsoc import jsoc_client
+from heliocube.registry import get_product
 from heliocube.seeding import ALL_KEYWORDS, DEFAULT_KEYWORDS, SeedingError, seed_metadata
 from heliocube.variants import Variant
 
@@ -58,7 +59,7 @@ def built(server, tmp_path_factory):
             attrs = {"variant": variant.name, "product": name, "resize_method": variant.resize_method,
                      "calibration": "{}", "config_hash": "x" * 64}
             build_year_cube([index_path], config["output_root"], path, frame_size=variant.image_size,
-                            instrument=name.split("_")[0], attrs=attrs, compression=COMPRESSION)
+                            units=get_product(name).units, attrs=attrs, compression=COMPRESSION)
             cubes[name, variant.name] = path
     return context, cubes
 
@@ -199,7 +200,7 @@ def test_data_and_frames_are_copied_and_a_master_can_be_seeded(built, tmp_path):
             assert dst["keywords"]["CRPIX1"].dtype == np.float64 and dst["keywords"]["QUALITY"].attrs["jsoc_type"]
             assert dst.attrs["variant"] == src.attrs["variant"] and dst.attrs["n_unseeded"] == 0
     empty = tmp_path / "2011.h5"
-    build_year_cube([], tmp_path, empty, frame_size=32, instrument="HMI", compression=COMPRESSION,
+    build_year_cube([], tmp_path, empty, frame_size=32, units="Gauss", compression=COMPRESSION,
                     attrs={"product": "HMI_720s", "resize_method": "mean"})
     result = seed_metadata(empty, tmp_path / "seeded-empty.h5", context)
     assert result.n_rows == result.n_batches == 0
