@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import collections
 import threading
-import warnings
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from astropy.io import fits
 
 from ..fetch.gate import Rejection
+from ..frameio import read_frame
 from ..header import SCALE_KEYWORD
 from ..registry import get_product
 from . import checks
@@ -19,79 +18,6 @@ from .geometry import disk_geometry, region_masks
 from .thresholds import Thresholds
 
 __all__ = ["FrameQC", "read_frame"]
-
-#: BITPIX of the images :func:`read_frame` decodes itself (big-endian on disk)
-_PLAIN_DTYPES = {8: ">u1", 16: ">i2", 32: ">i4", 64: ">i8", -32: ">f4", -64: ">f8"}
-_END_CARD = b"END" + b" " * 77
-
-
-def _read_plain(path: Path | str) -> tuple[np.ndarray, fits.Header] | None:
-    """Data and header of a plain FITS file whose primary HDU is an unscaled 2-D image; None for anything else.
-
-    astropy spends ~1 ms per file opening the HDU list; this reads the header block with ``Header.fromstring``
-    and the data with one ``frombuffer``. Compressed, scaled, multi-HDU-first or unusual files return None and
-    go through astropy.
-
-    Raises
-    ------
-    ValueError
-        When the file is shorter than its header says (truncated download).
-    """
-    with open(path, "rb") as handle:
-        buf = handle.read()
-    if not buf.startswith(b"SIMPLE  ="):
-        return None
-    end = buf.find(_END_CARD)
-    while end >= 0 and end % 80:
-        end = buf.find(_END_CARD, end + 1)
-    if end < 0:
-        return None
-    try:
-        header = fits.Header.fromstring(buf[: end + 80].decode("ascii"))
-        naxis, bitpix = int(header.get("NAXIS", 0)), int(header["BITPIX"])
-        scaled = float(header.get("BSCALE", 1.0)) != 1.0 or float(header.get("BZERO", 0.0)) != 0.0
-    except Exception:  # astropy will say what is wrong
-        return None
-    if header.get("SIMPLE") is not True or naxis != 2 or bitpix not in _PLAIN_DTYPES or scaled:
-        return None
-    if header.get("GROUPS") or "XTENSION" in header:
-        return None
-    ny, nx = int(header["NAXIS2"]), int(header["NAXIS1"])
-    dtype = np.dtype(_PLAIN_DTYPES[bitpix])
-    offset = -(-(end + 80) // 2880) * 2880
-    if len(buf) < offset + ny * nx * dtype.itemsize:
-        raise ValueError(f"truncated FITS: {len(buf)} bytes, the header needs {offset + ny * nx * dtype.itemsize}")
-    data = np.frombuffer(buf, dtype=dtype, count=ny * nx, offset=offset).reshape(ny, nx)
-    return data.astype(dtype.newbyteorder("=")), header
-
-
-def read_frame(path: Path | str) -> tuple[np.ndarray, fits.Header]:
-    """Data and header of the first HDU holding data (compressed JSOC files: the first extension).
-
-    The data come back in native byte order and writable; the header belongs to the caller.
-
-    Raises
-    ------
-    ValueError
-        When the file is unreadable, truncated or holds no image data.
-    """
-    try:
-        plain = _read_plain(path)
-        if plain is not None:
-            return plain
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            with fits.open(path, memmap=False) as hdul:
-                for hdu in hdul:
-                    if hdu.header.get("NAXIS", 0) or getattr(hdu, "is_image", False):
-                        data = hdu.data
-                        if data is not None:
-                            data = np.asarray(data)
-                            return data.astype(data.dtype.newbyteorder("=")), hdu.header
-    except Exception as exc:  # astropy raises many kinds on broken files
-        raise ValueError(f"unreadable FITS: {type(exc).__name__}: {exc}") from exc
-    raise ValueError("no HDU holds image data")
-
 
 class FrameQC:
     """Quality gate for one registry product (implements :class:`heliocube.fetch.gate.QualityGate`).

@@ -1,0 +1,277 @@
+"""Reading one raw frame (data and header) from a downloaded FITS file, as fast as the file's layout allows.
+
+:func:`read_frame` returns exactly what astropy returns for the first HDU holding an image (same header, same
+array after astropy's ``BLANK``/``BSCALE``/``BZERO`` handling, in native byte order), through one of three paths:
+
+- a plain, unscaled 2-D primary image (SoHO files: EIT, LASCO, MDI): the header block is parsed with
+  ``Header.fromstring`` and the data are one ``frombuffer`` (astropy spends ~1 ms opening the HDU list);
+- a ``RICE_1`` tile-compressed integer image (JSOC's ``aia.lev1`` and ``hmi`` segments): astropy parses the
+  headers, ``imagecodecs.rcomp_decode`` (cfitsio's Rice decoder) decodes each tile straight into the output array.
+  astropy's own tile loop costs more in Python than the decoding itself for JSOC's one-row tiles (4,096 tiles per
+  AIA frame): ~250 ms against ~90 ms for a 4096² frame;
+- anything else (other compressions, quantised floats, scaled data, odd layouts): astropy.
+
+The tests check the fast paths against astropy on every layout they accept.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+from astropy.io import fits
+
+__all__ = ["card_text", "read_frame", "write_frames"]
+
+#: BITPIX of the images this module decodes or writes itself (big-endian on disk)
+_PLAIN_DTYPES = {8: ">u1", 16: ">i2", 32: ">i4", 64: ">i8", -32: ">f4", -64: ">f8"}
+_BITPIX = {np.dtype(dtype).newbyteorder("="): bitpix for bitpix, dtype in _PLAIN_DTYPES.items()}
+#: cards :func:`write_frames` writes itself from the data, in the order the standard requires
+_STRUCTURAL = frozenset({"SIMPLE", "XTENSION", "BITPIX", "NAXIS", "NAXIS1", "NAXIS2", "NAXIS3", "EXTEND", "PCOUNT",
+                         "GCOUNT", "GROUPS", "END"})
+#: Rice decoding: ZBITPIX -> the integer type cfitsio decodes to (8-bit Rice decodes unsigned bytes)
+_RICE_DTYPES = {8: np.uint8, 16: np.int16, 32: np.int32}
+#: astropy's float type for an integer image with BLANK (``ImageHDU._dtype_for_bitpix``)
+_BLANK_FLOAT = {8: np.float32, 16: np.float32, 32: np.float64}
+_END_CARD = b"END" + b" " * 77
+_BLOCK = 2880
+
+
+def _header_end(buf: bytes, start: int) -> int:
+    """Offset just past the END card of the header block starting at ``start``; -1 when there is none."""
+    end = buf.find(_END_CARD, start)
+    while end >= 0 and (end - start) % 80:
+        end = buf.find(_END_CARD, end + 1)
+    return -1 if end < 0 else end + 80
+
+
+def _read_plain(buf: bytes) -> tuple[np.ndarray, fits.Header] | None:
+    """Data and header of a plain FITS file whose primary HDU is an unscaled 2-D image; None for anything else.
+
+    Raises
+    ------
+    ValueError
+        When the file is shorter than its header says (truncated download).
+    """
+    if not buf.startswith(b"SIMPLE  ="):
+        return None
+    end = _header_end(buf, 0)
+    if end < 0:
+        return None
+    try:
+        header = fits.Header.fromstring(buf[:end].decode("ascii"))
+        naxis, bitpix = int(header.get("NAXIS", 0)), int(header["BITPIX"])
+        scaled = float(header.get("BSCALE", 1.0)) != 1.0 or float(header.get("BZERO", 0.0)) != 0.0
+    except Exception:  # astropy will say what is wrong
+        return None
+    if header.get("SIMPLE") is not True or naxis != 2 or bitpix not in _PLAIN_DTYPES or scaled:
+        return None
+    if header.get("GROUPS") or "XTENSION" in header:
+        return None
+    ny, nx = int(header["NAXIS2"]), int(header["NAXIS1"])
+    dtype = np.dtype(_PLAIN_DTYPES[bitpix])
+    offset = -(-end // _BLOCK) * _BLOCK
+    if len(buf) < offset + ny * nx * dtype.itemsize:
+        raise ValueError(f"truncated FITS: {len(buf)} bytes, the header needs {offset + ny * nx * dtype.itemsize}")
+    data = np.frombuffer(buf, dtype=dtype, count=ny * nx, offset=offset).reshape(ny, nx)
+    return data.astype(dtype.newbyteorder("=")), header
+
+
+def _rice_layout(table: fits.Header) -> dict | None:
+    """How to decode a tile-compressed image table, or None when :func:`_read_rice` does not handle it.
+
+    Handled: ``RICE_1``, 2-D, integer ``ZBITPIX`` with ``BYTEPIX`` equal to its width, one ``COMPRESSED_DATA``
+    column (so no ``ZSCALE``/``ZZERO``/``ZBLANK`` columns, no uncompressed fallback tiles), no quantisation.
+    """
+    if not table.get("ZIMAGE") or table.get("ZCMPTYPE") != "RICE_1" or table.get("ZNAXIS") != 2:
+        return None
+    zbitpix = table.get("ZBITPIX")
+    if zbitpix not in _RICE_DTYPES or table.get("TFIELDS") != 1 or table.get("TTYPE1") != "COMPRESSED_DATA":
+        return None
+    if any(key in table for key in ("ZSCALE", "ZZERO", "ZBLANK", "ZQUANTIZ")):  # quantised or null-valued floats
+        return None
+    form = str(table.get("TFORM1", "")).strip().upper()
+    if form.startswith("1PB"):
+        descriptor = ">i4"
+    elif form.startswith("1QB"):
+        descriptor = ">i8"
+    else:
+        return None
+    params = {"BLOCKSIZE": 32, "BYTEPIX": 4}
+    index = 1
+    while f"ZNAME{index}" in table:
+        params[str(table[f"ZNAME{index}"]).strip().upper()] = table.get(f"ZVAL{index}")
+        index += 1
+    if params["BYTEPIX"] != zbitpix // 8:
+        return None
+    nx, ny = int(table["ZNAXIS1"]), int(table["ZNAXIS2"])
+    return {
+        "dtype": _RICE_DTYPES[zbitpix],
+        "shape": (ny, nx),
+        "tile": (int(table.get("ZTILE2", 1)), int(table.get("ZTILE1", nx))),
+        "rows": int(table["NAXIS2"]),
+        "row_bytes": int(table["NAXIS1"]),
+        "heap_start": int(table.get("THEAP", int(table["NAXIS1"]) * int(table["NAXIS2"]))),
+        "descriptor": descriptor,
+        "blocksize": int(params["BLOCKSIZE"]),
+    }
+
+
+def _decode_rice(buf: bytes, data_offset: int, layout: dict) -> np.ndarray:
+    """Decode every tile of a ``RICE_1`` table whose data start at ``data_offset`` into one native array."""
+    import imagecodecs  # only JSOC products need it; keeps the SoHO path free of the import
+
+    (ny, nx), (tile_y, tile_x) = layout["shape"], layout["tile"]
+    tiles_x, tiles_y = -(-nx // tile_x), -(-ny // tile_y)
+    if layout["rows"] != tiles_x * tiles_y or layout["row_bytes"] != 2 * np.dtype(layout["descriptor"]).itemsize:
+        raise ValueError(f"compressed table has {layout['rows']} rows for {tiles_y}x{tiles_x} tiles")
+    descriptors = np.frombuffer(buf, layout["descriptor"], count=2 * layout["rows"], offset=data_offset)
+    lengths, offsets = descriptors[0::2].astype(np.int64), descriptors[1::2].astype(np.int64)
+    heap = data_offset + layout["heap_start"]
+    if (lengths <= 0).any():  # a tile stored elsewhere (uncompressed column): not this layout
+        raise ValueError("compressed table has empty tiles")
+    needed = heap + int((offsets + lengths).max())
+    if len(buf) < needed:
+        raise ValueError(f"truncated FITS: {len(buf)} bytes, the tile heap needs {needed}")
+    image = np.empty((ny, nx), dtype=layout["dtype"])
+    view, decode, blocksize, dtype = memoryview(buf), imagecodecs.rcomp_decode, layout["blocksize"], layout["dtype"]
+    row_tiles = tile_x == nx and tile_y == 1
+    flat = image.reshape(-1)
+    for index, (length, offset) in enumerate(zip(lengths.tolist(), offsets.tolist(), strict=True)):
+        stream = view[heap + offset : heap + offset + length]
+        if row_tiles:  # JSOC's layout: decode straight into the output row
+            decode(stream, shape=(nx,), dtype=dtype, nblock=blocksize, out=flat[index * nx : (index + 1) * nx])
+            continue
+        y0, x0 = (index // tiles_x) * tile_y, (index % tiles_x) * tile_x
+        height, width = min(tile_y, ny - y0), min(tile_x, nx - x0)
+        tile = decode(stream, shape=(height * width,), dtype=dtype, nblock=blocksize)
+        image[y0 : y0 + height, x0 : x0 + width] = tile.reshape(height, width)
+    return image
+
+
+def _apply_blank(image: np.ndarray, header: fits.Header) -> np.ndarray:
+    """astropy's view of an unscaled integer image: float with NaN where ``BLANK`` when the header has one."""
+    blank = header.get("BLANK")
+    if blank is None:
+        return image
+    missing = image == int(blank)
+    result = image.astype(_BLANK_FLOAT[abs(int(header["BITPIX"]))])
+    result[missing] = np.nan
+    return result
+
+
+def _read_rice(path: Path | str, buf: bytes) -> tuple[np.ndarray, fits.Header] | None:
+    """Data and header of a file whose first extension is a ``RICE_1``-compressed integer image; None otherwise."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with fits.open(path, memmap=False, lazy_load_hdus=True) as hdul:
+            if len(hdul) < 2 or hdul[0].header.get("NAXIS", 0) or not isinstance(hdul[1], fits.CompImageHDU):
+                return None
+            info = hdul.fileinfo(1)
+            header = hdul[1].header  # the image header astropy derives from the table header
+    table_start, data_offset = int(info["hdrLoc"]), int(info["datLoc"])
+    table_end = _header_end(buf, table_start)
+    if table_end < 0:
+        return None
+    layout = _rice_layout(fits.Header.fromstring(buf[table_start:table_end].decode("ascii")))
+    scaled = float(header.get("BSCALE", 1.0)) != 1.0 or float(header.get("BZERO", 0.0)) != 0.0
+    if layout is None or scaled:
+        return None
+    return _apply_blank(_decode_rice(buf, data_offset, layout), header), header
+
+
+def _read_astropy(path: Path | str) -> tuple[np.ndarray, fits.Header] | None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with fits.open(path, memmap=False) as hdul:
+            for hdu in hdul:
+                if hdu.header.get("NAXIS", 0) or getattr(hdu, "is_image", False):
+                    data = hdu.data
+                    if data is not None:
+                        data = np.asarray(data)
+                        return data.astype(data.dtype.newbyteorder("=")), hdu.header
+    return None
+
+
+def read_frame(path: Path | str) -> tuple[np.ndarray, fits.Header]:
+    """Data and header of the first HDU holding data (compressed JSOC files: the first extension).
+
+    The data come back in native byte order and writable; the header belongs to the caller.
+
+    Raises
+    ------
+    ValueError
+        When the file is unreadable, truncated or holds no image data.
+    """
+    try:
+        with open(path, "rb") as handle:
+            buf = handle.read()
+        frame = _read_plain(buf)
+        if frame is None and b"ZCMPTYPE" in buf[: 40 * _BLOCK]:  # a tile-compressed image in the first HDUs
+            frame = _read_rice(path, buf)
+        if frame is None:
+            frame = _read_astropy(path)
+    except Exception as exc:  # astropy and imagecodecs raise many kinds on broken files
+        raise ValueError(f"unreadable FITS: {type(exc).__name__}: {exc}") from exc
+    if frame is None:
+        raise ValueError("no HDU holds image data")
+    return frame
+
+
+def card_text(card: fits.Card) -> str:
+    """A card's 80-character record(s): as read from the file when nothing changed it, else astropy's formatting.
+
+    ``Card.image`` first verifies a card read from a file (~15 us per card: on a 1024² EIT or LASCO frame that is
+    a fifth of what the clean stage spends writing). Skipping it gives a raw card verbatim, as the archive wrote
+    it, where astropy's ``fix`` might have rewritten a non-standard one; astropy reads either back alike.
+    """
+    raw = card._image  # astropy 8 keeps the parsed text here and sets _modified when a value, comment or key changes
+    if raw and not card._modified and len(raw) % 80 == 0:
+        return raw
+    return card.image
+
+
+def _hdu_bytes(structure: list[tuple[str, object, str]], header: fits.Header, data: np.ndarray | None) -> bytes:
+    """One HDU: the structural cards, the header's other cards as they are, END, padding, big-endian data."""
+    text = "".join(fits.Card(*card).image for card in structure)
+    text += "".join(card_text(card) for card in header.cards if card.keyword not in _STRUCTURAL)
+    text += _END_CARD.decode("ascii")
+    raw = text.encode("ascii") + b" " * (-len(text) % _BLOCK)
+    if data is None:
+        return raw
+    payload = data.astype(data.dtype.newbyteorder(">"), copy=False).tobytes()
+    return raw + payload + b"\0" * (-len(payload) % _BLOCK)
+
+
+def write_frames(path: Path | str, primary: fits.Header, frames) -> None:
+    """Write an empty primary HDU with ``primary``'s cards, then one IMAGE extension per ``(data, header)`` frame.
+
+    Each header's own cards are written as they are (astropy formats every card, a raw card keeps the archive's
+    text); the structural cards (``XTENSION``, ``BITPIX``, ``NAXISn``, ``PCOUNT``, ``GCOUNT``) are written from the
+    data and replace any the header has. astropy's ``HDUList.writeto`` does the same with a copy of every header
+    and a verification pass, ~3 ms per 1024² EIT/LASCO frame: a third of the clean stage. The tests read every
+    written file back with astropy (``verify("exception")``) and ``sunpy.map.Map``.
+
+    Parameters
+    ----------
+    path : path
+        File to write (the caller makes it atomic).
+    primary : astropy.io.fits.Header
+        Cards of the (data-less) primary HDU.
+    frames : iterable of (numpy.ndarray, astropy.io.fits.Header)
+        2-D arrays of a FITS type (float32 for cleaned frames) and their headers.
+    """
+    with open(path, "wb") as out:
+        out.write(_hdu_bytes([("SIMPLE", True, "conforms to FITS standard"), ("BITPIX", 8, "array data type"),
+                              ("NAXIS", 0, "number of array dimensions"), ("EXTEND", True, "")], primary, None))
+        for data, header in frames:
+            data = np.asarray(data)
+            if data.ndim != 2 or data.dtype.newbyteorder("=") not in _BITPIX:
+                raise ValueError(f"a frame must be a 2-D array of a FITS type, got {data.dtype} {data.shape}")
+            structure = [("XTENSION", "IMAGE", "Image extension"),
+                         ("BITPIX", _BITPIX[data.dtype.newbyteorder("=")], "array data type"),
+                         ("NAXIS", 2, "number of array dimensions"), ("NAXIS1", data.shape[1], ""),
+                         ("NAXIS2", data.shape[0], ""), ("PCOUNT", 0, "number of parameters"),
+                         ("GCOUNT", 1, "number of groups")]  # fmt: skip
+            out.write(_hdu_bytes(structure, header, data))

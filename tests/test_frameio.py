@@ -1,0 +1,188 @@
+"""heliocube.frameio.read_frame: every fast path returns what astropy returns, and broken files raise ValueError."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+from astropy.io import fits
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from heliocube.frameio import _read_plain, _read_rice, read_frame, write_frames
+
+
+def _astropy(path: Path) -> tuple[np.ndarray, fits.Header]:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with fits.open(path) as hdul:
+            hdu = next(h for h in hdul if h.data is not None)
+            return np.asarray(hdu.data), hdu.header
+
+
+def _write_compressed(path: Path, image: np.ndarray, header: fits.Header | None = None, **options) -> Path:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        hdul = fits.HDUList([fits.PrimaryHDU(), fits.CompImageHDU(image, header=header, **options)])
+        hdul.writeto(path, overwrite=True)
+    return path
+
+
+def _assert_same_as_astropy(path: Path) -> np.ndarray:
+    data, header = read_frame(path)
+    expected, expected_header = _astropy(path)
+    assert data.dtype == expected.dtype.newbyteorder("=") and data.dtype.isnative and data.flags.writeable
+    np.testing.assert_array_equal(data, expected)  # NaN == NaN here
+    assert list(header.items()) == list(expected_header.items())
+    return data
+
+
+def _aia_like(rng: np.random.Generator, size: int) -> np.ndarray:
+    """int16 like aia.lev1: a noisy disk with BLANK (-32768) pixels."""
+    yy, xx = np.mgrid[:size, :size]
+    disk = np.hypot(yy - size / 2, xx - size / 2) < size / 2.5
+    image = np.where(disk, 800, 20) + rng.normal(0, 30, (size, size))
+    image = np.clip(np.rint(image), -32767, 32767).astype(np.int16)
+    image[rng.random((size, size)) < 0.01] = -32768
+    return image
+
+
+def test_jsoc_row_tiles_with_blank_decode_like_astropy(tmp_path):
+    """JSOC's layout (RICE_1, one-row tiles, int16, BLANK) takes the fast path and equals astropy's float32/NaN."""
+    image = _aia_like(np.random.default_rng(1), 256)
+    header = fits.Header({"BLANK": -32768, "TELESCOP": "SDO/AIA", "WAVELNTH": 171, "CDELT1": 0.6})
+    path = _write_compressed(tmp_path / "aia.fits", image, header, compression_type="RICE_1", tile_shape=(1, 256))
+    assert _read_rice(path, path.read_bytes()) is not None  # the fast path handles it (not astropy's fallback)
+    data = _assert_same_as_astropy(path)
+    assert data.dtype == np.float32
+    assert np.isnan(data).sum() == (image == -32768).sum() > 0
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    shape=st.tuples(st.integers(1, 70), st.integers(1, 90)),
+    tile=st.tuples(st.integers(1, 40), st.integers(1, 100)),
+    dtype=st.sampled_from([np.uint8, np.int16, np.int32]),
+    spread=st.sampled_from([0, 3, 300, 70000]),
+    seed=st.integers(0, 2**16),
+)
+def test_any_rice_tiling_decodes_like_astropy(tmp_path, shape, tile, dtype, spread, seed):
+    """Any image shape, tile shape (edge tiles included), integer width and noise level."""
+    info = np.iinfo(dtype)
+    rng = np.random.default_rng(seed)
+    image = np.clip(rng.normal(0, spread, shape) + (info.min + info.max) // 2, info.min, info.max).astype(dtype)
+    path = tmp_path / f"rice_{seed}_{np.dtype(dtype).name}_{shape}_{tile}.fits"
+    _write_compressed(path, image, compression_type="RICE_1", tile_shape=tile)
+    assert _read_rice(path, path.read_bytes()) is not None
+    np.testing.assert_array_equal(_assert_same_as_astropy(path), image)
+
+
+@pytest.mark.parametrize(
+    ("image", "options"),
+    [
+        (np.arange(48 * 40, dtype=np.int16).reshape(48, 40), {"compression_type": "GZIP_1"}),
+        (np.arange(48 * 40, dtype=np.int16).reshape(48, 40), {"compression_type": "HCOMPRESS_1"}),
+        (np.linspace(0, 1, 48 * 40, dtype=np.float32).reshape(48, 40), {"compression_type": "RICE_1"}),  # quantised
+    ],
+    ids=["gzip", "hcompress", "quantised-float"],
+)
+def test_other_compressions_go_through_astropy(tmp_path, image, options):
+    path = _write_compressed(tmp_path / "other.fits", image, **options)
+    assert _read_rice(path, path.read_bytes()) is None
+    _assert_same_as_astropy(path)
+
+
+def test_scaled_rice_goes_through_astropy(tmp_path):
+    """BZERO on a compressed image (unsigned 16-bit) is astropy's business."""
+    image = np.arange(64 * 64, dtype=np.uint16).reshape(64, 64) * 16
+    path = _write_compressed(tmp_path / "uint16.fits", image, compression_type="RICE_1")
+    assert _read_rice(path, path.read_bytes()) is None
+    np.testing.assert_array_equal(_assert_same_as_astropy(path), image)
+
+
+def test_plain_images_read_like_astropy(tmp_path):
+    for dtype in (np.uint8, np.int16, np.int32, np.float32, np.float64):
+        path = tmp_path / f"plain_{np.dtype(dtype).name}.fits"
+        fits.PrimaryHDU(np.arange(30 * 20).reshape(30, 20).astype(dtype)).writeto(path)
+        assert _read_plain(path.read_bytes()) is not None
+        _assert_same_as_astropy(path)
+
+
+def test_truncated_or_corrupt_rice_files_raise(tmp_path):
+    image = _aia_like(np.random.default_rng(2), 128)
+    path = _write_compressed(tmp_path / "aia.fits", image, compression_type="RICE_1", tile_shape=(1, 128))
+    raw = path.read_bytes()
+    truncated = tmp_path / "truncated.fits"
+    truncated.write_bytes(raw[: len(raw) // 2])
+    with pytest.raises(ValueError, match="unreadable FITS"):
+        read_frame(truncated)
+    corrupt = tmp_path / "corrupt.fits"  # the tile heap overwritten with ones: the Rice stream runs out
+    info_offset = len(raw) - 2880
+    corrupt.write_bytes(raw[:info_offset] + b"\xff" * 2880)
+    with pytest.raises(ValueError, match="unreadable FITS"):
+        read_frame(corrupt)
+    empty = tmp_path / "empty.fits"
+    fits.PrimaryHDU().writeto(empty)
+    with pytest.raises(ValueError, match="no HDU holds image data"):
+        read_frame(empty)
+
+
+def test_written_frames_read_back_verified_by_astropy_and_sunpy(tmp_path):
+    """write_frames: astropy verifies the file strictly, data and cards come back, sunpy makes one map per frame."""
+    import sunpy.map
+
+    rng = np.random.default_rng(3)
+    primary = fits.Header({"HC_PROD": "EIT195", "NFRAMES": 2})
+    frames = []
+    for i in range(2):
+        data = rng.normal(100, 10, (32, 32)).astype(np.float32)
+        data[0, i] = np.nan
+        header = fits.Header({"SIMPLE": True, "BITPIX": 16, "NAXIS": 2, "NAXIS1": 1024, "NAXIS2": 1024,
+                              "EXTNAME": f"SLOT_{i}", "CTYPE1": "HPLN-TAN", "CTYPE2": "HPLT-TAN", "CUNIT1": "arcsec",
+                              "CUNIT2": "arcsec", "CDELT1": 2.6, "CDELT2": 2.6, "CRPIX1": 16.5, "CRPIX2": 16.5,
+                              "CRVAL1": 0.0, "CRVAL2": 0.0, "DATE-OBS": "2010-10-15T00:00:00",
+                              "HC_SHA": "a" * 64})  # fmt: skip
+        header["HISTORY"] = "heliocube resize: mean 1024x1024 -> 32x32"
+        header["LONGSTR"] = "x" * 100  # a CONTINUE card
+        frames.append((data, header))
+    path = tmp_path / "day.fits"
+    write_frames(path, primary, frames)
+    assert path.stat().st_size % 2880 == 0
+    with fits.open(path) as hdul:
+        hdul.verify("exception")
+        assert len(hdul) == 3 and hdul[0].header["NFRAMES"] == 2 and hdul[0].data is None
+        for hdu, (data, header) in zip(hdul[1:], frames, strict=True):
+            np.testing.assert_array_equal(hdu.data, data)
+            assert hdu.header["BITPIX"] == -32 and hdu.header["NAXIS1"] == 32 and hdu.header["XTENSION"] == "IMAGE"
+            assert hdu.name == header["EXTNAME"] and hdu.header["LONGSTR"] == "x" * 100
+            assert hdu.header["HISTORY"][0] == header["HISTORY"][0] and hdu.header["HC_SHA"] == "a" * 64
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        maps = sunpy.map.Map(path)
+    assert len(maps) == 2 and maps[1].data.shape == (32, 32)
+    with pytest.raises(ValueError, match="2-D array"):
+        write_frames(tmp_path / "bad.fits", primary, [(np.zeros((2, 2, 2), np.float32), fits.Header())])
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in (Path(__file__).parent / "data" / "lasco").glob("*.fts.gz")))
+def test_real_headers_survive_a_write_card_for_card(tmp_path, name):
+    """Real LASCO files: every card of the cleaned header (raw cards verbatim, changed ones re-formatted) reads back
+    with the same keyword, value and comment."""
+    from heliocube.resize import resize_frame
+
+    data, header = read_frame(Path(__file__).parent / "data" / "lasco" / name)
+    frame, header = resize_frame(data, header, data.shape[0] // 4, "mean")
+    header["HC_SHA"] = "0" * 64
+    path = tmp_path / "out.fits"
+    write_frames(path, fits.Header({"NFRAMES": 1}), [(frame, header)])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with fits.open(path) as hdul:
+            back = hdul[1].header
+            np.testing.assert_array_equal(hdul[1].data, frame)
+    skipped = {"SIMPLE", "XTENSION", "BITPIX", "NAXIS", "NAXIS1", "NAXIS2", "EXTEND", "PCOUNT", "GCOUNT"}
+    expected = [(c.keyword, c.value, c.comment) for c in header.cards if c.keyword not in skipped]
+    got = [(c.keyword, c.value, c.comment) for c in back.cards if c.keyword not in skipped]
+    assert got == expected and back["NAXIS1"] == frame.shape[1] and back["BITPIX"] == -32
