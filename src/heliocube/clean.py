@@ -30,8 +30,8 @@ from astropy.io import fits
 
 from .fetch.gate import QC_METRICS
 from .fetch.run import LEDGER_COLUMNS
+from .frameio import read_frame, write_frames
 from .paths import atomic_path
-from .qc.gate import read_frame
 from .registry import get_product
 from .resize import resize_frame
 from .variants import Variant
@@ -83,22 +83,25 @@ def slots_on_grid(slot_times: pd.Series, cadence: dt.timedelta, anchor: dt.date)
     return np.isclose(np.mod(offsets, cadence.total_seconds()), 0.0)
 
 
-def clean_frame(data: np.ndarray, header: fits.Header, product_name: str,
-                variant: Variant) -> tuple[np.ndarray, fits.Header]:
-    """Calibrate (when the variant asks) and resize one full-resolution frame; float32 data and a new header."""
+def clean_frame(data: np.ndarray, header: fits.Header, product_name: str, variant: Variant, *,
+                copy_header: bool = True) -> tuple[np.ndarray, fits.Header]:
+    """Calibrate (when the variant asks) and resize one full-resolution frame; float32 data and a new header.
+
+    ``copy_header=False`` lets the resize update ``header`` itself (a caller that read it and owns it).
+    """
     if variant.calibration:
         from .calibrate import calibrate  # sunpy-heavy: imported only for variants that calibrate
 
         data, header = calibrate(data, header, variant.calibration, product_name)
-    frame, header = resize_frame(data, header, variant.image_size, variant.resize_method)
-    return frame, header
+        copy_header = False  # calibrate returned a new header
+    return resize_frame(data, header, variant.image_size, variant.resize_method, copy_header=copy_header)
 
 
-def _image_header(header: fits.Header) -> fits.Header:
-    out = header.copy()
+def _strip_structure(header: fits.Header) -> fits.Header:
+    """Remove the raw file's structural cards in place (astropy writes the image HDU's own)."""
     for key in _STRUCTURE_KEYS:
-        out.remove(key, ignore_missing=True, remove_all=True)
-    return out
+        header.remove(key, ignore_missing=True, remove_all=True)
+    return header
 
 
 def _float(value) -> float:
@@ -147,29 +150,29 @@ def clean_days(product_name: str, variant: Variant, days: Iterable[dt.date], slo
     for day in sorted(days):
         day_slots = slots[slots["day"] == day.isoformat()].sort_values("slot")
         target = day_frames_path(root, variant.name, product_name, day)
-        primary = fits.PrimaryHDU()
-        primary.header["HC_PROD"] = (product_name, "heliocube product")
-        primary.header["HC_VARI"] = (variant.name, "heliocube variant")
-        primary.header["HC_DAY"] = (day.isoformat(), "UTC day of these slots")
-        hdus: list[fits.hdu.base.ExtensionHDU] = []
+        primary = fits.Header()
+        primary["HC_PROD"] = (product_name, "heliocube product")
+        primary["HC_VARI"] = (variant.name, "heliocube variant")
+        primary["HC_DAY"] = (day.isoformat(), "UTC day of these slots")
+        written: list[tuple[np.ndarray, fits.Header]] = []
         for _, slot in day_slots.iterrows():
             slot_time = pd.Timestamp(slot["slot"])
             try:
                 data, header = read_frame(Path(root, slot["path"]))
-                frame, header = clean_frame(data, header, product_name, variant)
+                frame, header = clean_frame(data, header, product_name, variant, copy_header=False)
             except (ValueError, RuntimeError) as exc:  # unreadable since fetch, or a calibration that cannot apply
                 ledger_rows.append({"product": product_name, "day": day.isoformat(), "slot": slot["slot"],
                                     "record_id": slot["record_id"], "time_utc": slot["time_utc"],
                                     "reason": "clean_failed", "value": None, "detail": str(exc)})
                 continue
-            header = _image_header(header)
+            header = _strip_structure(header)
             header["EXTNAME"] = f"SLOT_{_stamp(slot_time)}"
             header["HC_SLOT"] = (slot_time.isoformat(), "slot time (UTC) this frame fills")
             header["HC_RECID"] = (str(slot["record_id"]), "archive record")
-            header["HC_SHA"] = (str(slot["sha256"]), "sha256 of the raw file")
+            header["HC_SHA"] = str(slot["sha256"])  # 64 hex digits: no room left for a comment
             header["HC_VARI"] = (variant.name, "heliocube variant")
-            hdu_index = len(hdus) + 1
-            hdus.append(fits.ImageHDU(frame, header=header))
+            hdu_index = len(written) + 1
+            written.append((frame, header))
             obs = pd.Timestamp(slot["time_utc"])
             dt_seconds = float(slot["dt_seconds"])
             row = {
@@ -187,10 +190,9 @@ def clean_days(product_name: str, variant: Variant, days: Iterable[dt.date], slo
             index_rows.append(row)
             if per_frame_fits:
                 _write_per_frame(root, variant, product, obs, frame, header)
-        with atomic_path(target) as tmp, warnings.catch_warnings():
-            warnings.simplefilter("ignore", fits.verify.VerifyWarning)  # raw headers carry non-standard cards
-            primary.header["NFRAMES"] = (len(hdus), "image HDUs that follow, one per slot")
-            fits.HDUList([primary, *hdus]).writeto(tmp, overwrite=True, output_verify="silentfix")
+        primary["NFRAMES"] = (len(written), "image HDUs that follow, one per slot")
+        with atomic_path(target) as tmp:
+            write_frames(tmp, primary, written)
     index = pd.DataFrame(index_rows, columns=list(INDEX_COLUMNS))
     ledger = pd.DataFrame(ledger_rows, columns=LEDGER_COLUMNS)
     log.info("%s %s: %d frames written, %d slots failed to clean", product_name, variant.name, len(index),
@@ -202,7 +204,7 @@ def _write_per_frame(root, variant: Variant, product, obs: pd.Timestamp, frame, 
     name = f"{product.mission}_{product.name}_{obs:%Y%m%d%H%M%S}_{variant.image_size}.fits"
     target = Path(root, "frames", variant.name, product.name, "per-frame", name)
     with atomic_path(target) as tmp, warnings.catch_warnings():
-        warnings.simplefilter("ignore", fits.verify.VerifyWarning)
+        warnings.simplefilter("ignore", fits.verify.VerifyWarning)  # raw headers carry non-standard cards
         fits.PrimaryHDU(frame, header=header).writeto(tmp, overwrite=True, output_verify="silentfix")
 
 

@@ -35,13 +35,14 @@ def rescale_header(
     convention: str = "center",
     history: str | None = None,
     naxis: tuple[int, int] | None = None,
+    copy: bool = True,
 ) -> fits.Header:
     """Update a header for an image resized by ``factor`` (new pixels = old pixels / factor).
 
     Parameters
     ----------
     header : astropy.io.fits.Header
-        Header of the original image; not modified.
+        Header of the original image; not modified unless ``copy`` is False.
     factor : float
         Old pixels per new pixel along each axis: 4 for 1024 -> 256, 0.25 for 256 -> 1024.
     convention : {"center", "corner"}
@@ -52,6 +53,9 @@ def rescale_header(
         HISTORY line to add; a default one naming the factor and convention is written when omitted.
     naxis : (int, int), optional
         New (NAXIS1, NAXIS2); by default the old sizes divided by ``factor`` and rounded.
+    copy : bool
+        False updates ``header`` itself and returns it (for a caller that owns the header: a copy costs ~10 us per
+        card).
 
     Returns
     -------
@@ -71,7 +75,7 @@ def rescale_header(
         raise ValueError(f"scale factor must be positive, got {factor}")
     if convention not in CONVENTIONS:
         raise ValueError(f"unknown resize convention {convention!r}; choose one of {CONVENTIONS}")
-    new = header.copy()
+    new = header.copy() if copy else header
     for axis in (1, 2):
         key = f"NAXIS{axis}"
         if naxis is not None:

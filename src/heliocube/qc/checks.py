@@ -231,47 +231,30 @@ def _nonzero(u8: np.ndarray) -> np.ndarray:
     return np.flatnonzero(u8.view(bool))
 
 
-def _low_percentile_log10(img: np.ndarray, ok: np.ndarray, n: int, sample: np.ndarray, q: float) -> float:
-    """``np.percentile(log10(img[ok]), q)`` for a small ``q``, exactly, without sorting every valid pixel.
-
-    ``n`` is the number of ``ok`` pixels. A threshold from the (sorted) statistics sub-grid ``sample`` selects
-    about 2q % of the pixels, which hold the two order statistics needed (checked by counting; the threshold is
-    raised until they do).
-    """
-    index = q / 100.0 * (n - 1)
+def _percentile_sorted(values: np.ndarray, q: float) -> float:
+    """np.percentile (linear) of an already sorted 1-D array."""
+    index = q / 100.0 * (values.size - 1)
     k = math.floor(index)
-    for level in (2 * q, 8 * q, 100.0):
-        if level < 100:
-            threshold = float(sample[min(math.ceil(level / 100.0 * (sample.size - 1)), sample.size - 1)])
-            below = cv2.bitwise_and(cv2.compare(img, threshold, cv2.CMP_LE), ok)
-            if cv2.countNonZero(below) < min(k + 2, n):
-                continue
-            low = _nonzero(below)
-        else:
-            low = _nonzero(ok)
-        values = img.ravel()[low]
-        kth = [min(k, values.size - 1), min(k + 1, values.size - 1)]
-        a, b = (float(x) for x in np.log10(np.partition(values, kth)[kth]))  # log is monotone
-        return a + (b - a) * (index - k)
-    raise AssertionError("unreachable: the last level selects every valid pixel")
+    a, b = float(values[k]), float(values[min(k + 1, values.size - 1)])
+    return a + (b - a) * (index - k)
 
 
 def _log_image(work: FrameWork) -> np.ndarray:
     """log10 of the data scaled to uint8 over the valid region's robust range (invalid pixels at the median).
 
-    The range runs from the 0.5 % percentile of the valid positive pixels to their maximum (both exact; the
-    median used for invalid pixels comes from the statistics sub-grid).
+    The range runs from the 0.5 % percentile of the valid positive pixels (on the statistics sub-grid, like the
+    median used for invalid pixels; the exact one over every pixel cost 0.6 ms per 1024² frame and differs by at
+    most 0.002 dex on the ten real LASCO frames, under half a grey level of the stretch) to their exact maximum.
     """
     img, region = work.img, work.region
     if region.n == 0:
         return np.zeros(img.shape, dtype=np.uint8)
     low, high = cv2.minMaxLoc(img, region.u8)[:2]
     if low > 0:  # the common case: every valid pixel is positive (NaN are 0 in img)
-        ok, n = region.u8, region.n
+        ok = region.u8
     else:
         ok = cv2.bitwise_and(cv2.compare(img, 0.0, cv2.CMP_GT), region.u8)
-        n = cv2.countNonZero(ok)
-        if n == 0:
+        if cv2.countNonZero(ok) == 0:
             return np.zeros(img.shape, dtype=np.uint8)
         high = cv2.minMaxLoc(img, ok)[1]
     values = img.ravel()[region.sample]
@@ -279,7 +262,7 @@ def _log_image(work: FrameWork) -> np.ndarray:
     if values.size == 0:
         values = img.ravel()[_nonzero(ok)]
     values = np.sort(values)  # numpy's SIMD sort: cheaper than np.median / np.percentile calls
-    lo = _low_percentile_log10(img, ok, n, values, 0.5)
+    lo = math.log10(_percentile_sorted(values, 0.5))
     hi = math.log10(high)
     fill = math.log10(_median_sorted(values))
     scale = 255.0 / max(hi - lo, 1e-6)

@@ -23,6 +23,7 @@ import cv2
 import numpy as np
 from astropy.io import fits
 
+from ..frameio import card_text
 from ..registry import ValidRegion
 
 __all__ = ["DiskGeometry", "RegionMasks", "disk_geometry", "radius_map", "region_masks", "valid_region_mask"]
@@ -256,7 +257,7 @@ def _card_images(header) -> dict[str, str]:
     for card in cards:
         keyword = card.keyword
         if keyword in _WATCHED and keyword not in images:
-            images[keyword] = card.image
+            images[keyword] = card_text(card)
     return images
 
 
