@@ -127,3 +127,18 @@ def test_variant_names_and_sweep_checks(tmp_path):
     assert [v.name for v in variants_of(config)] == ["32px-mean-6h", "16px-subsample-12h"]
     assert [v.name for v in variants_of(demo_config("http://127.0.0.1:1/", tmp_path))] == ["32px-mean-6h"]
     assert FRAME % 32 == 0
+
+
+def test_blank_pixels_of_integer_frames_never_enter_a_mean():
+    """read_frame keeps integer frames as stored: clean_frame treats their BLANK pixels as missing (NaN)."""
+    from heliocube.clean import clean_frame
+
+    data = np.array([[1, 3, -32768, -32768], [5, 7, -32768, -32768], [2, -32768, 4, 4], [2, 2, 4, 4]], np.int16)
+    header = fits.Header({"BITPIX": 16, "NAXIS": 2, "NAXIS1": 4, "NAXIS2": 4, "BLANK": -32768, "CDELT1": 1.0,
+                          "CDELT2": 1.0, "CRPIX1": 2.5, "CRPIX2": 2.5})  # fmt: skip
+    variant = Variant("2px-mean-6h", 2, "mean", dt.timedelta(hours=6), {})
+    frame, new = clean_frame(data, header, "EIT195", variant)
+    np.testing.assert_array_equal(frame, np.array([[4, np.nan], [2, 4]], np.float32))
+    assert frame.dtype == np.float32 and "BLANK" not in new and header["BLANK"] == -32768
+    whole, _ = clean_frame(np.where(data == -32768, 9, data).astype(np.int16), header, "EIT195", variant)
+    assert whole.dtype == np.float32 and not np.isnan(whole).any()  # no BLANK pixel: integers resized directly

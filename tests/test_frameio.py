@@ -11,7 +11,7 @@ from astropy.io import fits
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from heliocube.frameio import _read_plain, _read_rice, read_frame, write_frames
+from heliocube.frameio import _read_plain, _read_rice, blank_to_nan, read_frame, write_frames
 
 
 def _astropy(path: Path) -> tuple[np.ndarray, fits.Header]:
@@ -31,10 +31,13 @@ def _write_compressed(path: Path, image: np.ndarray, header: fits.Header | None 
 
 
 def _assert_same_as_astropy(path: Path) -> np.ndarray:
+    """read_frame's array, once BLANK is applied as astropy applies it, is astropy's; the headers are equal."""
     data, header = read_frame(path)
+    assert data.dtype.isnative and data.flags.writeable
     expected, expected_header = _astropy(path)
-    assert data.dtype == expected.dtype.newbyteorder("=") and data.dtype.isnative and data.flags.writeable
-    np.testing.assert_array_equal(data, expected)  # NaN == NaN here
+    scaled = blank_to_nan(data, header)
+    assert scaled.dtype == expected.dtype.newbyteorder("=")
+    np.testing.assert_array_equal(scaled, expected)  # NaN == NaN here
     assert list(header.items()) == list(expected_header.items())
     return data
 
@@ -50,14 +53,16 @@ def _aia_like(rng: np.random.Generator, size: int) -> np.ndarray:
 
 
 def test_jsoc_row_tiles_with_blank_decode_like_astropy(tmp_path):
-    """JSOC's layout (RICE_1, one-row tiles, int16, BLANK) takes the fast path and equals astropy's float32/NaN."""
+    """JSOC's layout (RICE_1, one-row tiles, int16, BLANK) takes the fast path: the stored integers, which
+    blank_to_nan turns into astropy's float32 with NaN."""
     image = _aia_like(np.random.default_rng(1), 256)
     header = fits.Header({"BLANK": -32768, "TELESCOP": "SDO/AIA", "WAVELNTH": 171, "CDELT1": 0.6})
     path = _write_compressed(tmp_path / "aia.fits", image, header, compression_type="RICE_1", tile_shape=(1, 256))
     assert _read_rice(path, path.read_bytes()) is not None  # the fast path handles it (not astropy's fallback)
     data = _assert_same_as_astropy(path)
-    assert data.dtype == np.float32
-    assert np.isnan(data).sum() == (image == -32768).sum() > 0
+    np.testing.assert_array_equal(data, image)  # integers as stored, BLANK included
+    scaled = blank_to_nan(data, fits.getheader(path, 1))
+    assert scaled.dtype == np.float32 and np.isnan(scaled).sum() == (image == -32768).sum() > 0
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -105,9 +110,13 @@ def test_scaled_rice_goes_through_astropy(tmp_path):
 def test_plain_images_read_like_astropy(tmp_path):
     for dtype in (np.uint8, np.int16, np.int32, np.float32, np.float64):
         path = tmp_path / f"plain_{np.dtype(dtype).name}.fits"
-        fits.PrimaryHDU(np.arange(30 * 20).reshape(30, 20).astype(dtype)).writeto(path)
+        hdu = fits.PrimaryHDU(np.arange(30 * 20).reshape(30, 20).astype(dtype))
+        if dtype in (np.int16, np.int32):
+            hdu.header["BLANK"] = 7  # one pixel holds it
+        hdu.writeto(path)
         assert _read_plain(path.read_bytes()) is not None
-        _assert_same_as_astropy(path)
+        data = _assert_same_as_astropy(path)
+        assert data.dtype == dtype
 
 
 def test_truncated_or_corrupt_rice_files_raise(tmp_path):

@@ -30,7 +30,7 @@ from astropy.io import fits
 
 from .fetch.gate import QC_METRICS
 from .fetch.run import LEDGER_COLUMNS
-from .frameio import read_frame, write_frames
+from .frameio import blank_to_nan, read_frame, write_frames
 from .paths import atomic_path
 from .registry import get_product
 from .resize import resize_frame
@@ -61,7 +61,8 @@ FLOAT_COLUMNS = ("dt_seconds", "abs_dt_seconds", *(f"qc_{m}" for m in QC_METRICS
 #: from, how far from its slot, its QC metrics and its rescaled WCS keywords.
 INDEX_COLUMNS = ("slot_time", "obs_time", "dt_seconds", "abs_dt_seconds", "record_id", "url", "sha256", "raw_path",
                  "frame_file", "hdu", "frame_sha256", *(f"qc_{m}" for m in QC_METRICS), *WCS_KEYS)
-#: Keywords describing the on-disk HDU structure of the raw file, rewritten by astropy for the new HDU.
+#: Keywords describing the on-disk HDU structure of the raw file, rewritten by astropy for a per-frame file
+#: (``write_frames`` leaves them out of the day files itself).
 _STRUCTURE_KEYS = ("SIMPLE", "XTENSION", "EXTEND", "PCOUNT", "GCOUNT", "CHECKSUM", "DATASUM", "EXTNAME", "EXTVER",
                    "NEXTEND")
 
@@ -87,8 +88,11 @@ def clean_frame(data: np.ndarray, header: fits.Header, product_name: str, varian
                 copy_header: bool = True) -> tuple[np.ndarray, fits.Header]:
     """Calibrate (when the variant asks) and resize one full-resolution frame; float32 data and a new header.
 
-    ``copy_header=False`` lets the resize update ``header`` itself (a caller that read it and owns it).
+    ``copy_header=False`` lets the resize update ``header`` itself (a caller that read it and owns it). Integer
+    data with ``BLANK`` pixels (:func:`heliocube.frameio.read_frame`) become floats with NaN there first, so no
+    step ever averages a ``BLANK`` value.
     """
+    data = blank_to_nan(data, header)
     if variant.calibration:
         from .calibrate import calibrate  # sunpy-heavy: imported only for variants that calibrate
 
@@ -97,8 +101,9 @@ def clean_frame(data: np.ndarray, header: fits.Header, product_name: str, varian
     return resize_frame(data, header, variant.image_size, variant.resize_method, copy_header=copy_header)
 
 
-def _strip_structure(header: fits.Header) -> fits.Header:
-    """Remove the raw file's structural cards in place (astropy writes the image HDU's own)."""
+def _without_structure(header: fits.Header) -> fits.Header:
+    """A copy without the raw file's structural cards (astropy writes the new HDU's own)."""
+    header = header.copy()
     for key in _STRUCTURE_KEYS:
         header.remove(key, ignore_missing=True, remove_all=True)
     return header
@@ -165,7 +170,6 @@ def clean_days(product_name: str, variant: Variant, days: Iterable[dt.date], slo
                                     "record_id": slot["record_id"], "time_utc": slot["time_utc"],
                                     "reason": "clean_failed", "value": None, "detail": str(exc)})
                 continue
-            header = _strip_structure(header)
             header["EXTNAME"] = f"SLOT_{_stamp(slot_time)}"
             header["HC_SLOT"] = (slot_time.isoformat(), "slot time (UTC) this frame fills")
             header["HC_RECID"] = (str(slot["record_id"]), "archive record")
@@ -205,7 +209,8 @@ def _write_per_frame(root, variant: Variant, product, obs: pd.Timestamp, frame, 
     target = Path(root, "frames", variant.name, product.name, "per-frame", name)
     with atomic_path(target) as tmp, warnings.catch_warnings():
         warnings.simplefilter("ignore", fits.verify.VerifyWarning)  # raw headers carry non-standard cards
-        fits.PrimaryHDU(frame, header=header).writeto(tmp, overwrite=True, output_verify="silentfix")
+        fits.PrimaryHDU(frame, header=_without_structure(header)).writeto(tmp, overwrite=True,
+                                                                          output_verify="silentfix")
 
 
 def read_index(path: str | os.PathLike) -> pd.DataFrame:

@@ -162,11 +162,13 @@ class FrameWork:
 
     @property
     def img(self) -> np.ndarray:
-        """float32 image with NaN and infinities at 0 (how the detectors see holes)."""
+        """float32 image with NaN, infinities and BLANK at 0 (how the detectors see holes)."""
         if self._img is None:
             data = self.data
             if data.dtype != np.float32:
                 img = data.astype(np.float32)
+                if self.blank is not None and data.dtype.kind in "iu":
+                    np.putmask(img, data == self.blank, 0)
             else:  # the checks never write into it: no copy unless NaN or infinities must become 0
                 img = data if cv2.checkRange(data)[0] else data.copy()
             if data.dtype.kind == "f" and img is not data and not cv2.checkRange(img)[0]:
