@@ -12,6 +12,8 @@ import sunpy.map
 from heliocube.archive.mission import SyntheticMission
 from heliocube.archive.server import ArchiveServer, FaultConfig
 from heliocube.fetch import Rejection, fetch_days, sha256_of
+from heliocube.frameio import read_frame
+from heliocube.header import with_record_keywords
 from heliocube.paths import day_receipt_path
 from heliocube.query import write_day_manifests
 
@@ -36,12 +38,39 @@ def test_every_slot_filled_with_a_readable_verified_file(name, clean_context_for
     for row in slots.itertuples():
         path = Path(config["output_root"], row.path)
         assert sha256_of(path) == row.sha256 and path.stat().st_size == row.size
-        frame = sunpy.map.Map(path)
+        data, header = read_frame(path)  # an as-is JSOC file places nothing on the Sun: its record's keywords do
+        frame = sunpy.map.Map(data, with_record_keywords(header, row.keywords if isinstance(row.keywords, str)
+                                                         else None))  # fmt: skip
         assert frame.data.shape == (FRAME, FRAME)
         assert abs(row.dt_seconds) < 3 * 3600
     receipt = json.loads(day_receipt_path(config["output_root"], name, DAY).read_text())
     assert [s["record_id"] for s in receipt["slots"]] == list(slots["record_id"])
     assert not [p for p in Path(config["output_root"]).rglob(".*") if p.name.endswith((".part", ".partial"))]
+
+
+@pytest.mark.parametrize("name", ["MDI_96m", "AIA171", "HMI_720s"])
+def test_as_is_files_get_their_geometry_from_the_record(name, clean_mission, clean_context_for):
+    """JSOC as-is segment files carry no geometry (the prior tool then put the disk at the array centre). The
+    record's keywords from the manifest, mapped onto the served grid, give the header of a full ``fits`` export."""
+    from astropy.io import fits
+
+    from heliocube.qc.geometry import disk_geometry
+
+    config, context = clean_context_for(products=[name])
+    slots, _ = query_and_fetch(name, config, context)
+    for row in slots.itertuples():
+        _, raw = read_frame(Path(config["output_root"], row.path))
+        assert "CDELT1" not in raw and "CRPIX1" not in raw and "DATE-OBS" not in raw
+        merged = with_record_keywords(raw.copy(), row.keywords)
+        full = fits.Header.fromstring(clean_mission.render_fits(name, row.record_id)[:2880 * 10].decode("ascii",
+                                                                                                        "replace"))
+        for key in ("CRPIX1", "CRPIX2", "CDELT1", "CDELT2", "CRVAL1", "RSUN_OBS", "DSUN_OBS", "X0", "Y0", "R_SUN"):
+            if key in full:
+                assert merged[key] == pytest.approx(full[key], rel=1e-9, abs=1e-9), key
+        same_time = abs(pd.Timestamp(merged["DATE-OBS"].rstrip("Z")) - pd.Timestamp(full["DATE-OBS"].rstrip("Z")))
+        assert same_time < pd.Timedelta("1ms") and merged["EXPTIME"] == full["EXPTIME"]
+        ours, theirs = disk_geometry(merged, (FRAME, FRAME)), disk_geometry(full, (FRAME, FRAME))
+        assert (ours.cx, ours.cy, ours.rsun_px) == pytest.approx((theirs.cx, theirs.cy, theirs.rsun_px), rel=1e-9)
 
 
 def test_the_nearest_candidate_is_taken(clean_mission, clean_context_for):

@@ -89,3 +89,35 @@ def test_rejects_bad_arguments():
         rescale_header(header, 0)
     with pytest.raises(ValueError):
         rescale_header(header, 2, convention="edge")
+
+
+def test_jsoc_values_become_typed_card_values():
+    from heliocube.header import jsoc_value
+
+    assert jsoc_value("0x00000400", "int") == 1024 and jsoc_value("12", "int") == 12
+    assert jsoc_value("0.6", "double") == 0.6 and jsoc_value("NaN", "double") is None
+    assert jsoc_value("MISSING", "float") is None and jsoc_value(float("nan"), "string") is None
+    assert jsoc_value(" HPLN-TAN ", "string") == "HPLN-TAN" and jsoc_value("", "string") is None
+
+
+def test_record_keywords_fill_a_bare_header_and_the_file_wins():
+    import json
+
+    from heliocube.header import with_record_keywords
+
+    bare = fits.Header({"SIMPLE": True, "BITPIX": 16, "NAXIS": 2, "NAXIS1": 64, "NAXIS2": 64, "EXPTIME": 2.0})
+    record = {"CRPIX1": 2048.5, "CDELT1": 0.6, "X0": 2047.0, "R_SUN": 1600.0, "RSUN_OBS": 960.0,
+              "DATE__OBS": "2011-02-15T00:00:00.34Z", "EXPTIME": 1.99, "NAXIS1": 4096, "BLANK": -32768,
+              "HC_SCALE": 3.0, "QUALITY": None, "MUCHTOOLONGNAME": 1}  # fmt: skip
+    native = with_record_keywords(bare.copy(), json.dumps(record))
+    assert native["CRPIX1"] == 2048.5 and native["DATE-OBS"] == "2011-02-15T00:00:00.34Z"
+    assert native["EXPTIME"] == 2.0 and native["NAXIS1"] == 64  # the file's own cards win; structure never moves
+    assert "BLANK" not in native and "QUALITY" not in native and "HC_SCALE" not in native
+    served = bare.copy()
+    served["HC_SCALE"] = 64.0  # a file the embedded archive resampled from 4096 to 64 px
+    served = with_record_keywords(served, record)
+    assert served["CDELT1"] == pytest.approx(0.6 * 64) and served["CRPIX1"] == pytest.approx(32.5)
+    assert served["R_SUN"] == pytest.approx(25.0) and served["X0"] == pytest.approx((2047.0 + 0.5) / 64 - 0.5)
+    assert served["RSUN_OBS"] == 960.0 and served["HC_SCALE"] == 64.0
+    assert "keywords from the archive record" in " ".join(str(line) for line in served["HISTORY"])
+    assert with_record_keywords(bare, None) is bare and with_record_keywords(bare, "") is bare

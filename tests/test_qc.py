@@ -582,3 +582,26 @@ def test_read_frame_rice_compressed(tmp_path):
     data, header = read_frame(path)
     np.testing.assert_array_equal(data, image)
     assert header["NAXIS1"] == 64 and data.dtype.isnative
+
+
+@pytest.mark.parametrize("product", ["AIA171", "HMI_720s", "MDI_96m"])
+def test_a_bare_jsoc_file_is_judged_with_its_record_keywords(tmp_path, product):
+    """An as-is JSOC file has no geometry: with its record's keywords (as the manifest keeps them) the gate sees
+    the same disk, holes and verdict as on the full header; without them it would guess the disk."""
+    from heliocube.archive.jsoc import record_keywords, series_keywords
+    from heliocube.header import jsoc_value
+
+    mission = SyntheticMission(seed=0, frame_size=SIZE, defect_rates={**dict.fromkeys(DEFECT_KINDS, 0.0), "hole": 1.0})
+    row = mission.records(product, "2012-01-01", "2012-01-01T06:00").iloc[0]
+    full, bare = tmp_path / "full.fits", tmp_path / "bare.fits"
+    full.write_bytes(mission.render_fits(product, row["record_id"]))
+    bare.write_bytes(mission.render_fits(product, row["record_id"], minimal_header=True))
+    series = mission.registry[product].series_for(row["level"])
+    types = {name: kind for name, (kind, *_rest) in series_keywords(mission, series).items()}
+    keywords = {name: jsoc_value(text, types.get(name, "string"))
+                for name, text in record_keywords(mission, row).items()}  # fmt: skip
+    gate = FrameQC(product)
+    expected = gate.inspect(full)
+    assert gate.inspect(bare, keywords=keywords) == expected
+    assert expected[0] is not None and expected[0].reason in ("holes", "missvals")
+    assert gate.measure(bare, keywords=keywords)["rsun_px"] == pytest.approx(gate.measure(full)["rsun_px"])

@@ -16,6 +16,9 @@ import pytest
 import sunpy.map
 import yaml
 
+from heliocube.frameio import read_frame
+from heliocube.header import with_record_keywords
+
 REPO = Path(__file__).resolve().parents[1]
 DIALECT_PRODUCTS = ["EIT195", "LASCO_C2", "MDI_96m", "AIA171", "HMI_720s"]
 #: A two-variant sweep: the second keeps every other slot, at a quarter of the served size.
@@ -74,7 +77,10 @@ def test_demo_workflow_fetches_every_dialect_and_resumes_with_nothing_to_do(demo
         for day in ("2010-10-15", "2010-10-16"):
             assert (root / "manifests" / product / "2010" / f"{day}.parquet").exists()
         first = root / slots["path"].iloc[0]
-        assert sunpy.map.Map(first).data.shape == (64, 64)
+        # a raw file plus its record's keywords (as-is JSOC files have none of their own) is a map
+        keywords = slots["keywords"].iloc[0] if isinstance(slots["keywords"].iloc[0], str) else None
+        data, header = read_frame(first)
+        assert sunpy.map.Map(data, with_record_keywords(header, keywords)).data.shape == (64, 64)
         assert (root / "logs" / "fetch" / product / "2010-10.log").exists()
         assert (root / "benchmarks" / "query" / product / "2010-10.tsv").exists()
     requests_before = len(access_log(workdir))

@@ -6,9 +6,15 @@ resizing frames) calls :func:`rescale_header`, so the world coordinates of a pix
 
 from __future__ import annotations
 
+import json
+import math
+import warnings
+from collections.abc import Mapping
+
 from astropy.io import fits
 
-__all__ = ["CONVENTIONS", "PIXEL_CENTRE_KEYS", "PIXEL_RADIUS_KEYS", "SCALE_KEYWORD", "rescale_header"]
+__all__ = ["CONVENTIONS", "PIXEL_CENTRE_KEYS", "PIXEL_RADIUS_KEYS", "SCALE_KEYWORD", "jsoc_value", "rescale_header",
+           "with_record_keywords"]
 
 #: Keywords holding a length in pixels (radii): divided by the factor.
 PIXEL_RADIUS_KEYS = ("R_SUN", "CROP_RAD", "SOLAR_R", "RSUN_PIX")
@@ -19,6 +25,12 @@ SCALE_KEYWORD = "HC_SCALE"
 #: Resize conventions: ``center`` for block binning/interpolation (new pixel centred on its block), ``corner`` for
 #: subsampling that keeps pixel 0 of each block.
 CONVENTIONS = ("center", "corner")
+#: Cards that describe a FITS file, not an observation: never taken from an archive record.
+_FILE_CARDS = frozenset({"SIMPLE", "BITPIX", "NAXIS", "NAXIS1", "NAXIS2", "EXTEND", "XTENSION", "PCOUNT", "GCOUNT",
+                         "BSCALE", "BZERO", "BLANK", "CHECKSUM", "DATASUM", "COMMENT", "HISTORY", "CONTINUE",
+                         "EXTNAME", SCALE_KEYWORD})
+_JSOC_NUMERIC = frozenset({"int", "short", "char", "long", "longlong", "float", "double"})
+_JSOC_INTEGER = frozenset({"int", "short", "char", "long", "longlong"})
 
 
 def _map_crpix(crpix: float, factor: float, convention: str) -> float:
@@ -100,3 +112,78 @@ def rescale_header(
     new[SCALE_KEYWORD] = (float(previous) * factor, "original pixels per pixel (cumulative)")
     new.add_history(history or f"heliocube rescale_header: factor {factor:g} ({convention} convention)")
     return new
+
+
+def jsoc_value(text, jsoc_type: str):
+    """A value as JSOC prints it (``rs_list``, drms with ``convert_numeric=False``) as a FITS card value.
+
+    Integers may be hexadecimal (``QUALITY = 0x00000400``). Returns None when the value is missing (``MISSING``,
+    NaN, empty: FITS has no NaN).
+    """
+    if text is None or (isinstance(text, float) and not math.isfinite(text)):
+        return None
+    text = str(text).strip()
+    if jsoc_type in _JSOC_INTEGER:
+        try:
+            return int(text, 0)
+        except ValueError:
+            try:
+                number = float(text)
+            except ValueError:
+                return None
+            return int(number) if number.is_integer() else number
+    if jsoc_type in _JSOC_NUMERIC:
+        try:
+            number = float(text)
+        except ValueError:
+            return None
+        return number if math.isfinite(number) else None
+    if text in ("", "Invalid KeyLink"):
+        return None
+    return text
+
+
+def with_record_keywords(header: fits.Header, keywords: Mapping | str | None) -> fits.Header:
+    """``header``, updated in place, with the archive record's keywords it lacks.
+
+    JSOC's ``as-is`` segment files carry little beyond their structure: a frame's geometry (CRPIX, CDELT, CRVAL,
+    RSUN_OBS, DSUN_OBS, X0/Y0...) lives in the record's keywords, which the query stage keeps in the manifest
+    (``keywords``, typed values by JSOC name). Without them the disk would be placed at the array centre with a
+    guessed radius, the prior tool's bug. A card of the file wins over the record (a ``fits`` export carries all
+    of them). The values describe the native grid: in a file served resampled (``HC_SCALE``, which only the
+    embedded archive writes) the pixel keywords are mapped onto the file's grid with :func:`rescale_header`
+    (centre convention, as the archive resamples).
+
+    Parameters
+    ----------
+    header : astropy.io.fits.Header
+        The frame's header as read.
+    keywords : mapping or JSON str or None
+        JSOC keyword name (``DATE__OBS`` is the card ``DATE-OBS``) -> value; None values are skipped.
+    """
+    if isinstance(keywords, str):
+        keywords = json.loads(keywords) if keywords.strip() else None
+    if not keywords:
+        return header
+    record = fits.Header()
+    for name, value in keywords.items():
+        card = name.replace("__", "-")
+        if value is None or card in header or card in _FILE_CARDS or len(card) > 8:
+            continue
+        if isinstance(value, float) and not math.isfinite(value):
+            continue
+        record[card] = value
+    taken = len(record)
+    if not taken:
+        return header
+    scale = float(header.get(SCALE_KEYWORD, 1.0) or 1.0)
+    if scale != 1.0:
+        record = rescale_header(record, scale, convention="center", copy=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", fits.verify.VerifyWarning)
+        for card in record.cards:
+            if card.keyword not in (SCALE_KEYWORD, "HISTORY"):
+                header[card.keyword] = card.value
+    header.add_history(f"heliocube: {taken} keywords from the archive record"
+                       + (f" (native grid mapped by 1/{scale:g})" if scale != 1.0 else ""))
+    return header

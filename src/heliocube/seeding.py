@@ -52,7 +52,7 @@ import numpy as np
 import pandas as pd
 from astropy.io import fits
 
-from .header import SCALE_KEYWORD, rescale_header
+from .header import SCALE_KEYWORD, jsoc_value, rescale_header
 from .paths import atomic_path
 from .query.jsoc import TRANSIENT, jsoc_client, jsoc_times_to_utc
 from .registry import get_product
@@ -91,7 +91,6 @@ DEFAULT_BATCH_SIZE = 100
 MAX_RECORDSET_CHARS = 4000
 #: JSOC keyword types stored as numbers in ``/keywords``.
 _NUMERIC_TYPES = frozenset({"int", "short", "char", "long", "longlong", "float", "double"})
-_INTEGER_TYPES = frozenset({"int", "short", "char", "long", "longlong"})
 _RECORD_ID = re.compile(r"^\s*([\w.]+)((?:\[[^\]]*\])+)\s*$")
 _STR = h5py.string_dtype(encoding="utf-8")
 #: Headers built and written per block (memory does not grow with the number of frames).
@@ -319,29 +318,6 @@ def _fetch(client, context, series: str, primekeys: list[str], keys: list[str], 
 
 
 # ---------------------------------------------------------------------------------------------------------- headers
-def _card_value(text: str, jsoc_type: str):
-    """A JSOC-printed value as a FITS card value, or None when it is missing (FITS has no NaN)."""
-    text = str(text).strip()
-    if jsoc_type in _INTEGER_TYPES:
-        try:
-            return int(text, 0)
-        except ValueError:
-            try:
-                number = float(text)
-            except ValueError:
-                return None
-            return int(number) if number.is_integer() else number
-    if jsoc_type in _NUMERIC_TYPES:
-        try:
-            number = float(text)
-        except ValueError:
-            return None
-        return number if math.isfinite(number) else None
-    if text in ("", "Invalid KeyLink"):
-        return None
-    return text
-
-
 def seeded_header(keywords: Mapping[str, str], jsoc_types: Mapping[str, str], scale: float, convention: str,
                   frame_shape: tuple[int, int], *, record_id: str = "",
                   source_header: fits.Header | None = None) -> fits.Header:
@@ -384,7 +360,7 @@ def seeded_header(keywords: Mapping[str, str], jsoc_types: Mapping[str, str], sc
             card = name.replace("__", "-")
             if card in header or card == SCALE_KEYWORD:  # never a second scale: the rescale below is the only one
                 continue
-            value = _card_value(text, jsoc_types.get(name, "string"))
+            value = jsoc_value(text, jsoc_types.get(name, "string"))
             if value is not None:
                 header[card] = value
         if source_header is not None:  # how the pixel data were made: before the line naming the seeding

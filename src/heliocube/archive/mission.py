@@ -89,6 +89,11 @@ def _mix(x: np.ndarray) -> np.ndarray:
         return x ^ (x >> np.uint64(31))
 
 
+#: The cards of an as-is JSOC segment file: its structure and encoding (and the archive's resampling factor).
+_SEGMENT_FILE_CARDS = frozenset({"SIMPLE", "BITPIX", "NAXIS", "NAXIS1", "NAXIS2", "EXTEND", "BSCALE", "BZERO",
+                                 "BLANK", SCALE_KEYWORD})
+
+
 class SyntheticMission:
     """A deterministic synthetic SoHO/SDO mission.
 
@@ -553,7 +558,10 @@ class SyntheticMission:
 
     # ------------------------------------------------------------------ rendering
     def file_sizes(self, name: str, level: str | None = None) -> tuple[int, int]:
-        """Bytes of a served file of ``name`` (all records have the same size) and of a corrupt one."""
+        """Bytes of a served file of ``name`` (all records have the same size) and of a corrupt one.
+
+        For a JSOC product, the archive's own (as-is) segment file; a ``fits`` export's header is longer.
+        """
         product = self.product(name)
         level = self._level(product, level)
 
@@ -577,26 +585,32 @@ class SyntheticMission:
                 entry = self._series[product.series_for(level)]
                 row["t_rec"] = format_tai([0])[0] if entry["scale"] == "tai" else format_iso_z([0])[0]
                 row["t_obs"] = format_tai([0], 2)[0] if entry["scale"] == "tai" else format_iso_z([0], 2)[0]
-            blob = self._encode(name, level, row)
+            blob = self._encode(name, level, row, minimal_header=product.is_jsoc)  # JSOC: its as-is segment file
             return len(blob), len(self._break(blob))
 
         return self._memoize(("sizes", name, level), build)
 
-    def render_fits(self, product: str, record_id: str, level: str | None = None) -> bytes:
+    def render_fits(self, product: str, record_id: str, level: str | None = None, *,
+                    minimal_header: bool = False) -> bytes:
         """The FITS bytes served for a record (deterministic; corrupt records give a broken file).
+
+        ``minimal_header`` gives what JSOC's ``as-is`` export serves, the archive's own segment file: the FITS
+        structure and nothing of the record (its keywords are in the record, see :mod:`.jsoc`), except
+        ``HC_SCALE``, which tells a reader that the file was resampled from the native grid (a real JSOC file is
+        native and has no such card).
 
         Raises
         ------
         KeyError
             When the record does not exist.
         """
-        key = (product, level, record_id)
+        key = (product, level, record_id, minimal_header)
         with self._lock:
             if key in self._cache:
                 self._cache.move_to_end(key)
                 return self._cache[key]
         row = self.lookup(record_id, product=product, level=level)
-        blob = self._encode(row["product"], row["level"], row)
+        blob = self._encode(row["product"], row["level"], row, minimal_header)
         if row["corrupt"]:
             blob = self._break(blob)
         with self._lock:
@@ -766,9 +780,11 @@ class SyntheticMission:
         data[holes] = np.nan if hole_value == "nan" else 0.0
         return data
 
-    def _encode(self, name: str, level: str, row: dict) -> bytes:
+    def _encode(self, name: str, level: str, row: dict, minimal_header: bool = False) -> bytes:
         header = self._record_header(name, level, row)
         data = self._render_data(name, level, row)
+        if minimal_header:
+            header = fits.Header([card for card in header.cards if card.keyword in _SEGMENT_FILE_CARDS])
         hdu = fits.PrimaryHDU(data=data, header=header)
         # written by hand: astropy's writeto verifies every card (~75 % of the render time); the header was
         # verified once when the template was cleaned and only well-formed keywords are set per record

@@ -320,7 +320,8 @@ class ArchiveServer:
             found = jsoc.resolve_sums_path(self.mission, path)
             if found is None:
                 return _not_found()
-            return self._file(*found, headers)
+            # /SUM{p}/...: the archive's own segment file (as-is); /SUM0/...: a url/fits export with full headers
+            return self._file(*found, headers, minimal_header=not path.startswith("/SUM0/"))
         if path == "/sdac" or path.startswith("/sdac/"):
             return self._sdac(path[len("/sdac/") :], headers)
         return _not_found()
@@ -431,10 +432,10 @@ class ArchiveServer:
             "data": request["data"],
         }
 
-    def _file(self, product: str, level: str, record_id: str, headers) -> _Response:
+    def _file(self, product: str, level: str, record_id: str, headers, minimal_header: bool = False) -> _Response:
         try:
             row = self.mission.lookup(record_id, product=product, level=level)
-            blob = self.mission.render_fits(product, record_id, level=level)
+            blob = self.mission.render_fits(product, record_id, level=level, minimal_header=minimal_header)
         except KeyError:
             return _not_found()
         cut = len(blob) // 2 if row["truncated"] else None

@@ -37,7 +37,7 @@ __all__ = ["LEDGER_COLUMNS", "SLOT_COLUMNS", "fetch_days", "raw_file_name"]
 log = logging.getLogger(__name__)
 
 SLOT_COLUMNS = ["product", "day", "slot", "status", "record_id", "time_utc", "dt_seconds", "url", "path",
-                "sha256", "size", "n_rejected", *(f"qc_{name}" for name in QC_METRICS)]
+                "sha256", "size", "n_rejected", *(f"qc_{name}" for name in QC_METRICS), "keywords"]
 LEDGER_COLUMNS = ["product", "day", "slot", "record_id", "time_utc", "reason", "value", "detail"]
 
 
@@ -199,6 +199,7 @@ def _download(session, row: pd.Series, known_urls: dict, target: Path, context, 
 
 def _write_receipts(product_name, days, slots, candidates, known_urls, root, cadence, tolerance):
     slot_rows, ledger_rows = [], []
+    product_is_jsoc = get_product(product_name).is_jsoc
     for slot in slots:
         chosen = None if slot.chosen is None else candidates.iloc[slot.chosen]
         status = "ok" if chosen is not None else ("failed" if slot.ranked else "empty")
@@ -213,6 +214,9 @@ def _write_receipts(product_name, days, slots, candidates, known_urls, root, cad
             "size": None if chosen is None else slot.path.stat().st_size,
             "n_rejected": len(slot.rejections),
             **{f"qc_{name}": slot.metrics.get(name) for name in QC_METRICS},
+            # the record's archive keywords travel on: JSOC's as-is files lack them (header.with_record_keywords)
+            "keywords": (chosen["keywords"] if chosen is not None and product_is_jsoc
+                         and isinstance(chosen["keywords"], str) else None),
         })
         for position, rejection in slot.rejections:
             row = candidates.iloc[position]

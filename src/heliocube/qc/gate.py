@@ -11,7 +11,7 @@ import pandas as pd
 
 from ..fetch.gate import Rejection
 from ..frameio import read_frame
-from ..header import SCALE_KEYWORD
+from ..header import SCALE_KEYWORD, with_record_keywords
 from ..registry import get_product
 from . import checks
 from .geometry import disk_geometry, region_masks
@@ -73,9 +73,10 @@ class FrameQC:
     def after_download(self, candidate: pd.Series | None, path: Path | str) -> Rejection | None:
         """Open the file and run the checks in order; the first Rejection, or None to accept.
 
-        The metrics of an accepted file are kept for :meth:`metrics_of`.
+        The metrics of an accepted file are kept for :meth:`metrics_of`. For a JSOC product the candidate's
+        archive keywords (manifest ``keywords``) complete the file's header (:meth:`inspect`).
         """
-        rejection, metrics = self.inspect(path)
+        rejection, metrics = self.inspect(path, keywords=self.record_keywords(candidate))
         key = str(Path(path))
         with self._lock:
             if rejection is None:
@@ -92,9 +93,19 @@ class FrameQC:
         with self._lock:
             return dict(self._metrics.get(str(Path(path)), {}))
 
+    def record_keywords(self, row) -> str | None:
+        """The archive keywords of a manifest or slot row that complete a JSOC file's header; None otherwise."""
+        if not self.product.is_jsoc or row is None or not hasattr(row, "get"):
+            return None
+        value = row.get("keywords")
+        return value if isinstance(value, str) and value else None
+
     # ------------------------------------------------------------------ inspection
-    def inspect(self, path: Path | str) -> tuple[Rejection | None, dict]:
+    def inspect(self, path: Path | str, keywords=None) -> tuple[Rejection | None, dict]:
         """The verdict on a file and the metrics measured until it was reached.
+
+        ``keywords`` (the record's archive keywords, mapping or JSON) fill the cards the file lacks first: JSOC's
+        as-is files have no geometry of their own (:func:`heliocube.header.with_record_keywords`).
 
         Returns
         -------
@@ -110,7 +121,7 @@ class FrameQC:
             data, header = read_frame(path)
         except ValueError as exc:
             return Rejection("unreadable", None, str(exc)), metrics
-        return self._run(data, header, metrics), metrics
+        return self._run(data, with_record_keywords(header, keywords), metrics), metrics
 
     def _run(self, data: np.ndarray, header, metrics: dict) -> Rejection | None:
         th = self.thresholds
@@ -142,12 +153,13 @@ class FrameQC:
             return self.expected_size
         return round(self.product.native_size / float(header.get(SCALE_KEYWORD, 1.0) or 1.0))
 
-    def measure(self, path: Path | str) -> dict:
+    def measure(self, path: Path | str, keywords=None) -> dict:
         """Every QC metric of a file (for ledgers and cube tables); ``readable`` False when it cannot be opened."""
         try:
             data, header = read_frame(path)
         except ValueError as exc:
             return {"readable": False, "error": str(exc)}
+        header = with_record_keywords(header, keywords)
         qk = self.product.quality_keyword
         out = {
             "readable": True,

@@ -13,13 +13,21 @@ import numpy as np
 import pandas as pd
 from astropy.time import Time
 
+from ..header import jsoc_value
 from ..manifest import keywords_json, normalize_manifest
 from ..retry import RetryableError, call_with_retries
 
 __all__ = ["jsoc_client", "jsoc_times_to_utc", "parse_quality", "query_jsoc", "span_recordset"]
 
-#: Keywords asked for when the series has them; the rest of a record's keywords stay in the archive.
-WANTED_KEYS = ("T_REC", "T_OBS", "DATE__OBS", "QUALITY", "EXPTIME", "WAVELNTH", "CDELT1", "RSUN_OBS")
+#: Keywords asked for when the series has them: the slot times and quality, and everything that places a frame on
+#: the Sun. JSOC's as-is segment files carry none of it; QC and the clean stage take it from the manifest
+#: (:func:`heliocube.header.with_record_keywords`).
+WANTED_KEYS = (
+    "T_REC", "T_OBS", "DATE__OBS", "QUALITY", "EXPTIME", "WAVELNTH", "WAVEUNIT", "MISSVALS", "BUNIT",
+    "INSTRUME", "TELESCOP", "CTYPE1", "CTYPE2", "CUNIT1", "CUNIT2", "CRPIX1", "CRPIX2", "CDELT1", "CDELT2", "CRVAL1",
+    "CRVAL2", "CROTA2", "PC1_1", "PC1_2", "PC2_1", "PC2_2", "RSUN_OBS", "R_SUN", "RSUN_REF", "X0", "Y0", "CROP_RAD",
+    "DSUN_OBS", "HGLN_OBS", "HGLT_OBS", "CRLN_OBS", "CRLT_OBS",
+)
 
 #: How far beyond the requested days a query reaches (see `query_jsoc`).
 SPAN_MARGIN = dt.timedelta(hours=1)
@@ -137,7 +145,9 @@ def query_jsoc(product, days: list[dt.date], context) -> pd.DataFrame:
         f"{series}[{rec}]" + (f"[{int(wav)}]" if by_wavelength else "")
         for rec, wav in zip(table["T_REC"], wavelength, strict=True)
     ]
-    extra = [k for k in keys if k not in ("T_REC", "QUALITY", "EXPTIME", "WAVELNTH")]
+    types = info.keywords["type"].to_dict() if "type" in info.keywords else {}
+    typed = [{key: jsoc_value(row[key], types.get(key, "string")) for key in keys if key != "T_REC"}
+             for row in table[keys].to_dict("records")]
     frame = pd.DataFrame({
         "product": product.name,
         "record_id": record_ids,
@@ -149,7 +159,7 @@ def query_jsoc(product, days: list[dt.date], context) -> pd.DataFrame:
         "wavelength": wavelength.to_numpy(dtype=float),
         "quality": parse_quality(table["QUALITY"]) if "QUALITY" in table else pd.NA,
         "exptime": _numeric(table["EXPTIME"]) if "EXPTIME" in table else pd.NA,
-        "keywords": [keywords_json(row) for row in table[extra].to_dict("records")],
+        "keywords": [keywords_json(row) for row in typed],
     })
     frame = frame[frame["time_utc"].notna()]
     day_set = set(days)
