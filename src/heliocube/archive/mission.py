@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 from astropy.io import fits
 
-from ..header import SCALE_KEYWORD, rescale_header
+from ..header import PIXEL_CENTRE_KEYS, PIXEL_RADIUS_KEYS, SCALE_KEYWORD, rescale_header
 from ..registry import Product, load_registry
 from .templates import level_value, load_template_header, load_template_image, sim_params
 from .timefmt import (
@@ -87,6 +87,28 @@ def _mix(x: np.ndarray) -> np.ndarray:
         x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
         x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
         return x ^ (x >> np.uint64(31))
+
+
+def _pixel_keys_on_own_grid(header: fits.Header) -> None:
+    """Scale R_SUN/X0/Y0 of a template binned without them onto the template's grid (in place).
+
+    sunpy's AIA 171 test file (128 px, binned from 4096) and the MDI template (64 px, from 1024) kept the pixel radius
+    and centre of the full-size image: R_SUN is 32x and 16x what RSUN_OBS / CDELT1 gives on their grid. The binning
+    factor is that ratio when it is a whole number >= 2; the keys are mapped with it like rescale_header does.
+    """
+    if not all(isinstance(header.get(key), (int, float)) for key in ("R_SUN", "RSUN_OBS", "CDELT1")):
+        return
+    ratio = header["R_SUN"] / (header["RSUN_OBS"] / abs(header["CDELT1"]))
+    factor = round(ratio)
+    if factor < 2 or abs(ratio - factor) > 0.02 * factor:
+        return
+    for key in PIXEL_RADIUS_KEYS:
+        if isinstance(header.get(key), (int, float)):
+            header[key] = header[key] / factor
+    for key in PIXEL_CENTRE_KEYS:
+        if isinstance(header.get(key), (int, float)):
+            header[key] = (header[key] + 0.5) / factor - 0.5
+    header.add_history(f"heliocube embedded archive: template pixel radius and centre divided by its binning {factor}")
 
 
 #: The cards of an as-is JSOC segment file: its structure and encoding (and the archive's resampling factor).
@@ -224,6 +246,7 @@ class SyntheticMission:
             for key in prm.get("copy_keys", []):
                 if key in extra:
                     header[key] = extra[key]
+        _pixel_keys_on_own_grid(header)
         factor = header["NAXIS1"] / self.frame_size
         header = rescale_header(
             header,
