@@ -195,3 +195,14 @@ def test_real_headers_survive_a_write_card_for_card(tmp_path, name):
     expected = [(c.keyword, c.value, c.comment) for c in header.cards if c.keyword not in skipped]
     got = [(c.keyword, c.value, c.comment) for c in back.cards if c.keyword not in skipped]
     assert got == expected and back["NAXIS1"] == frame.shape[1] and back["BITPIX"] == -32
+
+
+def test_blank_of_scaled_data_is_astropys_business(tmp_path):
+    """BLANK names a stored value: on data astropy scaled (BZERO) it already became NaN, never a second time."""
+    stored = np.array([[-1, 0], [5, -32768]], dtype=np.int16)
+    path = tmp_path / "unsigned.fits"
+    hdu = fits.PrimaryHDU(stored)
+    hdu.header["BZERO"], hdu.header["BLANK"] = 32768, 32767
+    hdu.writeto(path)
+    data, header = read_frame(path)
+    assert data.dtype.kind in "iuf" and blank_to_nan(data, header) is data

@@ -121,3 +121,18 @@ def test_record_keywords_fill_a_bare_header_and_the_file_wins():
     assert served["RSUN_OBS"] == 960.0 and served["HC_SCALE"] == 64.0
     assert "keywords from the archive record" in " ".join(str(line) for line in served["HISTORY"])
     assert with_record_keywords(bare, None) is bare and with_record_keywords(bare, "") is bare
+
+
+def test_record_keywords_from_an_older_manifest_are_typed():
+    """Manifests written before the query typed its keywords hold JSOC's printed text: numbers still become numbers,
+    so the resampling and the resize can do arithmetic on them."""
+    from heliocube.header import with_record_keywords
+
+    served = fits.Header({"NAXIS": 2, "NAXIS1": 64, "NAXIS2": 64, "HC_SCALE": 64.0})
+    merged = with_record_keywords(served, {"CDELT1": "0.599489", "CRPIX1": "2048.5", "QUALITY": "0x00000000",
+                                           "CTYPE1": "HPLN-TAN", "T_OBS": "2011.02.15_00:00:01_TAI",
+                                           "RSUN_OBS": "MISSING", "X0": " "})  # fmt: skip
+    assert merged["CDELT1"] == pytest.approx(0.599489 * 64) and merged["CRPIX1"] == pytest.approx(32.5)
+    assert merged["QUALITY"] == 0 and merged["CTYPE1"] == "HPLN-TAN" and merged["T_OBS"].endswith("_TAI")
+    assert "RSUN_OBS" not in merged and "X0" not in merged
+    assert with_record_keywords(served, float("nan")) is served  # a CSV cell without keywords

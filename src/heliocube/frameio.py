@@ -157,11 +157,13 @@ def _decode_rice(buf: bytes, data_offset: int, layout: dict) -> np.ndarray:
 def blank_to_nan(data: np.ndarray, header: fits.Header) -> np.ndarray:
     """astropy's view of an unscaled integer image with ``BLANK``: floats with NaN at the ``BLANK`` pixels.
 
-    Returns ``data`` itself when it is not an integer array, the header has no ``BLANK``, or no pixel is ``BLANK``.
+    Returns ``data`` itself when it is not an integer array, the header has no ``BLANK`` or has ``BSCALE``/``BZERO``
+    (astropy scaled those data and put NaN at their ``BLANK`` pixels already), or no pixel is ``BLANK``.
     The float type is astropy's (float32 for 8- and 16-bit integers, float64 for wider ones).
     """
     blank = header.get("BLANK")
-    if blank is None or data.dtype.kind not in "iu":
+    scaled = float(header.get("BSCALE", 1.0)) != 1.0 or float(header.get("BZERO", 0.0)) != 0.0
+    if blank is None or data.dtype.kind not in "iu" or scaled:  # scaled data: astropy applied BLANK already
         return data
     missing = data == int(blank)
     if not missing.any():

@@ -143,6 +143,19 @@ def jsoc_value(text, jsoc_type: str):
     return text
 
 
+def _number_or_text(text: str):
+    """A printed keyword value as a number when it is one (``0x00000400`` included), else the stripped text."""
+    text = text.strip()
+    if not text or text in ("MISSING", "Invalid KeyLink"):
+        return None
+    for parse in (lambda t: int(t, 0), float):
+        try:
+            return parse(text)
+        except ValueError:
+            continue
+    return text
+
+
 def with_record_keywords(header: fits.Header, keywords: Mapping | str | None) -> fits.Header:
     """``header``, updated in place, with the archive record's keywords it lacks.
 
@@ -163,14 +176,16 @@ def with_record_keywords(header: fits.Header, keywords: Mapping | str | None) ->
     """
     if isinstance(keywords, str):
         keywords = json.loads(keywords) if keywords.strip() else None
-    if not keywords:
+    if not isinstance(keywords, Mapping) or not keywords:
         return header
     record = fits.Header()
     for name, value in keywords.items():
         card = name.replace("__", "-")
-        if value is None or card in header or card in _FILE_CARDS or len(card) > 8:
+        if card in header or card in _FILE_CARDS or len(card) > 8:
             continue
-        if isinstance(value, float) and not math.isfinite(value):
+        if isinstance(value, str):  # manifests written before the values were typed hold JSOC's printed text
+            value = _number_or_text(value)
+        if value is None or (isinstance(value, float) and not math.isfinite(value)):
             continue
         record[card] = value
     taken = len(record)

@@ -193,6 +193,7 @@ class FrameQC:
 
 def _blank(data: np.ndarray, header) -> int | None:
     """BLANK applies to integer data only (astropy turns it into NaN when it scales)."""
-    if data.dtype.kind in "iu" and header.get("BLANK") is not None:
+    scaled = float(header.get("BSCALE", 1.0)) != 1.0 or float(header.get("BZERO", 0.0)) != 0.0
+    if data.dtype.kind in "iu" and header.get("BLANK") is not None and not scaled:  # BLANK is a stored value
         return int(header["BLANK"])
     return None
