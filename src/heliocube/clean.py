@@ -32,6 +32,7 @@ from .fetch.gate import QC_METRICS
 from .fetch.run import LEDGER_COLUMNS
 from .frameio import blank_to_nan, read_frame, write_frames
 from .header import with_record_keywords
+from .manifest import record_keywords
 from .paths import atomic_path
 from .registry import get_product
 from .resize import resize_frame
@@ -165,9 +166,7 @@ def clean_days(product_name: str, variant: Variant, days: Iterable[dt.date], slo
             slot_time = pd.Timestamp(slot["slot"])
             try:
                 data, header = read_frame(Path(root, slot["path"]))
-                if product.is_jsoc:  # as-is JSOC files: the geometry is in the record's keywords
-                    keywords = slot.get("keywords")
-                    header = with_record_keywords(header, keywords if isinstance(keywords, str) else None)
+                header = with_record_keywords(header, record_keywords(product, slot))  # as-is JSOC: the geometry
                 frame, header = clean_frame(data, header, product_name, variant, copy_header=False)
             except (ValueError, RuntimeError) as exc:  # unreadable since fetch, or a calibration that cannot apply
                 ledger_rows.append({"product": product_name, "day": day.isoformat(), "slot": slot["slot"],

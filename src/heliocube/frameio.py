@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 from astropy.io import fits
 
-__all__ = ["blank_to_nan", "card_text", "read_frame", "write_frames"]
+__all__ = ["blank_to_nan", "card_text", "read_frame", "stored_blank", "write_frames"]
 
 #: BITPIX of the images this module decodes or writes itself (big-endian on disk)
 _PLAIN_DTYPES = {8: ">u1", 16: ">i2", 32: ">i4", 64: ">i8", -32: ">f4", -64: ">f8"}
@@ -50,6 +50,11 @@ def _header_end(buf: bytes, start: int) -> int:
     return -1 if end < 0 else end + 80
 
 
+def _is_scaled(header: fits.Header) -> bool:
+    """Whether the header asks for BSCALE/BZERO scaling (astropy applies it, and BLANK with it)."""
+    return float(header.get("BSCALE", 1.0)) != 1.0 or float(header.get("BZERO", 0.0)) != 0.0
+
+
 def _read_plain(buf: bytes) -> tuple[np.ndarray, fits.Header] | None:
     """Data and header of a plain FITS file whose primary HDU is an unscaled 2-D image; None for anything else.
 
@@ -66,7 +71,7 @@ def _read_plain(buf: bytes) -> tuple[np.ndarray, fits.Header] | None:
     try:
         header = fits.Header.fromstring(buf[:end].decode("ascii"))
         naxis, bitpix = int(header.get("NAXIS", 0)), int(header["BITPIX"])
-        scaled = float(header.get("BSCALE", 1.0)) != 1.0 or float(header.get("BZERO", 0.0)) != 0.0
+        scaled = _is_scaled(header)
     except Exception:  # astropy will say what is wrong
         return None
     if header.get("SIMPLE") is not True or naxis != 2 or bitpix not in _PLAIN_DTYPES or scaled:
@@ -154,6 +159,18 @@ def _decode_rice(buf: bytes, data_offset: int, layout: dict) -> np.ndarray:
     return image
 
 
+def stored_blank(data: np.ndarray, header: fits.Header) -> int | None:
+    """The ``BLANK`` value that marks missing pixels of ``data`` as read, or None when none does.
+
+    ``BLANK`` names a stored integer: it applies to integer data that were not scaled (on scaled data astropy has
+    put NaN at those pixels already).
+    """
+    blank = header.get("BLANK")
+    if blank is None or data.dtype.kind not in "iu" or _is_scaled(header):
+        return None
+    return int(blank)
+
+
 def blank_to_nan(data: np.ndarray, header: fits.Header) -> np.ndarray:
     """astropy's view of an unscaled integer image with ``BLANK``: floats with NaN at the ``BLANK`` pixels.
 
@@ -161,11 +178,10 @@ def blank_to_nan(data: np.ndarray, header: fits.Header) -> np.ndarray:
     (astropy scaled those data and put NaN at their ``BLANK`` pixels already), or no pixel is ``BLANK``.
     The float type is astropy's (float32 for 8- and 16-bit integers, float64 for wider ones).
     """
-    blank = header.get("BLANK")
-    scaled = float(header.get("BSCALE", 1.0)) != 1.0 or float(header.get("BZERO", 0.0)) != 0.0
-    if blank is None or data.dtype.kind not in "iu" or scaled:  # scaled data: astropy applied BLANK already
+    blank = stored_blank(data, header)
+    if blank is None:
         return data
-    missing = data == int(blank)
+    missing = data == blank
     if not missing.any():
         return data
     result = data.astype(np.float32 if data.dtype.itemsize <= 2 else np.float64)
@@ -187,8 +203,7 @@ def _read_rice(path: Path | str, buf: bytes) -> tuple[np.ndarray, fits.Header] |
     if table_end < 0:
         return None
     layout = _rice_layout(fits.Header.fromstring(buf[table_start:table_end].decode("ascii")))
-    scaled = float(header.get("BSCALE", 1.0)) != 1.0 or float(header.get("BZERO", 0.0)) != 0.0
-    if layout is None or scaled:
+    if layout is None or _is_scaled(header):
         return None
     return _decode_rice(buf, data_offset, layout), header
 

@@ -23,7 +23,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..httpclient import new_session, same_origin
-from ..manifest import empty_manifest, normalize_manifest, read_manifest
+from ..manifest import empty_manifest, normalize_manifest, read_manifest, record_keywords
 from ..paths import atomic_path, day_receipt_path, manifest_path, raw_dir, safe_component
 from ..registry import get_product
 from ..slots import rank_candidates
@@ -199,7 +199,7 @@ def _download(session, row: pd.Series, known_urls: dict, target: Path, context, 
 
 def _write_receipts(product_name, days, slots, candidates, known_urls, root, cadence, tolerance):
     slot_rows, ledger_rows = [], []
-    product_is_jsoc = get_product(product_name).is_jsoc
+    product = get_product(product_name)
     for slot in slots:
         chosen = None if slot.chosen is None else candidates.iloc[slot.chosen]
         status = "ok" if chosen is not None else ("failed" if slot.ranked else "empty")
@@ -215,8 +215,7 @@ def _write_receipts(product_name, days, slots, candidates, known_urls, root, cad
             "n_rejected": len(slot.rejections),
             **{f"qc_{name}": slot.metrics.get(name) for name in QC_METRICS},
             # the record's archive keywords travel on: JSOC's as-is files lack them (header.with_record_keywords)
-            "keywords": (chosen["keywords"] if chosen is not None and product_is_jsoc
-                         and isinstance(chosen["keywords"], str) else None),
+            "keywords": record_keywords(product, chosen),
         })
         for position, rejection in slot.rejections:
             row = candidates.iloc[position]

@@ -10,8 +10,9 @@ import numpy as np
 import pandas as pd
 
 from ..fetch.gate import Rejection
-from ..frameio import read_frame
+from ..frameio import read_frame, stored_blank
 from ..header import SCALE_KEYWORD, with_record_keywords
+from ..manifest import record_keywords
 from ..registry import get_product
 from . import checks
 from .geometry import disk_geometry, region_masks
@@ -76,7 +77,7 @@ class FrameQC:
         The metrics of an accepted file are kept for :meth:`metrics_of`. For a JSOC product the candidate's
         archive keywords (manifest ``keywords``) complete the file's header (:meth:`inspect`).
         """
-        rejection, metrics = self.inspect(path, keywords=self.record_keywords(candidate))
+        rejection, metrics = self.inspect(path, keywords=record_keywords(self.product, candidate))
         key = str(Path(path))
         with self._lock:
             if rejection is None:
@@ -92,13 +93,6 @@ class FrameQC:
         """Metrics of a file this gate accepted (see :meth:`inspect`); {} when it did not or does not know it."""
         with self._lock:
             return dict(self._metrics.get(str(Path(path)), {}))
-
-    def record_keywords(self, row) -> str | None:
-        """The archive keywords of a manifest or slot row that complete a JSOC file's header; None otherwise."""
-        if not self.product.is_jsoc or row is None or not hasattr(row, "get"):
-            return None
-        value = row.get("keywords")
-        return value if isinstance(value, str) and value else None
 
     # ------------------------------------------------------------------ inspection
     def inspect(self, path: Path | str, keywords=None) -> tuple[Rejection | None, dict]:
@@ -131,7 +125,7 @@ class FrameQC:
         if rejection is not None:
             return rejection
         region = region_masks(header, data.shape, self.product.valid_region)
-        work = checks.FrameWork(data, region, _blank(data, header))
+        work = checks.FrameWork(data, region, stored_blank(data, header))
         metrics["hole_fraction"] = fraction = checks.hole_fraction(work, region)
         if fraction > th.hole_fraction:
             return Rejection("holes", round(fraction, 6), f"> {th.hole_fraction:g} of the valid region")
@@ -172,7 +166,7 @@ class FrameQC:
             return out
         geo = disk_geometry(header, data.shape)
         region = region_masks(header, data.shape, self.product.valid_region)
-        work = checks.FrameWork(data, region, _blank(data, header))
+        work = checks.FrameWork(data, region, stored_blank(data, header))
         out.update(
             centre_x=geo.cx,
             centre_y=geo.cy,
@@ -190,10 +184,3 @@ class FrameQC:
         out["reason"] = None if rejection is None else rejection.reason
         return out
 
-
-def _blank(data: np.ndarray, header) -> int | None:
-    """BLANK applies to integer data only (astropy turns it into NaN when it scales)."""
-    scaled = float(header.get("BSCALE", 1.0)) != 1.0 or float(header.get("BZERO", 0.0)) != 0.0
-    if data.dtype.kind in "iu" and header.get("BLANK") is not None and not scaled:  # BLANK is a stored value
-        return int(header["BLANK"])
-    return None
