@@ -13,8 +13,8 @@ from collections.abc import Mapping
 
 from astropy.io import fits
 
-__all__ = ["CONVENTIONS", "PIXEL_CENTRE_KEYS", "PIXEL_RADIUS_KEYS", "SCALE_KEYWORD", "jsoc_value", "rescale_header",
-           "with_record_keywords"]
+__all__ = ["CONVENTIONS", "FILE_CARDS", "JSOC_NUMERIC_TYPES", "PIXEL_CENTRE_KEYS", "PIXEL_RADIUS_KEYS",
+           "SCALE_KEYWORD", "jsoc_value", "rescale_header", "rescale_pixel_keys", "with_record_keywords"]
 
 #: Keywords holding a length in pixels (radii): divided by the factor.
 PIXEL_RADIUS_KEYS = ("R_SUN", "CROP_RAD", "SOLAR_R", "RSUN_PIX")
@@ -26,10 +26,11 @@ SCALE_KEYWORD = "HC_SCALE"
 #: subsampling that keeps pixel 0 of each block.
 CONVENTIONS = ("center", "corner")
 #: Cards that describe a FITS file, not an observation: never taken from an archive record.
-_FILE_CARDS = frozenset({"SIMPLE", "BITPIX", "NAXIS", "NAXIS1", "NAXIS2", "EXTEND", "XTENSION", "PCOUNT", "GCOUNT",
+FILE_CARDS = frozenset({"SIMPLE", "BITPIX", "NAXIS", "NAXIS1", "NAXIS2", "EXTEND", "XTENSION", "PCOUNT", "GCOUNT",
                          "BSCALE", "BZERO", "BLANK", "CHECKSUM", "DATASUM", "COMMENT", "HISTORY", "CONTINUE",
                          "EXTNAME", SCALE_KEYWORD})
-_JSOC_NUMERIC = frozenset({"int", "short", "char", "long", "longlong", "float", "double"})
+#: JSOC keyword types whose values are numbers.
+JSOC_NUMERIC_TYPES = frozenset({"int", "short", "char", "long", "longlong", "float", "double"})
 _JSOC_INTEGER = frozenset({"int", "short", "char", "long", "longlong"})
 
 
@@ -38,6 +39,18 @@ def _map_crpix(crpix: float, factor: float, convention: str) -> float:
     if convention == "center":
         return (crpix - 0.5) / factor + 0.5
     return (crpix - 1.0) / factor + 1.0
+
+
+def rescale_pixel_keys(header: fits.Header, factor: float, convention: str = "center") -> None:
+    """Divide the pixel radii (:data:`PIXEL_RADIUS_KEYS`) by ``factor`` and remap the 0-based disk centres
+    (:data:`PIXEL_CENTRE_KEYS`) with ``convention``, in place; the part of :func:`rescale_header` that is not WCS."""
+    for key in PIXEL_RADIUS_KEYS:
+        if isinstance(header.get(key), (int, float)) and not isinstance(header.get(key), bool):
+            header[key] = header[key] / factor
+    for key in PIXEL_CENTRE_KEYS:
+        if isinstance(header.get(key), (int, float)) and not isinstance(header.get(key), bool):
+            # 0-based position: the 1-based mapping shifted by one pixel
+            header[key] = _map_crpix(header[key] + 1.0, factor, convention) - 1.0
 
 
 def rescale_header(
@@ -101,13 +114,7 @@ def rescale_header(
         for other in (1, 2):
             if f"CD{axis}_{other}" in new:  # CD matrix: pixel -> world, scales with the pixel size
                 new[f"CD{axis}_{other}"] = new[f"CD{axis}_{other}"] * factor
-    for key in PIXEL_RADIUS_KEYS:
-        if isinstance(new.get(key), (int, float)) and not isinstance(new.get(key), bool):
-            new[key] = new[key] / factor
-    for key in PIXEL_CENTRE_KEYS:
-        if isinstance(new.get(key), (int, float)) and not isinstance(new.get(key), bool):
-            # 0-based position: the 1-based mapping shifted by one pixel
-            new[key] = _map_crpix(new[key] + 1.0, factor, convention) - 1.0
+    rescale_pixel_keys(new, factor, convention)
     previous = new.get(SCALE_KEYWORD, 1.0)
     new[SCALE_KEYWORD] = (float(previous) * factor, "original pixels per pixel (cumulative)")
     new.add_history(history or f"heliocube rescale_header: factor {factor:g} ({convention} convention)")
@@ -132,7 +139,7 @@ def jsoc_value(text, jsoc_type: str):
             except ValueError:
                 return None
             return int(number) if number.is_integer() else number
-    if jsoc_type in _JSOC_NUMERIC:
+    if jsoc_type in JSOC_NUMERIC_TYPES:
         try:
             number = float(text)
         except ValueError:
@@ -181,7 +188,7 @@ def with_record_keywords(header: fits.Header, keywords: Mapping | str | None) ->
     record = fits.Header()
     for name, value in keywords.items():
         card = name.replace("__", "-")
-        if card in header or card in _FILE_CARDS or len(card) > 8:
+        if card in header or card in FILE_CARDS or len(card) > 8:
             continue
         if isinstance(value, str):  # manifests written before the values were typed hold JSOC's printed text
             value = _number_or_text(value)

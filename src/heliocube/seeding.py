@@ -52,7 +52,7 @@ import numpy as np
 import pandas as pd
 from astropy.io import fits
 
-from .header import SCALE_KEYWORD, jsoc_value, rescale_header
+from .header import JSOC_NUMERIC_TYPES, SCALE_KEYWORD, jsoc_value, rescale_header
 from .paths import atomic_path
 from .query.jsoc import TRANSIENT, jsoc_client, jsoc_times_to_utc
 from .registry import get_product
@@ -89,8 +89,6 @@ DEFAULT_BATCH_SIZE = 100
 #: Upper bound on the URL-encoded length of one batch's record set (JSOC's web server refuses request lines much
 #: beyond 8 kB; the keyword list and the rest of the URL need room too).
 MAX_RECORDSET_CHARS = 4000
-#: JSOC keyword types stored as numbers in ``/keywords``.
-_NUMERIC_TYPES = frozenset({"int", "short", "char", "long", "longlong", "float", "double"})
 _RECORD_ID = re.compile(r"^\s*([\w.]+)((?:\[[^\]]*\])+)\s*$")
 _STR = h5py.string_dtype(encoding="utf-8")
 #: Headers built and written per block (memory does not grow with the number of frames).
@@ -398,7 +396,7 @@ def _copy_dataset(source: h5py.Dataset, group: h5py.Group, name: str) -> None:
 
 
 def _keyword_column(values: list[str | None], jsoc_type: str) -> tuple[np.ndarray, object]:
-    if jsoc_type in _NUMERIC_TYPES:
+    if jsoc_type in JSOC_NUMERIC_TYPES:
         numbers = []
         for value in values:
             if value is None or str(value).strip() in ("", "MISSING", "Invalid KeyLink"):

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 from astropy.io import fits
 
-from ..header import SCALE_KEYWORD, rescale_header
+from ..header import FILE_CARDS, SCALE_KEYWORD, rescale_header
 from .timefmt import ANCHOR_MS, parse_jsoc_duration, parse_jsoc_time
 
 __all__ = [
@@ -56,11 +56,8 @@ KEYWORDS = (
 )
 #: Keywords ``keyword_value`` answers from the record row itself (the served header may spell them differently).
 _SPECIAL_KEYS = frozenset(name for name, *_ in KEYWORDS) | {"*recnum*"}
-#: Header cards that describe the FITS file, not the record: never JSOC keywords.
-_NOT_KEYWORDS = frozenset({
-    "", "SIMPLE", "BITPIX", "NAXIS", "NAXIS1", "NAXIS2", "EXTEND", "XTENSION", "PCOUNT", "GCOUNT", "BSCALE", "BZERO",
-    "BLANK", "CHECKSUM", "DATASUM", "COMMENT", "HISTORY", "CONTINUE", SCALE_KEYWORD,
-})
+#: Header cards that describe the FITS file, not the record (and blank cards): never JSOC keywords.
+_NOT_KEYWORDS = FILE_CARDS | {""}
 #: Cards ``SyntheticMission._record_header`` sets per record (everything else is the product's base header): only
 #: these need the record's own header, the rest come from a per-product table. The product's quality keyword is
 #: per record too. tests/test_seeding.py checks this list against the full per-record header.

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 from astropy.io import fits
 
-from ..header import PIXEL_CENTRE_KEYS, PIXEL_RADIUS_KEYS, SCALE_KEYWORD, rescale_header
+from ..header import SCALE_KEYWORD, rescale_header, rescale_pixel_keys
 from ..registry import Product, load_registry
 from .templates import level_value, load_template_header, load_template_image, sim_params
 from .timefmt import (
@@ -94,7 +94,7 @@ def _pixel_keys_on_own_grid(header: fits.Header) -> None:
 
     sunpy's AIA 171 test file (128 px, binned from 4096) and the MDI template (64 px, from 1024) kept the pixel radius
     and centre of the full-size image: R_SUN is 32x and 16x what RSUN_OBS / CDELT1 gives on their grid. The binning
-    factor is that ratio when it is a whole number >= 2; the keys are mapped with it like rescale_header does.
+    factor is that ratio when it is a whole number >= 2; the keys are mapped with it (centre convention).
     """
     if not all(isinstance(header.get(key), (int, float)) for key in ("R_SUN", "RSUN_OBS", "CDELT1")):
         return
@@ -102,12 +102,7 @@ def _pixel_keys_on_own_grid(header: fits.Header) -> None:
     factor = round(ratio)
     if factor < 2 or abs(ratio - factor) > 0.02 * factor:
         return
-    for key in PIXEL_RADIUS_KEYS:
-        if isinstance(header.get(key), (int, float)):
-            header[key] = header[key] / factor
-    for key in PIXEL_CENTRE_KEYS:
-        if isinstance(header.get(key), (int, float)):
-            header[key] = (header[key] + 0.5) / factor - 0.5
+    rescale_pixel_keys(header, factor, convention="center")
     header.add_history(f"heliocube embedded archive: template pixel radius and centre divided by its binning {factor}")
 
 
