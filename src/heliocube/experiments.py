@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from .registry import load_registry
+from .registry import coronagraphs
 from .timegrid import format_duration, parse_day, parse_duration
 from .variants import variants_of
 
@@ -15,16 +15,13 @@ def experiments_of(config: Mapping) -> dict[str, dict]:
     """Each experiment by name as plain values (a Snakemake param): products, variant, range, step, options."""
     variants = {variant.name: variant for variant in variants_of(config)}
     first = next(iter(variants))
-    registry = load_registry()
     out = {}
     for entry in config.get("experiments") or []:
         variant = entry.get("variant") or first
         cadence = variants[variant].cadence if variant in variants else None
         step = entry.get("step") or (format_duration(cadence) if cadence else None)
         difference = dict(entry.get("running_difference") or {})
-        # default: the experiment's coronagraphs, as the registry says (LASCO C2/C3)
-        differenced = difference.get("products") or [p for p in entry["products"]
-                                                     if p in registry and registry[p].is_coronagraph]
+        differenced = difference.get("products") or coronagraphs()  # default: the registry's (LASCO C2/C3)
         out[entry["name"]] = {
             "name": entry["name"],
             "products": list(entry["products"]),

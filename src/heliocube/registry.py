@@ -15,7 +15,7 @@ import yaml
 
 from .timegrid import parse_duration
 
-__all__ = ["DIALECTS", "Product", "ValidRegion", "get_product", "load_registry", "product_names"]
+__all__ = ["DIALECTS", "Product", "ValidRegion", "coronagraphs", "get_product", "load_registry", "product_names"]
 
 #: Archive protocols the query and fetch stages speak.
 DIALECTS = ("jsoc", "sdac_eit", "sdac_lasco")
@@ -99,6 +99,11 @@ def load_registry() -> dict[str, Product]:
 def product_names() -> list[str]:
     """Names of every registered product."""
     return list(load_registry())
+
+
+def coronagraphs() -> tuple[str, ...]:
+    """Names of the coronagraph products (:attr:`Product.is_coronagraph`): what running differences default to."""
+    return tuple(name for name, product in load_registry().items() if product.is_coronagraph)
 
 
 def get_product(name: str) -> Product:

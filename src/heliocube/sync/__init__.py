@@ -48,23 +48,4 @@ def __getattr__(name: str):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = [
-    "DEFAULT_DIFFERENCE_PRODUCTS",
-    "MISSING_FRAME",
-    "NO_FRAME_WITHIN_TOLERANCE",
-    "NO_PREVIOUS_ROW",
-    "PREVIOUS_ROW_BEYOND_MAX_GAP",
-    "SyncResult",
-    "SyncTable",
-    "apply_running_difference",
-    "build_time_axis",
-    "check_step_multiple",
-    "match_products",
-    "nearest_frames",
-    "open_synced_xarray",
-    "read_frame_times",
-    "sync_experiment",
-    "synced_csv_path",
-    "write_prior_tool_files",
-    "write_synced",
-]
+__all__ = sorted(_HOMES)

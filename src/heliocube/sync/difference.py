@@ -18,7 +18,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from ..registry import load_registry
+from ..registry import coronagraphs
 from .matching import SyncTable, sort_ledger
 from .times import as_timedelta
 
@@ -30,7 +30,7 @@ __all__ = [
 ]
 
 #: Products differenced when the running-difference option is on and no list is given: the registry's coronagraphs.
-DEFAULT_DIFFERENCE_PRODUCTS = tuple(name for name, product in load_registry().items() if product.is_coronagraph)
+DEFAULT_DIFFERENCE_PRODUCTS = coronagraphs()
 #: Ledger reason: the first synced row has no predecessor.
 NO_PREVIOUS_ROW = "no_previous_row"
 #: Ledger reason: the predecessor row is more than ``max_gap`` earlier.
