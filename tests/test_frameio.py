@@ -206,3 +206,18 @@ def test_blank_of_scaled_data_is_astropys_business(tmp_path):
     hdu.writeto(path)
     data, header = read_frame(path)
     assert data.dtype.kind in "iuf" and blank_to_nan(data, header) is data
+
+
+def test_a_lone_image_is_a_verified_primary_hdu(tmp_path):
+    """write_image: the per-frame file of the prior tool's layout, written like a day file's extension."""
+    from heliocube.frameio import write_image
+
+    data = np.arange(12, dtype=np.float32).reshape(3, 4)
+    header = fits.Header({"XTENSION": "IMAGE", "EXTNAME": "SLOT_20101015T000000", "CDELT1": 2.5, "HC_SHA": "a" * 64})
+    path = tmp_path / "one.fits"
+    write_image(path, data, header)
+    with fits.open(path) as hdul:
+        hdul.verify("exception")
+        assert len(hdul) == 1 and hdul[0].header["NAXIS1"] == 4 and hdul[0].header["CDELT1"] == 2.5
+        assert "EXTNAME" not in hdul[0].header and "XTENSION" not in hdul[0].header
+        np.testing.assert_array_equal(hdul[0].data, data)

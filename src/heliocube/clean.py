@@ -20,7 +20,6 @@ import datetime as dt
 import hashlib
 import logging
 import os
-import warnings
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -30,7 +29,7 @@ from astropy.io import fits
 
 from .fetch.gate import QC_METRICS
 from .fetch.run import LEDGER_COLUMNS
-from .frameio import blank_to_nan, read_frame, write_frames
+from .frameio import blank_to_nan, read_frame, write_frames, write_image
 from .header import with_record_keywords
 from .manifest import record_keywords
 from .paths import atomic_path
@@ -63,11 +62,6 @@ FLOAT_COLUMNS = ("dt_seconds", "abs_dt_seconds", *(f"qc_{m}" for m in QC_METRICS
 #: from, how far from its slot, its QC metrics and its rescaled WCS keywords.
 INDEX_COLUMNS = ("slot_time", "obs_time", "dt_seconds", "abs_dt_seconds", "record_id", "url", "sha256", "raw_path",
                  "frame_file", "hdu", "frame_sha256", *(f"qc_{m}" for m in QC_METRICS), *WCS_KEYS)
-#: Keywords describing the on-disk HDU structure of the raw file, rewritten by astropy for a per-frame file
-#: (``write_frames`` leaves them out of the day files itself).
-_STRUCTURE_KEYS = ("SIMPLE", "XTENSION", "EXTEND", "PCOUNT", "GCOUNT", "CHECKSUM", "DATASUM", "EXTNAME", "EXTVER",
-                   "NEXTEND")
-
 
 def day_frames_path(root: str | os.PathLike, variant: str, product: str, day: dt.date) -> Path:
     """``{root}/frames/{variant}/{product}/{YYYY}/{YYYY-MM-DD}.fits``"""
@@ -101,14 +95,6 @@ def clean_frame(data: np.ndarray, header: fits.Header, product_name: str, varian
         data, header = calibrate(data, header, variant.calibration, product_name)
         copy_header = False  # calibrate returned a new header
     return resize_frame(data, header, variant.image_size, variant.resize_method, copy_header=copy_header)
-
-
-def _without_structure(header: fits.Header) -> fits.Header:
-    """A copy without the raw file's structural cards (astropy writes the new HDU's own)."""
-    header = header.copy()
-    for key in _STRUCTURE_KEYS:
-        header.remove(key, ignore_missing=True, remove_all=True)
-    return header
 
 
 def _float(value) -> float:
@@ -210,10 +196,8 @@ def clean_days(product_name: str, variant: Variant, days: Iterable[dt.date], slo
 def _write_per_frame(root, variant: Variant, product, obs: pd.Timestamp, frame, header) -> None:
     name = f"{product.mission}_{product.name}_{obs:%Y%m%d%H%M%S}_{variant.image_size}.fits"
     target = Path(root, "frames", variant.name, product.name, "per-frame", name)
-    with atomic_path(target) as tmp, warnings.catch_warnings():
-        warnings.simplefilter("ignore", fits.verify.VerifyWarning)  # raw headers carry non-standard cards
-        fits.PrimaryHDU(frame, header=_without_structure(header)).writeto(tmp, overwrite=True,
-                                                                          output_verify="silentfix")
+    with atomic_path(target) as tmp:
+        write_image(tmp, frame, header)
 
 
 def read_index(path: str | os.PathLike) -> pd.DataFrame:

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 from astropy.io import fits
 
-__all__ = ["blank_to_nan", "card_text", "read_frame", "stored_blank", "write_frames"]
+__all__ = ["blank_to_nan", "card_text", "read_frame", "stored_blank", "write_frames", "write_image"]
 
 #: BITPIX of the images this module decodes or writes itself (big-endian on disk)
 _PLAIN_DTYPES = {8: ">u1", 16: ">i2", 32: ">i4", 64: ">i8", -32: ">f4", -64: ">f8"}
@@ -260,10 +260,23 @@ def card_text(card: fits.Card) -> str:
     return card.image
 
 
-def _hdu_bytes(structure: list[tuple[str, object, str]], header: fits.Header, data: np.ndarray | None) -> bytes:
+def _image_structure(data: np.ndarray, extension: bool) -> list[tuple[str, object, str]]:
+    """The structural cards of a 2-D image HDU holding ``data`` (an IMAGE extension or a primary HDU)."""
+    if data.ndim != 2 or data.dtype.newbyteorder("=") not in _BITPIX:
+        raise ValueError(f"a frame must be a 2-D array of a FITS type, got {data.dtype} {data.shape}")
+    first = ("XTENSION", "IMAGE", "Image extension") if extension else ("SIMPLE", True, "conforms to FITS standard")
+    cards = [first, ("BITPIX", _BITPIX[data.dtype.newbyteorder("=")], "array data type"),
+             ("NAXIS", 2, "number of array dimensions"), ("NAXIS1", data.shape[1], ""), ("NAXIS2", data.shape[0], "")]
+    if extension:
+        cards += [("PCOUNT", 0, "number of parameters"), ("GCOUNT", 1, "number of groups")]
+    return cards
+
+
+def _hdu_bytes(structure: list[tuple[str, object, str]], header: fits.Header, data: np.ndarray | None,
+               skip: frozenset = _STRUCTURAL) -> bytes:
     """One HDU: the structural cards, the header's other cards as they are, END, padding, big-endian data."""
     text = "".join(fits.Card(*card).image for card in structure)
-    text += "".join(card_text(card) for card in header.cards if card.keyword not in _STRUCTURAL)
+    text += "".join(card_text(card) for card in header.cards if card.keyword not in skip)
     text += _END_CARD.decode("ascii")
     raw = text.encode("ascii") + b" " * (-len(text) % _BLOCK)
     if data is None:
@@ -296,11 +309,12 @@ def write_frames(path: Path | str, primary: fits.Header, frames) -> None:
                               ("NAXIS", 0, "number of array dimensions"), ("EXTEND", True, "")], primary, None))
         for data, header in frames:
             data = np.asarray(data)
-            if data.ndim != 2 or data.dtype.newbyteorder("=") not in _BITPIX:
-                raise ValueError(f"a frame must be a 2-D array of a FITS type, got {data.dtype} {data.shape}")
-            structure = [("XTENSION", "IMAGE", "Image extension"),
-                         ("BITPIX", _BITPIX[data.dtype.newbyteorder("=")], "array data type"),
-                         ("NAXIS", 2, "number of array dimensions"), ("NAXIS1", data.shape[1], ""),
-                         ("NAXIS2", data.shape[0], ""), ("PCOUNT", 0, "number of parameters"),
-                         ("GCOUNT", 1, "number of groups")]  # fmt: skip
-            out.write(_hdu_bytes(structure, header, data))
+            out.write(_hdu_bytes(_image_structure(data, extension=True), header, data))
+
+
+def write_image(path: Path | str, data: np.ndarray, header: fits.Header) -> None:
+    """Write one 2-D image as the primary HDU of its own file, the way :func:`write_frames` writes an extension
+    (an ``EXTNAME`` the header has is left out: a lone image is no named extension)."""
+    data = np.asarray(data)
+    with open(path, "wb") as out:
+        out.write(_hdu_bytes(_image_structure(data, extension=False), header, data, _STRUCTURAL | {"EXTNAME"}))
