@@ -8,10 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 from astropy.io import fits
+from astropy.io.fits.hdu.compressed.header import _bintable_header_to_image_header
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from heliocube.frameio import _read_plain, _read_rice, blank_to_nan, read_frame, write_frames
+from heliocube.frameio import _image_header, _read_plain, _read_rice, blank_to_nan, read_frame, write_frames
 
 
 def _astropy(path: Path) -> tuple[np.ndarray, fits.Header]:
@@ -58,7 +59,7 @@ def test_jsoc_row_tiles_with_blank_decode_like_astropy(tmp_path):
     image = _aia_like(np.random.default_rng(1), 256)
     header = fits.Header({"BLANK": -32768, "TELESCOP": "SDO/AIA", "WAVELNTH": 171, "CDELT1": 0.6})
     path = _write_compressed(tmp_path / "aia.fits", image, header, compression_type="RICE_1", tile_shape=(1, 256))
-    assert _read_rice(path, path.read_bytes()) is not None  # the fast path handles it (not astropy's fallback)
+    assert _read_rice(path.read_bytes()) is not None  # the fast path handles it (not astropy's fallback)
     data = _assert_same_as_astropy(path)
     np.testing.assert_array_equal(data, image)  # integers as stored, BLANK included
     scaled = blank_to_nan(data, fits.getheader(path, 1))
@@ -80,8 +81,64 @@ def test_any_rice_tiling_decodes_like_astropy(tmp_path, shape, tile, dtype, spre
     image = np.clip(rng.normal(0, spread, shape) + (info.min + info.max) // 2, info.min, info.max).astype(dtype)
     path = tmp_path / f"rice_{seed}_{np.dtype(dtype).name}_{shape}_{tile}.fits"
     _write_compressed(path, image, compression_type="RICE_1", tile_shape=tile)
-    assert _read_rice(path, path.read_bytes()) is not None
+    assert _read_rice(path.read_bytes()) is not None
     np.testing.assert_array_equal(_assert_same_as_astropy(path), image)
+
+
+def _table_header(path: Path) -> fits.Header:
+    """The compressed image's table header as stored (what _read_rice parses)."""
+    with fits.open(path, disable_image_compression=True) as hdul:
+        return hdul[1].header.copy()
+
+
+def _jsoc_header() -> fits.Header:
+    header = fits.Header()
+    header["BLANK"] = -32768
+    for index in range(40):
+        header[f"KEY{index}"] = (index * 1.5, f"comment {index}")
+    header["DATE-OBS"] = "2012-01-01T00:00:00.34Z"
+    header.add_history("level-1 processing")
+    header.add_comment("JSOC export")
+    header.add_history("second history line")
+    return header
+
+
+@pytest.mark.parametrize(
+    "case", ["jsoc", "checksum", "extname", "blank-card", "repeated-keyword", "primary-origin"]
+)
+def test_image_header_is_astropys(tmp_path, case):
+    """The image header built from the table header equals astropy's conversion, card by card with comments,
+    on JSOC-like headers and on the cases handed to astropy's conversion."""
+    header = _jsoc_header()
+    options = {"compression_type": "RICE_1", "tile_shape": (1, 32)}
+    if case == "extname":
+        options["name"] = "AIA_IMAGE"
+    if case == "blank-card":
+        header.append(fits.Card(), bottom=True)
+        header["AFTER"] = 1
+    if case == "repeated-keyword":
+        header.append(fits.Card("KEY3", 9.0), useblanks=False, bottom=True)
+    image = _aia_like(np.random.default_rng(3), 32)
+    path = tmp_path / f"{case}.fits"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        hdu = fits.CompImageHDU(image, header=header, **options)
+        if case == "primary-origin":  # a compressed primary image keeps ZSIMPLE
+            hdu = fits.CompImageHDU(image, header=fits.PrimaryHDU(image, header=header).header, **options)
+        fits.HDUList([fits.PrimaryHDU(), hdu]).writeto(path, checksum=case == "checksum")
+    table = _table_header(path)
+    expected = _astropy(path)[1]
+    if case == "checksum":  # cfitsio keeps the image's checksums in ZHECKSUM/ZDATASUM (astropy writes none)
+        table["ZHECKSUM"] = ("9aQBAZQ99aQBAZQ9", "image HDU checksum")
+        table["ZDATASUM"] = ("2738110474", "image data unit checksum")
+        expected = _bintable_header_to_image_header(table.copy())
+        assert expected["CHECKSUM"] == "9aQBAZQ99aQBAZQ9"
+    built = _image_header(table)
+    assert [(c.keyword, c.value, c.comment) for c in built.cards] == [
+        (c.keyword, c.value, c.comment) for c in expected.cards
+    ]
+    assert _read_rice(path.read_bytes()) is not None
+    _assert_same_as_astropy(path)
 
 
 @pytest.mark.parametrize(
@@ -95,7 +152,7 @@ def test_any_rice_tiling_decodes_like_astropy(tmp_path, shape, tile, dtype, spre
 )
 def test_other_compressions_go_through_astropy(tmp_path, image, options):
     path = _write_compressed(tmp_path / "other.fits", image, **options)
-    assert _read_rice(path, path.read_bytes()) is None
+    assert _read_rice(path.read_bytes()) is None
     _assert_same_as_astropy(path)
 
 
@@ -103,7 +160,7 @@ def test_scaled_rice_goes_through_astropy(tmp_path):
     """BZERO on a compressed image (unsigned 16-bit) is astropy's business."""
     image = np.arange(64 * 64, dtype=np.uint16).reshape(64, 64) * 16
     path = _write_compressed(tmp_path / "uint16.fits", image, compression_type="RICE_1")
-    assert _read_rice(path, path.read_bytes()) is None
+    assert _read_rice(path.read_bytes()) is None
     np.testing.assert_array_equal(_assert_same_as_astropy(path), image)
 
 
@@ -221,3 +278,19 @@ def test_a_lone_image_is_a_verified_primary_hdu(tmp_path):
         assert len(hdul) == 1 and hdul[0].header["NAXIS1"] == 4 and hdul[0].header["CDELT1"] == 2.5
         assert "EXTNAME" not in hdul[0].header and "XTENSION" not in hdul[0].header
         np.testing.assert_array_equal(hdul[0].data, data)
+
+
+@pytest.mark.parametrize("dtype", [np.int16, np.uint8, np.int32])
+@pytest.mark.parametrize("where", ["type-min", "type-max", "inside"])
+def test_blank_to_nan_finds_blank_wherever_it_sits_in_the_range(dtype, where):
+    """BLANK at the type's minimum (JSOC's -32768) or maximum is found by one min()/max() pass, any other value by
+    comparison; a frame without BLANK pixels comes back as it is."""
+    info = np.iinfo(dtype)
+    blank = {"type-min": info.min, "type-max": info.max, "inside": 7}[where]
+    data = np.arange(40 * 30).reshape(40, 30).astype(dtype) % 100 + 10  # 10..109: no BLANK pixel
+    header = fits.Header({"BLANK": int(blank)})
+    assert blank_to_nan(data, header) is data
+    data[3, 4] = data[20, 1] = blank
+    out = blank_to_nan(data, header)
+    assert np.isnan(out).sum() == 2 and np.isnan(out[3, 4]) and np.isnan(out[20, 1])
+    np.testing.assert_array_equal(out[~np.isnan(out)], data[data != blank])

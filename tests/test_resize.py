@@ -228,3 +228,22 @@ def test_fast_block_mean_matches_the_numpy_block_reduction(n, size):
     # float64 sums in another order: equal to the last bit or two, then rounded to the same float32
     np.testing.assert_allclose(fast, reference, rtol=1e-13, atol=0)
     np.testing.assert_array_equal(fast.astype(np.float32), reference.astype(np.float32))
+
+
+@pytest.mark.parametrize("dtype", [np.int16, np.uint8, np.int8, np.uint16])
+@pytest.mark.parametrize("n,size", [(4096, 512), (256, 16), (64, 32), (64, 2)])
+def test_small_integer_block_means_in_float32_are_the_float64_ones(dtype, n, size):
+    """8- and 16-bit integers average in float32 bands up to factor 16 (exact sums below 2**24) and give the
+    same float32 frame, to the bit, as float64 accumulation; beyond that they stay in float64."""
+    from heliocube.resize import _block_mean, _exact_float32
+
+    info = np.iinfo(dtype)
+    data = np.random.default_rng(n + size).integers(info.min, info.max, (n, n), endpoint=True).astype(dtype)
+    data[:8, :8] = info.max  # a block at the extreme: the largest sum
+    f = n // size
+    reference = data.astype(np.float64).reshape(size, f, size, f).mean(axis=(1, 3)).astype(np.float32)
+    assert _exact_float32(data.dtype, f) == (np.float32 if max(-int(info.min), int(info.max)) * f * f < 2**24
+                                             else np.float64)  # fmt: skip
+    for method, scale in (("mean", 1), ("sum", f * f)):
+        np.testing.assert_array_equal(resize(data, size, method), reference * np.float32(scale), err_msg=method)
+    np.testing.assert_array_equal(_block_mean(data, size).astype(np.float32), reference)
