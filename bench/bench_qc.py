@@ -10,7 +10,7 @@ Cases:
   in the fetch stage; the valid-region mask is computed once per geometry, as it is there.
 * AIA171 4096x4096 int16 in a RICE_1 tile-compressed extension (a ``CompImageHDU``, one row per tile, cfitsio's
   default tiling; JSOC serves aia.lev1 Rice-compressed), rendered by the embedded archive at 4096 (~10 s). The
-  astropy read alone and ``read_frame`` alone (imagecodecs decodes the tiles) are timed too.
+  astropy read alone and ``read_frame`` alone (:mod:`heliocube.rice` decodes the tiles) are timed too.
 
 Each case prints the minimum and the median over all runs of wall time (``perf_counter``) and of the process's
 CPU time (``thread_time``): on a shared machine the CPU time is the steadier figure of the two.
@@ -116,7 +116,7 @@ def bench_aia(workdir: Path, repeats: int) -> None:
     _line("AIA171 4096x4096 RICE_1 read+QC", *_timed(lambda: gate.after_download(None, path), repeats),
           f"  n={repeats} {path.stat().st_size / 2**20:.1f} MiB verdict={verdict} {metrics}")  # fmt: skip
     _line("AIA171 4096x4096 RICE_1 astropy read only", *_timed(lambda: _decompress(path), repeats))
-    _line("AIA171 4096x4096 RICE_1 read_frame (imagecodecs)", *_timed(lambda: read_frame(path), repeats))
+    _line("AIA171 4096x4096 RICE_1 read_frame (heliocube.rice)", *_timed(lambda: read_frame(path), repeats))
 
 
 def main() -> None:

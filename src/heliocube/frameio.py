@@ -12,10 +12,9 @@ for nothing when no pixel is missing, the common case). It reads through one of 
   parsed with ``Header.fromstring`` and the data are one ``frombuffer`` (astropy spends ~1 ms opening the HDU list);
 - a ``RICE_1`` tile-compressed integer image after an empty primary HDU (JSOC's ``aia.lev1`` and ``hmi``
   segments): the table header is parsed with ``Header.fromstring`` and turned into the image header as astropy
-  would (:func:`_image_header`), ``imagecodecs.rcomp_decode`` (cfitsio's Rice decoder) decodes each tile straight
-  into the output array.
-  astropy's own tile loop costs more in Python than the decoding itself for JSOC's one-row tiles (4,096 tiles per
-  AIA frame): ~230 ms against ~110 ms for a 4096² frame on the development machine;
+  would (:func:`_image_header`), and :func:`heliocube.rice.decode_tiles` decodes every tile straight into the
+  output array in one compiled call. astropy's tile loop (one Python call of cfitsio's decoder per tile, 4,096
+  per AIA frame) took ~230 ms for a 4096² frame on the development machine; this path takes ~70 ms;
 - anything else (other compressions, quantised floats, scaled data, odd layouts): astropy.
 
 The tests check the fast paths against astropy on every layout they accept.
@@ -142,7 +141,7 @@ def _rice_layout(table: fits.Header) -> dict | None:
 
 def _decode_rice(buf: bytes, data_offset: int, layout: dict) -> np.ndarray:
     """Decode every tile of a ``RICE_1`` table whose data start at ``data_offset`` into one native array."""
-    import imagecodecs  # only JSOC products need it; keeps the SoHO path free of the import
+    from .rice import decode_tiles  # numba-compiled: only JSOC products need it; keeps the SoHO path free of it
 
     (ny, nx), (tile_y, tile_x) = layout["shape"], layout["tile"]
     tiles_x, tiles_y = -(-nx // tile_x), -(-ny // tile_y)
@@ -151,24 +150,14 @@ def _decode_rice(buf: bytes, data_offset: int, layout: dict) -> np.ndarray:
     descriptors = np.frombuffer(buf, layout["descriptor"], count=2 * layout["rows"], offset=data_offset)
     lengths, offsets = descriptors[0::2].astype(np.int64), descriptors[1::2].astype(np.int64)
     heap = data_offset + layout["heap_start"]
-    if (lengths <= 0).any():  # a tile stored elsewhere (uncompressed column): not this layout
+    if (lengths <= 0).any() or (offsets < 0).any():  # a tile stored elsewhere (uncompressed column): not this layout
         raise ValueError("compressed table has empty tiles")
     needed = heap + int((offsets + lengths).max())
     if len(buf) < needed:
         raise ValueError(f"truncated FITS: {len(buf)} bytes, the tile heap needs {needed}")
     image = np.empty((ny, nx), dtype=layout["dtype"])
-    view, decode, blocksize, dtype = memoryview(buf), imagecodecs.rcomp_decode, layout["blocksize"], layout["dtype"]
-    row_tiles = tile_x == nx and tile_y == 1
-    flat = image.reshape(-1)
-    for index, (length, offset) in enumerate(zip(lengths.tolist(), offsets.tolist(), strict=True)):
-        stream = view[heap + offset : heap + offset + length]
-        if row_tiles:  # JSOC's layout: decode straight into the output row
-            decode(stream, shape=(nx,), dtype=dtype, nblock=blocksize, out=flat[index * nx : (index + 1) * nx])
-            continue
-        y0, x0 = (index // tiles_x) * tile_y, (index % tiles_x) * tile_x
-        height, width = min(tile_y, ny - y0), min(tile_x, nx - x0)
-        tile = decode(stream, shape=(height * width,), dtype=dtype, nblock=blocksize)
-        image[y0 : y0 + height, x0 : x0 + width] = tile.reshape(height, width)
+    decode_tiles(np.frombuffer(buf, dtype=np.uint8), heap, lengths, offsets, image, (tile_y, tile_x),
+                 layout["blocksize"])
     return image
 
 
@@ -302,7 +291,7 @@ def read_frame(path: Path | str) -> tuple[np.ndarray, fits.Header]:
             frame = _read_rice(buf)
         if frame is None:
             frame = _read_astropy(path)
-    except Exception as exc:  # astropy and imagecodecs raise many kinds on broken files
+    except Exception as exc:  # astropy raises many kinds on broken files
         raise ValueError(f"unreadable FITS: {type(exc).__name__}: {exc}") from exc
     if frame is None:
         raise ValueError("no HDU holds image data")

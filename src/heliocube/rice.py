@@ -1,0 +1,189 @@
+"""Rice decoding of FITS tile-compressed integer images (``ZCMPTYPE = 'RICE_1'``), compiled with numba.
+
+The algorithm is the FITS standard's (Pence et al. 2009, §10.4.1), as cfitsio's ``ricecomp.c`` implements it. For
+each tile the stream holds the first pixel (``BYTEPIX`` bytes, big-endian), then blocks of ``BLOCKSIZE`` pixel
+differences. Each block starts with ``fsbits`` bits holding ``fs + 1`` (3, 4, 5 bits for 1, 2, 4 bytes per pixel):
+
+- ``fs + 1 == 0``: every difference of the block is zero;
+- ``fs == fsmax`` (6, 14, 25): each difference is stored raw in ``8 * BYTEPIX`` bits;
+- otherwise each difference is a run of zeros, a one bit, then ``fs`` low bits: ``(zeros << fs) | low``.
+
+Differences are zig-zag mapped (even ``d`` -> ``d // 2``, odd -> ``~(d // 2)``) and accumulated in the integer width
+of the pixel, so the sum wraps as cfitsio's does.
+
+Why not cfitsio's decoder (which astropy, fitsio and imagecodecs wrap): it reads one byte at a time, with a
+loop per byte of a run of zeros, and it is called once per tile. A 4096² ``aia.lev1`` frame (4,096 one-row tiles)
+took ~115 ms on the development machine, most of an AIA frame's QC and of its clean stage. Here 64 bits sit in a
+register, a run of zeros is one leading-zero count, and one call decodes every tile: ~65-75 ms. The tests compare
+this decoder with cfitsio's (astropy's binding) on every pixel width, block size, tiling and noise level, on long
+runs of zeros, on streams that end early and on random bytes. numba caches the compiled code (``__pycache__``, or
+``NUMBA_CACHE_DIR``); the first call in a fresh install compiles for ~2 s.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+from numba.cpython.unsafe.numbers import leading_zeros
+
+__all__ = ["RICE_PARAMETERS", "decode_tiles"]
+
+#: bytes per pixel -> (fsbits, fsmax): the width of a block's ``fs + 1`` field and the ``fs`` of a raw block
+RICE_PARAMETERS = {1: (3, 6), 2: (4, 14), 4: (5, 25)}
+
+#: error codes of the compiled loop (0 is success)
+_ERRORS = {
+    1: "a tile's stream is shorter than its first pixel",
+    2: "hit the end of a tile's compressed stream",
+}
+
+
+@numba.njit(cache=True, nogil=True, boundscheck=False)
+def _decode_stream(buf, start, end, dst, bytepix, fsbits, fsmax, nblock):  # pragma: no cover - compiled
+    """Decode the Rice stream ``buf[start:end]`` into the 1-D ``dst`` (every element); 0, or an error code."""
+    if end - start < bytepix:
+        return 1
+    # the running pixel value is kept in 64 bits and stored in the pixel's width: the store wraps it, so what is
+    # stored equals cfitsio's sums wrapped at every step
+    lastpix = np.int64(0)
+    for k in range(bytepix):
+        lastpix = (lastpix << 8) | np.int64(buf[start + k])
+    bbits = 8 * bytepix
+    p = start + bytepix  # next byte to load
+    bits = np.uint64(0)  # unread bits, left-aligned; below them only zeros
+    count = 0  # how many of them are valid
+    i = 0
+    n = dst.size
+    # the first block's first difference is the first pixel's own (0): decoding starts at element 0
+    while i < n:
+        while count <= 56:  # refill: bytes past the stream's end read as zeros, caught by the check below
+            byte = np.uint64(buf[p]) if p < end else np.uint64(0)
+            bits |= byte << np.uint64(56 - count)
+            p += 1
+            count += 8
+        fs = np.int64(bits >> np.uint64(64 - fsbits)) - 1
+        bits <<= np.uint64(fsbits)
+        count -= fsbits
+        stop = min(i + nblock, n)
+        if fs < 0:  # a block of zero differences
+            while i < stop:
+                dst[i] = lastpix
+                i += 1
+        elif fs == fsmax:  # raw differences, bbits each
+            while i < stop:
+                while count <= 56:
+                    byte = np.uint64(buf[p]) if p < end else np.uint64(0)
+                    bits |= byte << np.uint64(56 - count)
+                    p += 1
+                    count += 8
+                diff = np.int64(bits >> np.uint64(64 - bbits))
+                bits = (bits << np.uint64(bbits - 1)) << np.uint64(1)  # bbits may be 32: never shift by 64
+                count -= bbits
+                lastpix += (diff >> 1) ^ -(diff & 1)
+                dst[i] = lastpix
+                i += 1
+        else:
+            ufs = np.uint64(fs)
+            low_shift = np.uint64(63 - fs)
+            while i < stop:
+                if count < 32:
+                    while count <= 56:
+                        byte = np.uint64(buf[p]) if p < end else np.uint64(0)
+                        bits |= byte << np.uint64(56 - count)
+                        p += 1
+                        count += 8
+                zeros = np.int64(leading_zeros(bits))  # 64 when no bit is set
+                if zeros + 1 + fs <= count:  # the run, its one bit and the low bits are all in the register
+                    bits = (bits << np.uint64(zeros)) << np.uint64(1)
+                    count -= zeros + 1
+                else:  # a run longer than the register holds: count it across refills
+                    zeros = 0
+                    while not bits:
+                        zeros += count
+                        count = 0
+                        if p > end + 8:  # nothing but padding left: the stream ended inside a run
+                            return 2
+                        while count <= 56:
+                            byte = np.uint64(buf[p]) if p < end else np.uint64(0)
+                            bits |= byte << np.uint64(56 - count)
+                            p += 1
+                            count += 8
+                    lead = np.int64(leading_zeros(bits))
+                    zeros += lead
+                    bits = (bits << np.uint64(lead)) << np.uint64(1)
+                    count -= lead + 1
+                    if count < fs:
+                        while count <= 56:
+                            byte = np.uint64(buf[p]) if p < end else np.uint64(0)
+                            bits |= byte << np.uint64(56 - count)
+                            p += 1
+                            count += 8
+                low = np.int64((bits >> low_shift) >> np.uint64(1))  # the top fs bits (none when fs is 0)
+                bits <<= ufs
+                count -= fs
+                diff = (zeros << fs) | low
+                lastpix += (diff >> 1) ^ -(diff & 1)
+                dst[i] = lastpix
+                i += 1
+        if (p - start) * 8 - count > (end - start) * 8:  # read past the stream: truncated or corrupt
+            return 2
+    return 0
+
+
+@numba.njit(cache=True, nogil=True, boundscheck=False)
+def _decode_all(buf, heap, lengths, offsets, image, tile_y, tile_x, bytepix, fsbits, fsmax,
+                nblock):  # pragma: no cover - compiled
+    """Decode every tile into ``image``; (0, -1) or (error code, tile index)."""
+    ny, nx = image.shape
+    tiles_x = (nx + tile_x - 1) // tile_x
+    rows = tile_y == 1 and tile_x == nx
+    flat = image.reshape(-1)
+    scratch = np.empty(0 if rows else tile_y * tile_x, dtype=image.dtype)
+    for t in range(lengths.size):
+        start = heap + offsets[t]
+        end = start + lengths[t]
+        if rows:  # JSOC's layout: straight into the row
+            code = _decode_stream(buf, start, end, flat[t * nx : (t + 1) * nx], bytepix, fsbits, fsmax, nblock)
+        else:
+            y0 = (t // tiles_x) * tile_y
+            x0 = (t % tiles_x) * tile_x
+            height = min(tile_y, ny - y0)
+            width = min(tile_x, nx - x0)
+            part = scratch[: height * width]
+            code = _decode_stream(buf, start, end, part, bytepix, fsbits, fsmax, nblock)
+            image[y0 : y0 + height, x0 : x0 + width] = part.reshape(height, width)
+        if code:
+            return code, t
+    return 0, -1
+
+
+def decode_tiles(buf: np.ndarray, heap: int, lengths: np.ndarray, offsets: np.ndarray, image: np.ndarray,
+                 tile: tuple[int, int], blocksize: int) -> None:
+    """Decode the Rice tiles of one compressed image into ``image``.
+
+    Parameters
+    ----------
+    buf : numpy.ndarray
+        The file's bytes as ``uint8``.
+    heap : int
+        Offset in ``buf`` of the table's heap (where the tile descriptors' offsets count from).
+    lengths, offsets : numpy.ndarray
+        Each tile's compressed length and heap offset (the descriptors), in row-major tile order.
+    image : numpy.ndarray
+        C-contiguous 2-D output, ``uint8``, ``int16`` or ``int32`` (the ``ZBITPIX`` width).
+    tile : (int, int)
+        Tile shape (``ZTILE2``, ``ZTILE1``); edge tiles are cut to the image.
+    blocksize : int
+        Pixels per Rice block (``BLOCKSIZE``, 32 by default).
+
+    Raises
+    ------
+    ValueError
+        When a tile's stream ends before its pixels do (truncated or corrupt data).
+    """
+    fsbits, fsmax = RICE_PARAMETERS[image.dtype.itemsize]
+    code, index = _decode_all(buf, int(heap), np.ascontiguousarray(lengths, dtype=np.int64),
+                              np.ascontiguousarray(offsets, dtype=np.int64), image, int(tile[0]), int(tile[1]),
+                              image.dtype.itemsize, fsbits, fsmax, int(blocksize))  # fmt: skip
+    if code:
+        raise ValueError(f"Rice tile {index}: {_ERRORS[code]}")
