@@ -112,3 +112,29 @@ def test_garbage_streams_raise_or_decode_without_reading_outside(junk, n, bytepi
         decode_tiles(buf, 0, lengths, offsets, out, (1, n), 32)
     except ValueError as exc:
         assert "Rice tile 0" in str(exc)
+
+
+@pytest.mark.parametrize(
+    ("change", "match"),
+    [
+        ({"heap": 10_000}, "outside the buffer"),
+        ({"offsets": np.array([0, 4, 8, -4])}, "outside the buffer"),
+        ({"lengths": np.array([4, 4, 4]), "offsets": np.array([0, 4, 8])}, "3 Rice tiles"),
+        ({"blocksize": 0}, "must be positive"),  # would loop for ever
+        ({"tile": (0, 10)}, "must be positive"),
+        ({"out": np.zeros((4, 10), dtype=np.float32)}, "must be integer"),
+        ({"out": np.zeros((10, 4), dtype=np.int16).T}, "C-contiguous"),
+    ],
+    ids=["heap", "negative-offset", "tile-count", "blocksize", "tile", "dtype", "layout"],
+)
+def test_arguments_a_broken_header_could_get_wrong_are_refused(change, match):
+    """The compiled loop has no bounds checks: tiles outside the buffer, a tile count that does not match the
+    image, a zero block size or tile edge, a non-integer or non-contiguous output are refused before it runs."""
+    image = np.zeros((4, 10), dtype=np.int16)
+    stream = Rice1(blocksize=32, bytepix=2, tilesize=10).encode(image[0])
+    buf, lengths, offsets = _heap([stream] * 4)
+    args = {"heap": 0, "lengths": lengths, "offsets": offsets, "out": image.copy(), "tile": (1, 10), "blocksize": 32}
+    decode_tiles(buf, *args.values())  # the valid call
+    args |= change
+    with pytest.raises(ValueError, match=match):
+        decode_tiles(buf, *args.values())

@@ -181,9 +181,25 @@ def decode_tiles(buf: np.ndarray, heap: int, lengths: np.ndarray, offsets: np.nd
     ValueError
         When a tile's stream ends before its pixels do (truncated or corrupt data).
     """
+    # the compiled loop trusts its arguments (no bounds checks): everything a broken header could get wrong is
+    # checked here
+    if image.ndim != 2 or not image.flags.c_contiguous or image.dtype.itemsize not in RICE_PARAMETERS:
+        raise ValueError(f"Rice output must be a C-contiguous 2-D array of 1, 2 or 4-byte integers, got {image.dtype}")
+    if image.dtype.kind not in "iu":
+        raise ValueError(f"Rice output must be integer, got {image.dtype}")
+    tile_y, tile_x, blocksize = int(tile[0]), int(tile[1]), int(blocksize)
+    if tile_y < 1 or tile_x < 1 or blocksize < 1:
+        raise ValueError(f"Rice tile {tile_y}x{tile_x} with blocksize {blocksize}: all must be positive")
+    lengths = np.ascontiguousarray(lengths, dtype=np.int64)
+    offsets = np.ascontiguousarray(offsets, dtype=np.int64)
+    ny, nx = image.shape
+    if lengths.shape != offsets.shape or lengths.size != -(-ny // tile_y) * -(-nx // tile_x):
+        raise ValueError(f"{lengths.size} Rice tiles for a {ny}x{nx} image in {tile_y}x{tile_x} tiles")
+    if lengths.size and ((lengths < 0).any() or (offsets < 0).any() or heap < 0
+                         or heap + int((offsets + lengths).max()) > buf.size):  # fmt: skip
+        raise ValueError("Rice tiles lie outside the buffer")
     fsbits, fsmax = RICE_PARAMETERS[image.dtype.itemsize]
-    code, index = _decode_all(buf, int(heap), np.ascontiguousarray(lengths, dtype=np.int64),
-                              np.ascontiguousarray(offsets, dtype=np.int64), image, int(tile[0]), int(tile[1]),
-                              image.dtype.itemsize, fsbits, fsmax, int(blocksize))  # fmt: skip
+    code, index = _decode_all(np.ascontiguousarray(buf, dtype=np.uint8).reshape(-1), int(heap), lengths, offsets,
+                              image, tile_y, tile_x, image.dtype.itemsize, fsbits, fsmax, blocksize)  # fmt: skip
     if code:
         raise ValueError(f"Rice tile {index}: {_ERRORS[code]}")
