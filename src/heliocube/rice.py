@@ -38,6 +38,18 @@ _ERRORS = {
 }
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def _refill(buf, p, end, bits, count):  # pragma: no cover - compiled
+    """Load whole bytes below the ``count`` valid bits of ``bits`` until more than 56 are valid; bytes past the
+    stream's ``end`` load as zeros (the caller checks how far it read). Returns ``bits, p, count``."""
+    while count <= 56:
+        byte = np.uint64(buf[p]) if p < end else np.uint64(0)
+        bits |= byte << np.uint64(56 - count)
+        p += 1
+        count += 8
+    return bits, p, count
+
+
 @numba.njit(cache=True, nogil=True, boundscheck=False)
 def _decode_stream(buf, start, end, dst, bytepix, fsbits, fsmax, nblock):  # pragma: no cover - compiled
     """Decode the Rice stream ``buf[start:end]`` into the 1-D ``dst`` (every element); 0, or an error code."""
@@ -56,11 +68,7 @@ def _decode_stream(buf, start, end, dst, bytepix, fsbits, fsmax, nblock):  # pra
     n = dst.size
     # the first block's first difference is the first pixel's own (0): decoding starts at element 0
     while i < n:
-        while count <= 56:  # refill: bytes past the stream's end read as zeros, caught by the check below
-            byte = np.uint64(buf[p]) if p < end else np.uint64(0)
-            bits |= byte << np.uint64(56 - count)
-            p += 1
-            count += 8
+        bits, p, count = _refill(buf, p, end, bits, count)
         fs = np.int64(bits >> np.uint64(64 - fsbits)) - 1
         bits <<= np.uint64(fsbits)
         count -= fsbits
@@ -71,11 +79,7 @@ def _decode_stream(buf, start, end, dst, bytepix, fsbits, fsmax, nblock):  # pra
                 i += 1
         elif fs == fsmax:  # raw differences, bbits each
             while i < stop:
-                while count <= 56:
-                    byte = np.uint64(buf[p]) if p < end else np.uint64(0)
-                    bits |= byte << np.uint64(56 - count)
-                    p += 1
-                    count += 8
+                bits, p, count = _refill(buf, p, end, bits, count)
                 diff = np.int64(bits >> np.uint64(64 - bbits))
                 bits = (bits << np.uint64(bbits - 1)) << np.uint64(1)  # bbits may be 32: never shift by 64
                 count -= bbits
@@ -87,11 +91,7 @@ def _decode_stream(buf, start, end, dst, bytepix, fsbits, fsmax, nblock):  # pra
             low_shift = np.uint64(63 - fs)
             while i < stop:
                 if count < 32:
-                    while count <= 56:
-                        byte = np.uint64(buf[p]) if p < end else np.uint64(0)
-                        bits |= byte << np.uint64(56 - count)
-                        p += 1
-                        count += 8
+                    bits, p, count = _refill(buf, p, end, bits, count)
                 zeros = np.int64(leading_zeros(bits))  # 64 when no bit is set
                 if zeros + 1 + fs <= count:  # the run, its one bit and the low bits are all in the register
                     bits = (bits << np.uint64(zeros)) << np.uint64(1)
@@ -103,21 +103,13 @@ def _decode_stream(buf, start, end, dst, bytepix, fsbits, fsmax, nblock):  # pra
                         count = 0
                         if p > end + 8:  # nothing but padding left: the stream ended inside a run
                             return 2
-                        while count <= 56:
-                            byte = np.uint64(buf[p]) if p < end else np.uint64(0)
-                            bits |= byte << np.uint64(56 - count)
-                            p += 1
-                            count += 8
+                        bits, p, count = _refill(buf, p, end, bits, count)
                     lead = np.int64(leading_zeros(bits))
                     zeros += lead
                     bits = (bits << np.uint64(lead)) << np.uint64(1)
                     count -= lead + 1
                     if count < fs:
-                        while count <= 56:
-                            byte = np.uint64(buf[p]) if p < end else np.uint64(0)
-                            bits |= byte << np.uint64(56 - count)
-                            p += 1
-                            count += 8
+                        bits, p, count = _refill(buf, p, end, bits, count)
                 low = np.int64((bits >> low_shift) >> np.uint64(1))  # the top fs bits (none when fs is 0)
                 bits <<= ufs
                 count -= fs
