@@ -2,6 +2,7 @@
 
 import datetime as dt
 import json
+import os
 from collections import Counter
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from heliocube.fetch import Rejection, fetch_days, sha256_of
 from heliocube.frameio import read_frame
 from heliocube.header import with_record_keywords
 from heliocube.paths import day_receipt_path
+from heliocube.qc import FrameQC
 from heliocube.query import write_day_manifests
 
 from .conftest import FRAME, make_context
@@ -153,3 +155,47 @@ def test_fits_protocol_polls_the_export(clean_archive, clean_context_for):
     assert (slots["status"] == "ok").all()
     ops = [e["query"] for e in clean_archive.access_log if "jsoc_fetch" in e["path"]]
     assert any("exp_request" in q and "method=url&" in q for q in ops) and any("exp_status" in q for q in ops)
+
+
+class CountingQC(FrameQC):
+    """The QC gate, remembering which files it inspected."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.inspected = []
+
+    def inspect(self, path, keywords=None):
+        self.inspected.append(Path(path).name)
+        return super().inspect(path, keywords)
+
+
+def test_a_rerun_reuses_the_qc_verdicts_of_unchanged_files(tmp_path):
+    """The receipts keep each QC verdict under the gate's fingerprint: a rerun (the last month's job when the range
+    grows) inspects no file again and gives the same slots and ledger; a file changed since is inspected again,
+    and other thresholds (another fingerprint) inspect everything."""
+    holey = SyntheticMission(seed=4, frame_size=FRAME, defect_rates={"hole": 0.5, "corrupt": 0.0, "truncated": 0.0})
+    days = (DAY, DAY + dt.timedelta(days=1))
+    with ArchiveServer(holey) as server:
+        config, context = make_context(server, tmp_path / "out", products=["EIT195"])
+        first_gate = CountingQC("EIT195")
+        first, first_ledger = query_and_fetch("EIT195", config, context, days=days, gate=first_gate)
+        assert (first_ledger["reason"] == "holes").sum() > 0 and (first["status"] == "ok").all()
+        assert len(first_gate.inspected) == len(set(first_gate.inspected)) == len(first) + len(first_ledger)
+
+        again_gate = CountingQC("EIT195")
+        again, again_ledger = query_and_fetch("EIT195", config, context, days=days, gate=again_gate)
+        assert again_gate.inspected == []
+        pd.testing.assert_frame_equal(again, first)
+        pd.testing.assert_frame_equal(again_ledger, first_ledger)
+
+        changed = Path(config["output_root"], first["path"].iloc[2])
+        stat = changed.stat()
+        os.utime(changed, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))  # e.g. replaced by hand
+        touched_gate = CountingQC("EIT195")
+        touched, _ = query_and_fetch("EIT195", config, context, days=days, gate=touched_gate)
+        assert touched_gate.inspected == [changed.name]
+        pd.testing.assert_frame_equal(touched, first)
+
+        looser_gate = CountingQC("EIT195", {"hole_fraction": 0.9})
+        looser, looser_ledger = query_and_fetch("EIT195", config, context, days=days, gate=looser_gate)
+        assert len(looser_gate.inspected) == len(looser) and looser_ledger.empty  # each slot's nearest, inspected

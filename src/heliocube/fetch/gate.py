@@ -29,6 +29,10 @@ class QualityGate(Protocol):
 
     ``before_download`` sees only the manifest row (archive keywords such as QUALITY), so a flagged record
     costs no download; ``after_download`` sees the verified file. Either returns None to accept.
+
+    A gate may have a ``fingerprint`` (str) naming everything that decides its verdicts: the fetch stage then
+    records each ``after_download`` verdict in the day's receipt and, on a later run under the same fingerprint,
+    reuses it for the same unchanged file (size and modification time) instead of inspecting the file again.
     """
 
     def before_download(self, candidate: pd.Series) -> Rejection | None: ...

@@ -5,7 +5,9 @@ parallel (at most ``connections`` at a time), and a failed or rejected candidate
 to its next candidate. Outputs:
 
 - per-day receipts ``raw/{product}/{YYYY}/{YYYY-MM-DD}.receipt.json`` (what each slot chose, sha256, and the
-  rejected candidates with their reasons);
+  rejected candidates with their reasons; with a gate that has a ``fingerprint``, also the gate's verdict on
+  each file it inspected, so that a rerun, e.g. the last month's job when the range is extended, inspects
+  only files it has no verdict on: QC is most of a fetch job's CPU once the files are cached);
 - for the span, a slot table (one row per slot) and a ledger (one row per rejected candidate).
 """
 
@@ -90,15 +92,15 @@ def _load_candidates(product_name: str, days: list[dt.date], root) -> pd.DataFra
     return normalize_manifest(pd.concat(frames, ignore_index=True)) if frames else empty_manifest()
 
 
-def _previous_urls(product_name: str, days: list[dt.date], root) -> dict[str, str]:
-    urls = {}
-    for day in days:
-        path = day_receipt_path(root, product_name, day)
-        if path.exists():
-            for slot in json.loads(path.read_text())["slots"]:
-                if slot.get("record_id") and slot.get("url"):
-                    urls[slot["record_id"]] = slot["url"]
-    return urls
+def _previous_receipts(product_name: str, days: list[dt.date], root) -> list[dict]:
+    """The receipts an earlier run wrote for ``days``."""
+    paths = (day_receipt_path(root, product_name, day) for day in days)
+    return [json.loads(path.read_text()) for path in paths if path.exists()]
+
+
+def _previous_urls(receipts: list[dict]) -> dict[str, str]:
+    return {slot["record_id"]: slot["url"] for receipt in receipts for slot in receipt["slots"]
+            if slot.get("record_id") and slot.get("url")}  # fmt: skip
 
 
 def fetch_days(product_name: str, days: list[dt.date], context, root: str | os.PathLike, *,
@@ -136,7 +138,10 @@ def fetch_days(product_name: str, days: list[dt.date], context, root: str | os.P
         for time, ranked in zip(day_slots, rank_candidates(day_slots, candidates, pd.Timedelta(tolerance)),
                                 strict=True):
             slots.append(_Slot(day, time, ranked))
-    known_urls = _previous_urls(product_name, days, root)
+    receipts = _previous_receipts(product_name, days, root)
+    known_urls = _previous_urls(receipts)
+    fingerprint = getattr(gate, "fingerprint", None)
+    verdicts = _previous_verdicts(receipts, fingerprint)  # record id -> _Verdict, reusable
     session = new_session(context.connections)
     base = context.jsoc_url if product.is_jsoc else context.sdac_url  # every download stays on this host
 
@@ -161,13 +166,70 @@ def fetch_days(product_name: str, days: list[dt.date], context, root: str | os.P
                 if isinstance(outcome, Rejection):
                     slot.reject(outcome)
                     continue
-                verdict = gate.after_download(candidates.iloc[slot.current], outcome)
-                if verdict is None:
-                    slot.chosen, slot.path = slot.current, outcome
-                    slot.metrics = gate.metrics_of(outcome) if hasattr(gate, "metrics_of") else {}
+                verdict = _judge(gate, candidates.iloc[slot.current], outcome, verdicts)
+                if verdict.rejection is None:
+                    slot.chosen, slot.path, slot.metrics = slot.current, outcome, verdict.metrics
                 else:
-                    slot.reject(verdict)
-    return _write_receipts(product_name, days, slots, candidates, known_urls, root, cadence, tolerance)
+                    slot.reject(verdict.rejection)
+    return _write_receipts(product_name, days, slots, candidates, known_urls, root, cadence, tolerance,
+                           verdicts if fingerprint else None, fingerprint)
+
+
+@dataclasses.dataclass
+class _Verdict:
+    """A gate's verdict on one downloaded file, and the file's identity when it was given."""
+
+    rejection: Rejection | None
+    metrics: dict
+    size: int
+    mtime_ns: int
+    sha256: str | None = None  # of an accepted file, once the receipt computed it
+
+    @classmethod
+    def of_file(cls, path: Path, rejection: Rejection | None, metrics: dict) -> _Verdict:
+        stat = path.stat()
+        return cls(rejection, metrics, stat.st_size, stat.st_mtime_ns)
+
+    def matches(self, path: Path) -> bool:
+        """Whether ``path`` is still the file this verdict was given on."""
+        try:
+            stat = path.stat()
+        except OSError:
+            return False
+        return (stat.st_size, stat.st_mtime_ns) == (self.size, self.mtime_ns)
+
+    def as_json(self) -> dict:
+        rejection = None if self.rejection is None else dataclasses.asdict(self.rejection)
+        return {"rejection": rejection, "metrics": self.metrics, "size": self.size, "mtime_ns": self.mtime_ns,
+                "sha256": self.sha256}
+
+    @classmethod
+    def from_json(cls, entry: dict) -> _Verdict:
+        rejection = None if entry["rejection"] is None else Rejection(**entry["rejection"])
+        return cls(rejection, dict(entry["metrics"]), int(entry["size"]), int(entry["mtime_ns"]), entry.get("sha256"))
+
+
+def _judge(gate, candidate: pd.Series, path: Path, verdicts: dict[str, _Verdict]) -> _Verdict:
+    """The gate's verdict on ``path``: one recorded for this record and this very file, else a new inspection
+    (recorded in ``verdicts``)."""
+    record_id = candidate["record_id"]
+    known = verdicts.get(record_id)
+    if known is not None and known.matches(path):
+        return known
+    rejection = gate.after_download(candidate, path)
+    metrics = gate.metrics_of(path) if rejection is None and hasattr(gate, "metrics_of") else {}
+    verdicts[record_id] = verdict = _Verdict.of_file(path, rejection, metrics)
+    return verdict
+
+
+def _previous_verdicts(receipts: list[dict], fingerprint: str | None) -> dict[str, _Verdict]:
+    """The verdicts ``receipts`` recorded under ``fingerprint`` (none without one)."""
+    verdicts: dict[str, _Verdict] = {}
+    for receipt in receipts if fingerprint else ():
+        qc = receipt.get("qc") or {}
+        if qc.get("fingerprint") == fingerprint:
+            verdicts.update({record_id: _Verdict.from_json(entry) for record_id, entry in qc["verdicts"].items()})
+    return verdicts
 
 
 def _resolve_urls(product, candidates, positions, known_urls, context) -> None:
@@ -197,12 +259,25 @@ def _download(session, row: pd.Series, known_urls: dict, target: Path, context, 
         return Rejection(err.reason, detail=err.detail)
 
 
-def _write_receipts(product_name, days, slots, candidates, known_urls, root, cadence, tolerance):
+def _write_receipts(product_name, days, slots, candidates, known_urls, root, cadence, tolerance, verdicts,
+                    fingerprint):
     slot_rows, ledger_rows = [], []
     product = get_product(product_name)
+    judged_on: dict[str, set[str]] = {day.isoformat(): set() for day in days}  # records each day's slots judged
     for slot in slots:
         chosen = None if slot.chosen is None else candidates.iloc[slot.chosen]
         status = "ok" if chosen is not None else ("failed" if slot.ranked else "empty")
+        positions = [position for position, _ in slot.rejections] + ([] if chosen is None else [slot.chosen])
+        judged_on[slot.day.isoformat()].update(candidates.iloc[position]["record_id"] for position in positions)
+        sha256 = None
+        if chosen is not None:
+            verdict = (verdicts or {}).get(chosen["record_id"])
+            if verdict is not None and verdict.sha256 and verdict.matches(slot.path):
+                sha256 = verdict.sha256  # the same file as when it was hashed
+            else:
+                sha256 = sha256_of(slot.path)
+                if verdict is not None:
+                    verdict.sha256 = sha256
         slot_rows.append({
             "product": product_name, "day": slot.day.isoformat(), "slot": slot.time.isoformat(), "status": status,
             "record_id": None if chosen is None else chosen["record_id"],
@@ -210,7 +285,7 @@ def _write_receipts(product_name, days, slots, candidates, known_urls, root, cad
             "dt_seconds": None if chosen is None else (chosen["time_utc"] - slot.time).total_seconds(),
             "url": None if chosen is None else known_urls.get(chosen["record_id"]),
             "path": None if chosen is None else os.path.relpath(slot.path, root),
-            "sha256": None if chosen is None else sha256_of(slot.path),
+            "sha256": sha256,
             "size": None if chosen is None else slot.path.stat().st_size,
             "n_rejected": len(slot.rejections),
             **{f"qc_{name}": slot.metrics.get(name) for name in QC_METRICS},
@@ -233,6 +308,10 @@ def _write_receipts(product_name, days, slots, candidates, known_urls, root, cad
             "slots": slot_table[slot_table["day"] == day.isoformat()].to_dict("records"),
             "rejections": ledger[ledger["day"] == day.isoformat()].to_dict("records"),
         }
+        if verdicts is not None:
+            receipt["qc"] = {"fingerprint": fingerprint, "verdicts": {
+                record_id: verdicts[record_id].as_json() for record_id in sorted(judged_on[day.isoformat()])
+                if record_id in verdicts}}  # fmt: skip
         with atomic_path(day_receipt_path(root, product_name, day)) as tmp:
             tmp.write_text(json.dumps(receipt, indent=1, default=str))
     log.info("%s: %d slots, %d filled, %d rejected candidates", product_name, len(slot_table),

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import collections
+import functools
+import hashlib
+import json
 import threading
 from pathlib import Path
 
@@ -18,7 +21,26 @@ from . import checks
 from .geometry import disk_geometry, region_masks
 from .thresholds import Thresholds
 
-__all__ = ["FrameQC", "read_frame"]
+__all__ = ["FrameQC", "qc_code_digest", "read_frame"]
+
+#: the modules whose code decides a verdict: reading and decoding the file, completing its header, the checks
+_VERDICT_MODULES = ("qc/checks.py", "qc/gate.py", "qc/geometry.py", "qc/thresholds.py", "frameio.py", "rice.py",
+                    "header.py", "manifest.py", "registry.py")
+
+
+@functools.cache
+def qc_code_digest() -> str:
+    """SHA-256 of the source of the modules that decide a QC verdict and of the versions of the libraries they
+    run on (numpy, OpenCV, astropy): a changed check, a fixed decoder or another OpenCV gives another digest."""
+    import astropy
+    import cv2
+
+    package = Path(__file__).resolve().parent.parent
+    digest = hashlib.sha256()
+    for name in _VERDICT_MODULES:
+        digest.update(name.encode() + b"\0" + (package / name).read_bytes())
+    digest.update(f"numpy {np.__version__} cv2 {cv2.__version__} astropy {astropy.__version__}".encode())
+    return digest.hexdigest()
 
 class FrameQC:
     """Quality gate for one registry product (implements :class:`heliocube.fetch.gate.QualityGate`).
@@ -56,6 +78,14 @@ class FrameQC:
         self.detect_streaks = self.product.is_coronagraph
         self._metrics: collections.OrderedDict[str, dict] = collections.OrderedDict()
         self._lock = threading.Lock()
+
+    @functools.cached_property
+    def fingerprint(self) -> str:
+        """What decides this gate's verdicts (product, thresholds, expected size, :func:`qc_code_digest`): the
+        fetch stage reuses a verdict recorded under the same fingerprint for the same, unchanged file."""
+        what = {"product": self.product.name, "thresholds": self.thresholds.as_dict(),
+                "expected_size": self.expected_size, "code": qc_code_digest()}
+        return hashlib.sha256(json.dumps(what, sort_keys=True, default=str).encode()).hexdigest()
 
     # ------------------------------------------------------------------ QualityGate
     def before_download(self, candidate: pd.Series) -> Rejection | None:
