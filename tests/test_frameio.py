@@ -104,7 +104,9 @@ def _jsoc_header() -> fits.Header:
 
 
 @pytest.mark.parametrize(
-    "case", ["jsoc", "checksum", "extname", "blank-card", "repeated-keyword", "primary-origin"]
+    "case",
+    ["jsoc", "checksum", "checksum-after-default-extname", "stray-axes", "extname", "blank-card", "repeated-keyword",
+     "primary-origin"],
 )
 def test_image_header_is_astropys(tmp_path, case):
     """The image header built from the table header equals astropy's conversion, card by card with comments,
@@ -133,6 +135,16 @@ def test_image_header_is_astropys(tmp_path, case):
         table["ZDATASUM"] = ("2738110474", "image data unit checksum")
         expected = _bintable_header_to_image_header(table.copy())
         assert expected["CHECKSUM"] == "9aQBAZQ99aQBAZQ9"
+    if case == "checksum-after-default-extname":  # DATASUM goes where EXTNAME was the last keyword card
+        del table["EXTNAME"]
+        table.append(fits.Card("EXTNAME", "COMPRESSED_IMAGE"), bottom=True)
+        table["ZDATASUM"] = ("12345", "image data unit checksum")
+        expected = _bintable_header_to_image_header(table.copy())
+    if case == "stray-axes":  # axis keywords the image does not have go, odd spellings stay (as in astropy)
+        for key in ("NAXIS0", "NAXIS01", "NAXIS3"):
+            table[key] = 5
+        expected = _bintable_header_to_image_header(table.copy())
+        assert "NAXIS3" not in expected and "NAXIS0" in expected
     built = _image_header(table)
     assert [(c.keyword, c.value, c.comment) for c in built.cards] == [
         (c.keyword, c.value, c.comment) for c in expected.cards
@@ -294,3 +306,44 @@ def test_blank_to_nan_finds_blank_wherever_it_sits_in_the_range(dtype, where):
     out = blank_to_nan(data, header)
     assert np.isnan(out).sum() == 2 and np.isnan(out[3, 4]) and np.isnan(out[20, 1])
     np.testing.assert_array_equal(out[~np.isnan(out)], data[data != blank])
+
+
+def test_compression_settings_are_read_as_astropy_reads_them():
+    """The first ZNAMEn that names a setting, in any case, gives its ZVALn (later repeats do not count)."""
+    from heliocube.frameio import _compression_setting
+
+    table = fits.Header([("ZNAME1", "blocksize"), ("ZVAL1", 16), ("ZNAME2", "BYTEPIX"), ("ZVAL2", 2),
+                         ("ZNAME3", "BLOCKSIZE"), ("ZVAL3", 32)])  # fmt: skip
+    assert _compression_setting(table, "BLOCKSIZE", 32) == 16
+    assert _compression_setting(table, "BYTEPIX", 4) == 2
+    assert _compression_setting(fits.Header(), "BLOCKSIZE", 32) == 32
+
+
+def test_tiles_beyond_the_tables_heap_are_refused(tmp_path):
+    """PCOUNT bounds the heap: a tile said to lie past it (here PCOUNT 0) is an error, as in astropy, never
+    bytes read from whatever follows."""
+    image = _aia_like(np.random.default_rng(4), 64)
+    path = _write_compressed(tmp_path / "aia.fits", image, compression_type="RICE_1", tile_shape=(1, 64))
+    raw = bytearray(path.read_bytes())
+    card = raw.index(b"PCOUNT  =", 2880)
+    raw[card : card + 80] = fits.Card("PCOUNT", 0, "number of group parameters").image.encode()
+    broken = tmp_path / "pcount0.fits"
+    broken.write_bytes(bytes(raw))
+    with pytest.raises(Exception):  # noqa: B017 - astropy raises its own kind
+        _astropy(broken)
+    with pytest.raises(ValueError, match="unreadable FITS"):
+        read_frame(broken)
+
+
+@pytest.mark.parametrize("blank", [1.5, -32768.0, "abc", True])
+def test_a_blank_that_is_no_integer_is_ignored(blank):
+    """astropy ignores a BLANK that is no integer (with a warning); so does stored_blank, rather than failing or
+    rounding 1.5 onto real pixels (bool is an int to astropy too)."""
+    from heliocube.frameio import stored_blank
+
+    data = np.array([[1, 2], [-32768, 1]], dtype=np.int16)
+    header = fits.Header({"BLANK": blank})
+    expected = 1 if blank is True else None
+    assert stored_blank(data, header) == expected
+    if expected is None:
+        assert blank_to_nan(data, header) is data

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from astropy.io.fits.hdu.compressed._codecs import Rice1  # astropy's binding of cfitsio's ricecomp.c
+from astropy.io.fits.hdu.compressed._compression import decompress_rice_1_c
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -102,16 +103,51 @@ def test_streams_that_end_too_early_raise(bytepix):
             decode_tiles(buf, 0, lengths, offsets, np.empty_like(image), (1, 500), 32)
 
 
-@settings(max_examples=80, deadline=None)
-@given(junk=st.binary(min_size=1, max_size=300), n=st.integers(1, 400), bytepix=st.sampled_from([1, 2, 4]))
-def test_garbage_streams_raise_or_decode_without_reading_outside(junk, n, bytepix):
-    """Any bytes: a ValueError or some pixels, never a crash or a read past the tile (the heap after it is 0xAA)."""
+@settings(max_examples=300, deadline=None)
+@given(
+    junk=st.binary(min_size=1, max_size=200),
+    n=st.integers(1, 300),
+    bytepix=st.sampled_from([1, 2, 4]),
+    blocksize=st.sampled_from([16, 32]),
+)
+def test_any_bytes_decode_or_fail_as_cfitsio_does(junk, n, bytepix, blocksize):
+    """Random bytes as a tile: where cfitsio (astropy's binding) decodes them, the same pixels; where it fails
+    (stream too short, unused bytes left), a ValueError. One deliberate difference: a 32-bit block whose fs field
+    says 26-30 (no encoder writes one; cfitsio decodes garbage) is refused."""
+    try:
+        reference = np.frombuffer(decompress_rice_1_c(junk, blocksize, bytepix, n), dtype=f"i{bytepix}")
+    except Exception:  # astropy raises what cfitsio reports
+        reference = None
     buf, lengths, offsets = _heap([junk])
     out = np.empty((1, n), dtype=DTYPES[bytepix])
     try:
-        decode_tiles(buf, 0, lengths, offsets, out, (1, n), 32)
+        decode_tiles(buf, 0, lengths, offsets, out, (1, n), blocksize)
     except ValueError as exc:
-        assert "Rice tile 0" in str(exc)
+        assert reference is None or "fs is above" in str(exc), exc
+        return
+    assert reference is not None
+    np.testing.assert_array_equal(out.reshape(-1), reference.view(out.dtype))
+
+
+def test_streams_cfitsio_refuses_are_refused():
+    image = np.arange(200, dtype=np.int16).reshape(1, 200) * 7
+    stream = Rice1(blocksize=32, bytepix=2, tilesize=200).encode(image)
+    buf, lengths, offsets = _heap([stream + b"\x00\x01"])  # two bytes the pixels do not use
+    with pytest.raises(ValueError, match="unused bytes"):
+        decode_tiles(buf, 0, lengths, offsets, np.empty_like(image), (1, 200), 32)
+    fs30 = bytes([0, 0, 0, 0, 0b11111111, 0xFF, 0xFF, 0xFF, 0xFF])  # 32-bit first pixel, then fs + 1 = 31
+    buf, lengths, offsets = _heap([fs30])
+    with pytest.raises(ValueError, match="fs is above"):
+        decode_tiles(buf, 0, lengths, offsets, np.empty((1, 1), dtype=np.int32), (1, 1), 32)
+
+
+def test_a_tile_larger_than_the_image_decodes_without_allocating_the_tile():
+    image = np.random.default_rng(1).integers(0, 500, (4, 10)).astype(np.int16)
+    stream = Rice1(blocksize=32, bytepix=2, tilesize=40).encode(image)
+    buf, lengths, offsets = _heap([stream])
+    out = np.empty_like(image)
+    decode_tiles(buf, 0, lengths, offsets, out, (10**5, 10**5), 32)  # 10**10 pixels if the tile were allocated
+    np.testing.assert_array_equal(out, image)
 
 
 @pytest.mark.parametrize(
@@ -119,13 +155,14 @@ def test_garbage_streams_raise_or_decode_without_reading_outside(junk, n, bytepi
     [
         ({"heap": 10_000}, "outside the buffer"),
         ({"offsets": np.array([0, 4, 8, -4])}, "outside the buffer"),
+        ({"offsets": np.array([0, 4, 8, 2**63 - 100])}, "outside the buffer"),  # offset + length overflows
         ({"lengths": np.array([4, 4, 4]), "offsets": np.array([0, 4, 8])}, "3 Rice tiles"),
         ({"blocksize": 0}, "must be positive"),  # would loop for ever
         ({"tile": (0, 10)}, "must be positive"),
         ({"out": np.zeros((4, 10), dtype=np.float32)}, "must be integer"),
         ({"out": np.zeros((10, 4), dtype=np.int16).T}, "C-contiguous"),
     ],
-    ids=["heap", "negative-offset", "tile-count", "blocksize", "tile", "dtype", "layout"],
+    ids=["heap", "negative-offset", "overflowing-offset", "tile-count", "blocksize", "tile", "dtype", "layout"],
 )
 def test_arguments_a_broken_header_could_get_wrong_are_refused(change, match):
     """The compiled loop has no bounds checks: tiles outside the buffer, a tile count that does not match the

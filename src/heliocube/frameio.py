@@ -44,7 +44,7 @@ _RICE_DTYPES = {8: np.uint8, 16: np.int16, 32: np.int32}
 #: cards of a compressed image's table header that describe the table (astropy's ``Header.strip``)
 _TABLE_STRUCTURE = frozenset({"SIMPLE", "XTENSION", "BITPIX", "NAXIS", "EXTEND", "PCOUNT", "GCOUNT", "GROUPS",
                               "TFIELDS", "THEAP", "CHECKSUM", "DATASUM"})
-_NAXIS_N = re.compile(r"NAXIS\d+")
+_NAXIS_N = re.compile(r"NAXIS(\d+)")
 _END_CARD = b"END" + b" " * 77
 _BLOCK = 2880
 
@@ -119,24 +119,32 @@ def _rice_layout(table: fits.Header) -> dict | None:
         descriptor = ">i8"
     else:
         return None
-    params = {"BLOCKSIZE": 32, "BYTEPIX": 4}
-    index = 1
-    while f"ZNAME{index}" in table:
-        params[str(table[f"ZNAME{index}"]).strip().upper()] = table.get(f"ZVAL{index}")
-        index += 1
-    if params["BYTEPIX"] != zbitpix // 8:
+    if _compression_setting(table, "BYTEPIX", 4) != zbitpix // 8:
         return None
     nx, ny = int(table["ZNAXIS1"]), int(table["ZNAXIS2"])
+    rows, row_bytes = int(table["NAXIS2"]), int(table["NAXIS1"])
     return {
         "dtype": _RICE_DTYPES[zbitpix],
         "shape": (ny, nx),
         "tile": (int(table.get("ZTILE2", 1)), int(table.get("ZTILE1", nx))),
-        "rows": int(table["NAXIS2"]),
-        "row_bytes": int(table["NAXIS1"]),
-        "heap_start": int(table.get("THEAP", int(table["NAXIS1"]) * int(table["NAXIS2"]))),
+        "rows": rows,
+        "row_bytes": row_bytes,
+        "heap_start": int(table.get("THEAP", rows * row_bytes)),
+        "data_bytes": rows * row_bytes + int(table.get("PCOUNT", 0)),  # descriptor table + heap
         "descriptor": descriptor,
-        "blocksize": int(params["BLOCKSIZE"]),
+        "blocksize": int(_compression_setting(table, "BLOCKSIZE", 32)),
     }
+
+
+def _compression_setting(table: fits.Header, name: str, default):
+    """A ``ZNAMEn``/``ZVALn`` setting the way astropy (and cfitsio) look it up: the first ``ZNAMEn`` equal to
+    ``name`` in any case."""
+    index = 1
+    while f"ZNAME{index}" in table:
+        if str(table[f"ZNAME{index}"]).lower() == name.lower():
+            return table.get(f"ZVAL{index}")
+        index += 1
+    return default
 
 
 def _decode_rice(buf: bytes, data_offset: int, layout: dict) -> np.ndarray:
@@ -147,17 +155,19 @@ def _decode_rice(buf: bytes, data_offset: int, layout: dict) -> np.ndarray:
     tiles_x, tiles_y = -(-nx // tile_x), -(-ny // tile_y)
     if layout["rows"] != tiles_x * tiles_y or layout["row_bytes"] != 2 * np.dtype(layout["descriptor"]).itemsize:
         raise ValueError(f"compressed table has {layout['rows']} rows for {tiles_y}x{tiles_x} tiles")
+    end = data_offset + layout["data_bytes"]  # the table's data end with its heap (PCOUNT): tiles lie inside
+    if len(buf) < end:
+        raise ValueError(f"truncated FITS: {len(buf)} bytes, the compressed table needs {end}")
+    if not layout["rows"] * layout["row_bytes"] <= layout["heap_start"] <= layout["data_bytes"]:
+        raise ValueError(f"compressed table's heap starts at {layout['heap_start']}, inside its rows or past its data")
     descriptors = np.frombuffer(buf, layout["descriptor"], count=2 * layout["rows"], offset=data_offset)
     lengths, offsets = descriptors[0::2].astype(np.int64), descriptors[1::2].astype(np.int64)
-    heap = data_offset + layout["heap_start"]
-    if (lengths <= 0).any() or (offsets < 0).any():  # a tile stored elsewhere (uncompressed column): not this layout
+    if (lengths <= 0).any():  # a tile stored elsewhere (uncompressed column): not this layout
         raise ValueError("compressed table has empty tiles")
-    needed = heap + int((offsets + lengths).max())
-    if len(buf) < needed:
-        raise ValueError(f"truncated FITS: {len(buf)} bytes, the tile heap needs {needed}")
     image = np.empty((ny, nx), dtype=layout["dtype"])
-    decode_tiles(np.frombuffer(buf, dtype=np.uint8), heap, lengths, offsets, image, (tile_y, tile_x),
-                 layout["blocksize"])
+    # decode_tiles refuses tiles outside the buffer it is given: the heap, no further
+    decode_tiles(np.frombuffer(buf, dtype=np.uint8, count=end), data_offset + layout["heap_start"], lengths, offsets,
+                 image, (tile_y, tile_x), layout["blocksize"])  # fmt: skip
     return image
 
 
@@ -168,8 +178,8 @@ def stored_blank(data: np.ndarray, header: fits.Header) -> int | None:
     put NaN at those pixels already).
     """
     blank = header.get("BLANK")
-    if blank is None or data.dtype.kind not in "iu" or _is_scaled(header):
-        return None
+    if not isinstance(blank, int | np.integer) or data.dtype.kind not in "iu" or _is_scaled(header):
+        return None  # a BLANK that is no integer is ignored, as astropy ignores it (with a warning)
     return int(blank)
 
 
@@ -178,7 +188,8 @@ def blank_to_nan(data: np.ndarray, header: fits.Header) -> np.ndarray:
 
     Returns ``data`` itself when it is not an integer array, the header has no ``BLANK`` or has ``BSCALE``/``BZERO``
     (astropy scaled those data and put NaN at their ``BLANK`` pixels already), or no pixel is ``BLANK``.
-    The float type is astropy's (float32 for 8- and 16-bit integers, float64 for wider ones).
+    The float type is astropy's (float32 for 8- and 16-bit integers, float64 for wider ones). One difference:
+    ``BLANK = 0`` marks missing pixels here, as the FITS standard says; astropy ignores a BLANK of 0.
     """
     blank = stored_blank(data, header)
     if blank is None:
@@ -222,16 +233,21 @@ def _image_header(table: fits.Header) -> fits.Header:
               else fits.Card("PCOUNT", 0),
               fits.Card("GCOUNT", table["ZGCOUNT"], comments["ZGCOUNT"]) if "ZGCOUNT" in table
               else fits.Card("GCOUNT", 1)]  # fmt: skip
+    table_naxis = int(table.get("NAXIS", 0))
     for card in table.cards:
         keyword = card.keyword
-        if (keyword in _TABLE_STRUCTURE or _NAXIS_N.fullmatch(keyword) or _is_reserved_keyword(keyword)
-                or (keyword == "EXTNAME" and card.value == "COMPRESSED_IMAGE")):
+        if keyword in _TABLE_STRUCTURE or _is_reserved_keyword(keyword):
             continue
+        axis = _NAXIS_N.fullmatch(keyword)
+        if axis and (keyword in {f"NAXIS{i}" for i in range(1, table_naxis + 1)} or int(axis[1]) > naxis):
+            continue  # the table's axes, and any the image does not have
         cards.append(card)
     header = fits.Header(cards)
     for source, target in (("ZHECKSUM", "CHECKSUM"), ("ZDATASUM", "DATASUM")):
         if source in table:  # where astropy's set puts a new card: after the last non-commentary one
             header.set(target, table[source], comments[source])
+    if header.get("EXTNAME") == "COMPRESSED_IMAGE":  # astropy's default name, dropped after the cards above
+        del header["EXTNAME"]
     return header
 
 

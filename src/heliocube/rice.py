@@ -35,6 +35,8 @@ RICE_PARAMETERS = {1: (3, 6), 2: (4, 14), 4: (5, 25)}
 _ERRORS = {
     1: "a tile's stream is shorter than its first pixel",
     2: "hit the end of a tile's compressed stream",
+    3: "unused bytes at the end of a tile's compressed stream",
+    4: "a block's fs is above the largest its pixel width allows",
 }
 
 
@@ -72,6 +74,8 @@ def _decode_stream(buf, start, end, dst, bytepix, fsbits, fsmax, nblock):  # pra
         fs = np.int64(bits >> np.uint64(64 - fsbits)) - 1
         bits <<= np.uint64(fsbits)
         count -= fsbits
+        if fs > fsmax:  # 5-bit fields can say 26-30 for 32-bit pixels; no encoder writes it (cfitsio: garbage)
+            return 4
         stop = min(i + nblock, n)
         if fs < 0:  # a block of zero differences
             while i < stop:
@@ -113,12 +117,14 @@ def _decode_stream(buf, start, end, dst, bytepix, fsbits, fsmax, nblock):  # pra
                 low = np.int64((bits >> low_shift) >> np.uint64(1))  # the top fs bits (none when fs is 0)
                 bits <<= ufs
                 count -= fs
-                diff = (zeros << fs) | low
+                diff = ((zeros << fs) | low) & 0xFFFFFFFF  # cfitsio's difference is 32 bits wide
                 lastpix += (diff >> 1) ^ -(diff & 1)
                 dst[i] = lastpix
                 i += 1
         if (p - start) * 8 - count > (end - start) * 8:  # read past the stream: truncated or corrupt
             return 2
+    if ((p - start) * 8 - count + 7) // 8 < end - start:  # cfitsio (and astropy) refuse these too
+        return 3
     return 0
 
 
@@ -130,7 +136,7 @@ def _decode_all(buf, heap, lengths, offsets, image, tile_y, tile_x, bytepix, fsb
     tiles_x = (nx + tile_x - 1) // tile_x
     rows = tile_y == 1 and tile_x == nx
     flat = image.reshape(-1)
-    scratch = np.empty(0 if rows else tile_y * tile_x, dtype=image.dtype)
+    scratch = np.empty(0 if rows else min(tile_y, ny) * min(tile_x, nx), dtype=image.dtype)
     for t in range(lengths.size):
         start = heap + offsets[t]
         end = start + lengths[t]
@@ -187,8 +193,10 @@ def decode_tiles(buf: np.ndarray, heap: int, lengths: np.ndarray, offsets: np.nd
     ny, nx = image.shape
     if lengths.shape != offsets.shape or lengths.size != -(-ny // tile_y) * -(-nx // tile_x):
         raise ValueError(f"{lengths.size} Rice tiles for a {ny}x{nx} image in {tile_y}x{tile_x} tiles")
-    if lengths.size and ((lengths < 0).any() or (offsets < 0).any() or heap < 0
-                         or heap + int((offsets + lengths).max()) > buf.size):  # fmt: skip
+    room = buf.size - int(heap)  # bytes from the heap's start to the buffer's end
+    # each bound on its own first, so that offset + length cannot overflow int64 (a crafted 1QB descriptor)
+    if lengths.size and (heap < 0 or (lengths < 0).any() or (offsets < 0).any() or (lengths > room).any()
+                         or (offsets > room).any() or (offsets + lengths > room).any()):  # fmt: skip
         raise ValueError("Rice tiles lie outside the buffer")
     fsbits, fsmax = RICE_PARAMETERS[image.dtype.itemsize]
     code, index = _decode_all(np.ascontiguousarray(buf, dtype=np.uint8).reshape(-1), int(heap), lengths, offsets,
