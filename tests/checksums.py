@@ -36,8 +36,9 @@ __all__ = ["SKIPPED_DIRS", "VOLATILE_FITS_CARDS", "VOLATILE_KEYS", "data_checksu
 
 #: Top-level directories of an output root (and directories anywhere) that hold no data.
 SKIPPED_DIRS = frozenset({"logs", "benchmarks", "embedded-archive", ".snakemake"})
-#: HDF5 attributes, table columns and JSON keys that differ between identical runs.
-VOLATILE_KEYS = frozenset({"created"})
+#: HDF5 attributes, table columns and JSON keys that differ between identical runs: when a file was written or
+#: (``mtime_ns``, the fetch receipts' identity of a QC-inspected raw file) downloaded.
+VOLATILE_KEYS = frozenset({"created", "mtime_ns"})
 #: FITS cards that differ between identical runs: when the file was written, and checksums over the header.
 VOLATILE_FITS_CARDS = frozenset({"DATE", "CHECKSUM", "DATASUM", "ZHECKSUM", "ZDATASUM"})
 #: Hidden files that are data: zarr v2 metadata.
