@@ -184,7 +184,20 @@ def test_extending_the_range_by_a_week_rebuilds_only_the_new_days_year_cube_mast
         assert by_rule["cube"] == by_rule["cube_master"] == n_products * n_variants
         assert by_rule["sync"] == 2 and by_rule["seed_metadata"] == 2 * n_variants
         before = len(server.access_log)
+        cached = _raw_files(tmp_path / "out")
         second = run(snakemake_command(tmp_path, config))
         assert second.returncode == 0, second.stderr[-3000:]
         again = [e["path"] for e in server.access_log[before:] if DATA_FILE.search(e["path"])]
     assert again and not set(again) & downloaded  # the new days only: nothing fetched before is fetched again
+    # and QC inspects only the files the rerun downloaded: the receipts' verdicts stand for those it had
+    inspected = reused = 0
+    for log in (tmp_path / "out" / "logs" / "fetch").glob("*/2010-10.log"):
+        counts = re.findall(r"QC: (\d+) files inspected, (\d+) verdicts reused", log.read_text())[-1]
+        inspected, reused = inspected + int(counts[0]), reused + int(counts[1])
+    assert inspected == len(_raw_files(tmp_path / "out") - cached)
+    assert reused >= n_products * 4  # at least the frames of each product's four slots of October 1st
+
+
+def _raw_files(root: Path) -> set[Path]:
+    """The fetch stage's cache: raw/{product}/{YYYY}/{YYYY-MM-DD}/<file> (not receipts, not partial files)."""
+    return {path for path in root.glob("raw/*/*/*/*") if path.is_file() and not path.name.startswith(".")}

@@ -13,6 +13,7 @@ to its next candidate. Outputs:
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import datetime as dt
 import json
@@ -142,6 +143,7 @@ def fetch_days(product_name: str, days: list[dt.date], context, root: str | os.P
     known_urls = _previous_urls(receipts)
     fingerprint = getattr(gate, "fingerprint", None)
     verdicts = _previous_verdicts(receipts, fingerprint)  # record id -> _Verdict, reusable
+    qc_counts = collections.Counter()  # files inspected, verdicts reused
     session = new_session(context.connections)
     base = context.jsoc_url if product.is_jsoc else context.sdac_url  # every download stays on this host
 
@@ -166,11 +168,13 @@ def fetch_days(product_name: str, days: list[dt.date], context, root: str | os.P
                 if isinstance(outcome, Rejection):
                     slot.reject(outcome)
                     continue
-                verdict = _judge(gate, candidates.iloc[slot.current], outcome, verdicts)
+                verdict = _judge(gate, candidates.iloc[slot.current], outcome, verdicts, qc_counts)
                 if verdict.rejection is None:
                     slot.chosen, slot.path, slot.metrics = slot.current, outcome, verdict.metrics
                 else:
                     slot.reject(verdict.rejection)
+    log.info("%s QC: %d files inspected, %d verdicts reused", product_name, qc_counts["inspected"],
+             qc_counts["reused"])
     return _write_receipts(product_name, days, slots, candidates, known_urls, root, cadence, tolerance,
                            verdicts if fingerprint else None, fingerprint)
 
@@ -209,13 +213,16 @@ class _Verdict:
         return cls(rejection, dict(entry["metrics"]), int(entry["size"]), int(entry["mtime_ns"]), entry.get("sha256"))
 
 
-def _judge(gate, candidate: pd.Series, path: Path, verdicts: dict[str, _Verdict]) -> _Verdict:
+def _judge(gate, candidate: pd.Series, path: Path, verdicts: dict[str, _Verdict],
+           counts: collections.Counter) -> _Verdict:
     """The gate's verdict on ``path``: one recorded for this record and this very file, else a new inspection
-    (recorded in ``verdicts``)."""
+    (recorded in ``verdicts``). ``counts`` tallies ``reused`` and ``inspected``."""
     record_id = candidate["record_id"]
     known = verdicts.get(record_id)
     if known is not None and known.matches(path):
+        counts["reused"] += 1
         return known
+    counts["inspected"] += 1
     rejection = gate.after_download(candidate, path)
     metrics = gate.metrics_of(path) if rejection is None and hasattr(gate, "metrics_of") else {}
     verdicts[record_id] = verdict = _Verdict.of_file(path, rejection, metrics)
