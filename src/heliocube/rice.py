@@ -177,7 +177,8 @@ def decode_tiles(buf: np.ndarray, heap: int, lengths: np.ndarray, offsets: np.nd
     Raises
     ------
     ValueError
-        When a tile's stream ends before its pixels do (truncated or corrupt data).
+        When the arguments do not describe tiles inside ``buf`` that cover ``image``, or a tile's stream is
+        truncated or corrupt: it ends before its pixels do, leaves bytes unused, or holds an impossible block.
     """
     # the compiled loop trusts its arguments (no bounds checks): everything a broken header could get wrong is
     # checked here
