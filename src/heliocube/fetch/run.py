@@ -203,14 +203,11 @@ class _Verdict:
         return (stat.st_size, stat.st_mtime_ns) == (self.size, self.mtime_ns)
 
     def as_json(self) -> dict:
-        rejection = None if self.rejection is None else dataclasses.asdict(self.rejection)
-        return {"rejection": rejection, "metrics": self.metrics, "size": self.size, "mtime_ns": self.mtime_ns,
-                "sha256": self.sha256}
+        return dataclasses.asdict(self)  # the rejection too (a dataclass), or None
 
     @classmethod
     def from_json(cls, entry: dict) -> _Verdict:
-        rejection = None if entry["rejection"] is None else Rejection(**entry["rejection"])
-        return cls(rejection, dict(entry["metrics"]), int(entry["size"]), int(entry["mtime_ns"]), entry.get("sha256"))
+        return cls(**{**entry, "rejection": entry["rejection"] and Rejection(**entry["rejection"])})
 
 
 def _judge(gate, candidate: pd.Series, path: Path, verdicts: dict[str, _Verdict],
