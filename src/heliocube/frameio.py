@@ -151,10 +151,8 @@ def _decode_rice(buf: bytes, data_offset: int, layout: dict) -> np.ndarray:
     """Decode every tile of a ``RICE_1`` table whose data start at ``data_offset`` into one native array."""
     from .rice import decode_tiles  # numba-compiled: only JSOC products need it; keeps the SoHO path free of it
 
-    (ny, nx), (tile_y, tile_x) = layout["shape"], layout["tile"]
-    tiles_x, tiles_y = -(-nx // tile_x), -(-ny // tile_y)
-    if layout["rows"] != tiles_x * tiles_y or layout["row_bytes"] != 2 * np.dtype(layout["descriptor"]).itemsize:
-        raise ValueError(f"compressed table has {layout['rows']} rows for {tiles_y}x{tiles_x} tiles")
+    if layout["row_bytes"] != 2 * np.dtype(layout["descriptor"]).itemsize:  # (decode_tiles checks the tile count)
+        raise ValueError(f"compressed table rows of {layout['row_bytes']} bytes are no tile descriptors")
     end = data_offset + layout["data_bytes"]  # the table's data end with its heap (PCOUNT): tiles lie inside
     if len(buf) < end:
         raise ValueError(f"truncated FITS: {len(buf)} bytes, the compressed table needs {end}")
@@ -164,10 +162,10 @@ def _decode_rice(buf: bytes, data_offset: int, layout: dict) -> np.ndarray:
     lengths, offsets = descriptors[0::2].astype(np.int64), descriptors[1::2].astype(np.int64)
     if (lengths <= 0).any():  # a tile stored elsewhere (uncompressed column): not this layout
         raise ValueError("compressed table has empty tiles")
-    image = np.empty((ny, nx), dtype=layout["dtype"])
+    image = np.empty(layout["shape"], dtype=layout["dtype"])
     # decode_tiles refuses tiles outside the buffer it is given: the heap, no further
     decode_tiles(np.frombuffer(buf, dtype=np.uint8, count=end), data_offset + layout["heap_start"], lengths, offsets,
-                 image, (tile_y, tile_x), layout["blocksize"])  # fmt: skip
+                 image, layout["tile"], layout["blocksize"])  # fmt: skip
     return image
 
 
@@ -195,14 +193,12 @@ def blank_to_nan(data: np.ndarray, header: fits.Header) -> np.ndarray:
     if blank is None:
         return data
     info = np.iinfo(data.dtype)
-    if blank in (info.min, info.max):  # the usual BLANK (JSOC: -32768): one min() or max() pass says if any pixel is
-        if (data.min() if blank == info.min else data.max()) != blank:
-            return data
-        missing = data == blank
-    else:
-        missing = data == blank
-        if not missing.any():
-            return data
+    # the usual BLANK (JSOC: -32768) is the type's extreme: one min() or max() pass says whether any pixel holds it
+    if (blank == info.min and data.min() != blank) or (blank == info.max and data.max() != blank):
+        return data
+    missing = data == blank
+    if not missing.any():
+        return data
     result = data.astype(np.float32 if data.dtype.itemsize <= 2 else np.float64)
     result[missing] = np.nan
     return result
@@ -233,14 +229,14 @@ def _image_header(table: fits.Header) -> fits.Header:
               else fits.Card("PCOUNT", 0),
               fits.Card("GCOUNT", table["ZGCOUNT"], comments["ZGCOUNT"]) if "ZGCOUNT" in table
               else fits.Card("GCOUNT", 1)]  # fmt: skip
-    table_naxis = int(table.get("NAXIS", 0))
+    table_axes = {f"NAXIS{i}" for i in range(1, int(table.get("NAXIS", 0)) + 1)}
     for card in table.cards:
         keyword = card.keyword
-        if keyword in _TABLE_STRUCTURE or _is_reserved_keyword(keyword):
+        if keyword in _TABLE_STRUCTURE or keyword in table_axes or _is_reserved_keyword(keyword):
             continue
         axis = _NAXIS_N.fullmatch(keyword)
-        if axis and (keyword in {f"NAXIS{i}" for i in range(1, table_naxis + 1)} or int(axis[1]) > naxis):
-            continue  # the table's axes, and any the image does not have
+        if axis and int(axis[1]) > naxis:
+            continue  # an axis the image does not have
         cards.append(card)
     header = fits.Header(cards)
     for source, target in (("ZHECKSUM", "CHECKSUM"), ("ZDATASUM", "DATASUM")):

@@ -44,13 +44,14 @@ def _map_crpix(crpix: float, factor: float, convention: str) -> float:
 def rescale_pixel_keys(header: fits.Header, factor: float, convention: str = "center") -> None:
     """Divide the pixel radii (:data:`PIXEL_RADIUS_KEYS`) by ``factor`` and remap the 0-based disk centres
     (:data:`PIXEL_CENTRE_KEYS`) with ``convention``, in place; the part of :func:`rescale_header` that is not WCS."""
-    for key in PIXEL_RADIUS_KEYS:
-        if isinstance(header.get(key), (int, float)) and not isinstance(header.get(key), bool):
-            header[key] = header[key] / factor
-    for key in PIXEL_CENTRE_KEYS:
-        if isinstance(header.get(key), (int, float)) and not isinstance(header.get(key), bool):
-            # 0-based position: the 1-based mapping shifted by one pixel
-            header[key] = _map_crpix(header[key] + 1.0, factor, convention) - 1.0
+    def numeric(key: str) -> bool:
+        value = header.get(key)
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+    for key in filter(numeric, PIXEL_RADIUS_KEYS):
+        header[key] = header[key] / factor
+    for key in filter(numeric, PIXEL_CENTRE_KEYS):  # 0-based position: the 1-based mapping shifted by one pixel
+        header[key] = _map_crpix(header[key] + 1.0, factor, convention) - 1.0
 
 
 def rescale_header(

@@ -80,15 +80,17 @@ def _exact_float32(dtype: np.dtype, f: int) -> np.dtype:
     """float32 when every sum of an ``f x f`` block of ``dtype`` integers is exact in single precision (below
     2**24: 8- and 16-bit integers up to factor 16, AIA's int16 included), so the block mean is the float64 one;
     float64 otherwise. Half the bytes to convert and to average."""
-    if dtype.kind in "biu" and dtype.itemsize <= 2:
-        largest = max(abs(int(np.iinfo(dtype).min)), int(np.iinfo(dtype).max)) if dtype.kind != "b" else 1
-        if largest * f * f < 2**24:
+    if dtype.kind == "b":
+        return np.dtype(np.float32)
+    if dtype.kind in "iu" and dtype.itemsize <= 2:
+        info = np.iinfo(dtype)
+        if max(-int(info.min), int(info.max)) * f * f < 2**24:
             return np.dtype(np.float32)
     return np.dtype(np.float64)
 
 
 def _block_mean(data: np.ndarray, size: int) -> np.ndarray:
-    """Mean of each ``f x f`` block of a frame, accumulated in float64.
+    """Mean of each ``f x f`` block of a frame, accumulated in float64 (or exactly in float32, see below).
 
     At a power-of-two factor OpenCV's area interpolation is this block mean (its weight ``1/f**2`` is exact in
     single precision; the float64 sums differ from numpy's reduction over a 4-D view only in summation order, by
