@@ -6,7 +6,11 @@ from snakemake.utils import min_version
 min_version("9.0")
 
 
-configfile: "config/config.yaml"
+# The demo is the default config, not a base under the user's: with --configfile the user's file is the whole
+# config (keys it leaves out take the schema's defaults), exactly what `heliocube check-config FILE` judges.
+if not workflow.overwrite_configfiles:
+
+    configfile: "config/config.yaml"
 
 
 include: "rules/common.smk"

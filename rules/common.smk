@@ -1,20 +1,23 @@
 # Helpers shared by every stage. Everything here is date arithmetic on the config: the Snakefile is parsed
 # again by every job (and every SLURM submission), so nothing may glob the file system or touch the network.
-from snakemake.utils import validate
-
 import re
+import sys
 
-from heliocube.config import SCHEMA_PATH, validate_config
+from heliocube.config import ConfigError, operations_warnings, validate_config
 from heliocube.experiments import experiments_of
 from heliocube.registry import get_product
 from heliocube.timegrid import days_of_month, listed_days_of_month, months_in_range
 from heliocube.variants import variants_of
 
 
-validate(config, schema=str(SCHEMA_PATH))
-# The package fills nested defaults and runs the checks that span keys (unknown product, finish before start,
-# size dividing the native size, JSOC email in production); each error names its key.
-config.update(validate_config(config))
+# One code path with `heliocube check-config`: the package checks the schema (filling nested defaults) and what spans
+# keys (unknown product, range outside operations, size dividing the native size, JSOC email in production).
+try:
+    config.update(validate_config(config))
+except ConfigError as err:
+    sys.exit(f"heliocube: {err}")  # one line naming the key, not a traceback
+for warning in operations_warnings(config):
+    print(f"heliocube: warning: {warning}", file=sys.stderr)
 
 ROOT = config["output_root"]
 PRODUCTS = config["products"]

@@ -30,7 +30,10 @@ __all__ = [
     "load_config",
     "load_schema",
     "native_size_of",
+    "operations_warnings",
+    "printable_config",
     "qc_thresholds_of",
+    "read_config_file",
     "slot_tolerance_of",
     "validate_config",
 ]
@@ -98,13 +101,48 @@ def validate_config(config: dict) -> dict:
     return filled
 
 
-def load_config(path: str | os.PathLike) -> dict:
-    """Read a YAML config file and validate it (see `validate_config`)."""
-    with open(path) as stream:
-        config = yaml.safe_load(stream) or {}
+def read_config_file(path: str | os.PathLike) -> dict:
+    """The mapping a YAML (or JSON) config file holds, as Snakemake's ``--configfile`` reads it.
+
+    Raises
+    ------
+    ConfigError
+        When the file cannot be read, is not YAML (naming the file, line and column) or holds no mapping.
+    """
+    try:
+        text = Path(path).read_text()
+    except OSError as err:
+        raise ConfigError("<file>", f"cannot read {path}: {err.strerror or err}") from None
+    try:
+        config = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f"{path}, line {mark.line + 1}, column {mark.column + 1}" if mark is not None else str(path)
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        context = getattr(err, "context", None)
+        detail = f"{problem} ({context})" if context else problem
+        raise ConfigError("<file>", f"{where}: not valid YAML: {detail}") from None
+    if config is None:
+        config = {}
     if not isinstance(config, dict):
-        raise ConfigError("<root>", f"{path} does not hold a mapping")
-    return validate_config(config)
+        raise ConfigError("<root>", f"{path} does not hold a mapping of keys to values")
+    return config
+
+
+def load_config(path: str | os.PathLike) -> dict:
+    """Read a config file and validate it exactly as the workflow does with ``--configfile path``.
+
+    The file is the whole config: keys it leaves out take the schema's defaults, never the demo's values.
+    """
+    return validate_config(read_config_file(path))
+
+
+def printable_config(config: dict) -> dict:
+    """``config`` safe to print or log: the JSOC email, if written in it, is replaced by a marker."""
+    shown = copy.deepcopy(config)
+    if shown.get("jsoc", {}).get("email"):
+        shown["jsoc"]["email"] = "<set, not shown>"
+    return shown
 
 
 def _day(config: dict, key: str) -> dt.date:
@@ -129,6 +167,8 @@ def check_semantics(config: dict) -> None:
     start, finish = _day(config, "date_start"), _day(config, "date_finish")
     if finish < start:
         raise ConfigError("date_finish", f"{finish} is before date_start {start}")
+    _check_operations(config, registry, start, finish)
+    _check_output_root(config["output_root"])
     cadence = _duration(config, "cadence")
     if config.get("slot_tolerance") is not None:
         tolerance = _duration(config, "slot_tolerance")
@@ -152,6 +192,59 @@ def check_semantics(config: dict) -> None:
     if needs_email and not jsoc_email(config):
         raise ConfigError("jsoc.email", "JSOC products need a registered email in production mode: set the "
                           f"environment variable {config['jsoc']['email_env']} or jsoc.email")
+
+
+def _operations_of(product) -> tuple[dt.date, dt.date]:
+    """First and last day ``product`` can have data; an open end is today (UTC): no archive holds the future."""
+    first, last = product.operations
+    today = dt.datetime.now(dt.UTC).date()
+    return (parse_day(first) if first else dt.date(1990, 1, 1)), (min(parse_day(last), today) if last else today)
+
+
+def _check_operations(config: dict, registry, start: dt.date, finish: dt.date) -> None:
+    """Refuse a range with days no configured product observed, or a product that observed none of it.
+
+    Days outside one product's operations but inside another's are allowed (an MDI + HMI range across 2010);
+    `operations_warnings` names them.
+    """
+    spans = {name: _operations_of(registry[name]) for name in config["products"]}
+    for index, (name, (first, last)) in enumerate(spans.items()):
+        if finish < first or start > last:
+            raise ConfigError(f"products[{index}]", f"{name} has no data in {start}..{finish}: it observed "
+                              f"{first}..{last}")
+    earliest, latest = min(f for f, _ in spans.values()), max(last for _, last in spans.values())
+    if start < earliest:
+        raise ConfigError("date_start", f"{start} is before any configured product observed (the earliest, "
+                          f"{', '.join(n for n, (f, _) in spans.items() if f == earliest)}, begins {earliest}): "
+                          "those months would be planned and find nothing")
+    if finish > latest:
+        raise ConfigError("date_finish", f"{finish} is after every configured product's last data ({latest}): "
+                          "those months would be planned and find nothing")
+
+
+def operations_warnings(config: dict) -> list[str]:
+    """One line per product whose operations cover only part of a validated config's range."""
+    start, finish = parse_day(config["date_start"]), parse_day(config["date_finish"])
+    lines = []
+    for name in config["products"]:
+        first, last = _operations_of(get_product(name))
+        if start < first or finish > last:
+            lines.append(f"{name} observed {first}..{last} only: its jobs outside that span of "
+                         f"{start}..{finish} will find nothing")
+    return lines
+
+
+def _check_output_root(root: str) -> None:
+    """A non-empty path whose existing part is made of directories (a file in the way fails every job)."""
+    if not root.strip():
+        raise ConfigError("output_root", "is empty: give a directory such as results/my-dataset")
+    path = Path(root).expanduser()
+    for part in (path, *path.parents):
+        if part.exists() or part.is_symlink():
+            if not part.is_dir():
+                what = "is" if part == path else f"lies under {part}, which is"
+                raise ConfigError("output_root", f"{root!r} {what} not a directory")
+            break
 
 
 def _check_sizes(config: dict, key: str, size: int) -> None:
