@@ -1,11 +1,22 @@
-"""Atomic writes, names from archives, and the retry policy."""
+"""Atomic writes (complete and as readable as the umask allows), names from archives, and the retry policy."""
 
+import os
 import random
+import stat
+from pathlib import Path
 
+import h5py
+import numpy as np
+import pandas as pd
 import pytest
+from astropy.io import fits
 
+from heliocube.jobs import clean_job, cube_job, fetch_job, query_job
 from heliocube.paths import atomic_path, safe_component
 from heliocube.retry import RetryableError, RetryPolicy, call_with_retries
+from heliocube.variants import variants_of
+
+from .conftest import demo_config
 
 
 @pytest.mark.parametrize("name", ["../../etc/passwd", "/abs/file.fits", "a/b.fits", ".hidden", "..", "", "x" * 300,
@@ -30,6 +41,58 @@ def test_atomic_path_leaves_nothing_on_failure(tmp_path):
     with atomic_path(target) as tmp:
         tmp.write_text("whole")
     assert target.read_text() == "whole" and [p.name for p in target.parent.iterdir()] == ["out.txt"]
+
+
+@pytest.fixture
+def set_umask():
+    """``set_umask(mask)`` for the rest of the test; the process's umask is restored afterwards."""
+    previous = os.umask(0o022)
+    yield os.umask
+    os.umask(previous)
+
+
+#: How each kind of output is written onto the temporary path: some writers truncate it, some replace it.
+WRITERS = {
+    "text": lambda tmp: tmp.write_text("x"),
+    "parquet": lambda tmp: pd.DataFrame({"a": [1]}).to_parquet(tmp),
+    "hdf5": lambda tmp: h5py.File(tmp, "w").close(),
+    "fits": lambda tmp: fits.writeto(tmp, np.zeros((2, 2), np.float32), overwrite=True),
+}
+
+
+@pytest.mark.parametrize(("mask", "mode"), [(0o022, 0o644), (0o002, 0o664)], ids=["umask022", "umask002"])
+@pytest.mark.parametrize("kind", sorted(WRITERS))
+def test_atomic_path_outputs_follow_the_umask(tmp_path, set_umask, mask, mode, kind):
+    """Outputs get what ``open()`` would give under the umask, never ``mkstemp``'s owner-only 0600."""
+    set_umask(mask)
+    target = tmp_path / "sub" / "out"
+    with atomic_path(target) as tmp:
+        WRITERS[kind](tmp)
+    assert stat.S_IMODE(target.stat().st_mode) == mode
+    assert stat.S_IMODE(target.parent.stat().st_mode) == 0o777 & ~mask
+
+
+def modes_under(root: Path) -> dict[str, int]:
+    """Permission bits of every file under ``root``, by relative path."""
+    return {str(p.relative_to(root)): stat.S_IMODE(p.stat().st_mode) for p in root.rglob("*") if p.is_file()}
+
+
+def test_month_jobs_write_every_file_with_the_umask(clean_archive, tmp_path, set_umask):
+    """Query, fetch, clean and cube jobs of one product under umask 002 (a group-shared tree): all files 0664."""
+    set_umask(0o002)
+    config = demo_config(clean_archive.url, tmp_path / "out", products=["EIT195"], date_finish="2010-10-15")
+    root = Path(config["output_root"])
+    days = ["2010-10-15"]
+    (variant,) = (v.as_params() for v in variants_of(config))
+    query_job(config, "EIT195", ["2010-10-14", *days, "2010-10-16"], str(root / "q.index.csv"))
+    fetch_job(config, "EIT195", days, str(root / "f.slots.csv"), str(root / "f.ledger.csv"))
+    clean_job(config, "EIT195", variant, days, str(root / "f.slots.csv"), str(root / "c.index.csv"),
+              str(root / "c.ledger.csv"))
+    cube_job(config, "EIT195", variant, [str(root / "c.index.csv")], str(root / "cube.h5"))
+    modes = modes_under(root)
+    kinds = {Path(name).suffix for name in modes}
+    assert {".parquet", ".json", ".csv", ".fits", ".h5"} <= kinds  # every kind of output was written
+    assert {name: oct(mode) for name, mode in modes.items() if mode != 0o664} == {}
 
 
 def test_retries_are_bounded_and_back_off(monkeypatch):
