@@ -53,6 +53,14 @@ BAD_VALUES = [
     ({"experiments": [{"products": ["EIT195"]}]}, "experiments[0].name", "required"),
     ({"experiments": [{"name": "x", "products": ["EIT195"], "running_difference": {"enabled": True}}]},
      "experiments[0].running_difference.products", "none of the products to difference"),
+    ({"output_root": ""}, "output_root", "is empty"),
+    ({"output_root": "  "}, "output_root", "is empty"),
+    ({"output_root": str(REPO / "README.md" / "out")}, "output_root", "not a directory"),
+    ({"output_root": str(REPO / "README.md")}, "output_root", "is not a directory"),
+    ({"date_start": "1900-01-01", "date_finish": "2100-01-01"}, "date_start", "before any configured product"),
+    ({"date_start": "2010-10-15", "date_finish": "2100-01-01"}, "date_finish", "after every configured product"),
+    ({"products": ["AIA171"], "date_start": "2001-01-01", "date_finish": "2001-12-31"}, "products[0]",
+     "AIA171 has no data in 2001-01-01..2001-12-31"),
 ]
 
 
@@ -99,3 +107,78 @@ def test_snakemake_refuses_bad_config_before_any_job(tmp_path, change, key, mess
     output = result.stdout + result.stderr
     assert key in output and message in output
     assert not root.exists()
+
+
+def test_a_range_partly_outside_one_products_operations_is_allowed_and_named():
+    """MDI (to 2011-04-12) and HMI (from 2010-04-30) across their overlap: both plan, the gaps are named."""
+    from heliocube.config import operations_warnings
+
+    config = validate_config({"products": ["MDI_96m", "HMI_720s"], "date_start": "2010-01-01",
+                              "date_finish": "2011-12-31"})
+    warnings = operations_warnings(config)
+    assert len(warnings) == 2 and warnings[0].startswith("MDI_96m observed 1996-05-01..2011-04-12")
+    assert operations_warnings(validate_config(GOOD)) == []
+
+
+def test_a_yaml_syntax_error_names_file_line_and_column(tmp_path):
+    from heliocube.config import load_config
+
+    path = tmp_path / "broken.yaml"
+    path.write_text('products: [EIT195\ndate_start: "2010-10-15"\n')
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert f"{path}, line 2, column 11: not valid YAML" in str(info.value)
+    assert len(str(info.value).splitlines()) == 1
+
+
+# From the repository root, as a user runs it: the Snakefile's demo config is there, and must not leak into theirs.
+SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
+HELIOCUBE = str(Path(sys.executable).with_name("heliocube"))
+MINIMAL = {"mode": "production", "products": ["EIT195", "LASCO_C2"], "date_start": "2005-03-01",
+           "date_finish": "2005-03-02"}
+
+
+def dry_run_from_the_repo(config_file: Path, *extra: str) -> subprocess.CompletedProcess:
+    """The README's command for another config, with a dry run's flags, in the repository root."""
+    return subprocess.run([SNAKEMAKE, "--profile", "profiles/local", "--configfile", str(config_file), "-n", *extra],
+                          cwd=REPO, capture_output=True, text=True, timeout=300, check=False)
+
+
+def test_a_minimal_config_of_ones_own_plans_nothing_of_the_demos(tmp_path):
+    path = tmp_path / "mine.yaml"
+    path.write_text(yaml.safe_dump(MINIMAL))
+    result = dry_run_from_the_repo(path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    planned = result.stdout + result.stderr
+    assert "results/demo" not in planned and "embedded" not in planned
+    demo_only = ("rule seed_metadata", "rule sync", "MDI_96m", "AIA171", "HMI_720s", "128px-interp-12h")
+    assert not [word for word in demo_only if word in planned]
+    # the schema's defaults, not the demo's: one variant (128 px mean, 6 h) under results/
+    assert "results/cubes/128px-mean-6h/EIT195.h5" in planned and "results/cubes/128px-mean-6h/LASCO_C2.h5" in planned
+
+
+CONFIGS_BOTH_JUDGE = {
+    "minimal": (MINIMAL, None),
+    "no date_finish": ({k: v for k, v in MINIMAL.items() if k != "date_finish"}, "date_finish"),
+    "empty output_root": ({**MINIMAL, "output_root": ""}, "output_root"),
+    "output_root under a file": ({**MINIMAL, "output_root": "README.md/out"}, "output_root"),
+    "1900-2100": ({**MINIMAL, "date_start": "1900-01-01", "date_finish": "2100-12-31"}, "date_start"),
+    "unknown product": ({**MINIMAL, "products": ["EIT195", "EIT999"]}, "products[1]"),
+    "typo": ({**MINIMAL, "cadense": "6h"}, "<unknown>"),
+    "not YAML": ("products: [EIT195\n", "<file>"),
+}
+
+
+@pytest.mark.parametrize("name", list(CONFIGS_BOTH_JUDGE))
+def test_check_config_and_the_workflow_judge_the_same_config(name, tmp_path):
+    """One code path: both accept, or both refuse naming the same key in one line (no traceback)."""
+    content, key = CONFIGS_BOTH_JUDGE[name]
+    path = tmp_path / "config.yaml"
+    path.write_text(content if isinstance(content, str) else yaml.safe_dump(content))
+    checked = subprocess.run([HELIOCUBE, "check-config", str(path)], cwd=REPO, capture_output=True, text=True,
+                             timeout=120, check=False)
+    planned = dry_run_from_the_repo(path, "--quiet", "rules")
+    assert (checked.returncode == 0) == (planned.returncode == 0) == (key is None), (checked.stderr, planned.stderr)
+    if key is not None and key != "<file>":  # Snakemake reads --configfile itself: its YAML error names no key
+        assert f"config key '{key}'" in checked.stderr and f"config key '{key}'" in planned.stderr
+        assert "Traceback" not in planned.stderr and not (REPO / "README.md" / "out").exists()

@@ -111,21 +111,24 @@ def job_table(output: str) -> dict[str, int]:
     return counts
 
 
+#: The README's command for another config, as a user types it in the repository root (with a dry run's flags).
+README_COMMAND = [str(Path(sys.executable).with_name("snakemake")), "--profile", "profiles/local", "--configfile"]
+
+
 @pytest.fixture(scope="module")
-def dry_runs(request, tmp_path_factory):
-    """{config name: Popen} of ``snakemake -n --quiet rules``, one per example the session will plan, all started
-    at once (the DAGs build in parallel: most of each run is single-threaded Python)."""
+def dry_runs(request):
+    """{config name: Popen} of the README's command with ``-n --quiet rules``, run from the repository root (where
+    the Snakefile's own demo config exists, so a merge under it would show), one per example the session will
+    plan, all started at once (the DAGs build in parallel: most of each run is single-threaded Python)."""
     wanted = {item.callspec.params["path"].name for item in request.session.items
               if getattr(item, "originalname", None) == "test_example_dag_has_one_job_per_product_month"}
     runs = {}
     for path in EXAMPLES:
         if path.name not in wanted:
             continue
-        workdir = tmp_path_factory.mktemp(path.stem)
         runs[path.name] = subprocess.Popen(
-            [sys.executable, "-m", "snakemake", "-n", "--quiet", "rules", "-s", str(REPO / "Snakefile"),
-             "--configfile", str(path), "--directory", str(workdir), "--config", f"output_root={workdir / 'out'}"],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=ENV)
+            [*README_COMMAND, str(path.relative_to(REPO)), "-n", "--quiet", "rules"],
+            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=ENV)
     yield runs
     for run in runs.values():
         if run.poll() is None:

@@ -116,11 +116,12 @@ def read_config_file(path: str | os.PathLike) -> dict:
     try:
         config = yaml.safe_load(text)
     except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
+        mark, start = getattr(err, "problem_mark", None), getattr(err, "context_mark", None)
         where = f"{path}, line {mark.line + 1}, column {mark.column + 1}" if mark is not None else str(path)
-        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
-        context = getattr(err, "context", None)
-        detail = f"{problem} ({context})" if context else problem
+        detail = getattr(err, "problem", None) or str(err).splitlines()[0]
+        if getattr(err, "context", None):  # e.g. an unclosed quote: say where it opened
+            at = f" at line {start.line + 1}, column {start.column + 1}" if start is not None else ""
+            detail += f" ({err.context}{at})"
         raise ConfigError("<file>", f"{where}: not valid YAML: {detail}") from None
     if config is None:
         config = {}
