@@ -585,7 +585,8 @@ def _finish_header(header: fits.Header, data: np.ndarray) -> None:
         for key, func in (("DATAMIN", np.min), ("DATAMAX", np.max)):
             if key in header:
                 if finite.size:
-                    header[key] = float(func(finite))
+                    # float32's shortest text: a float64 repr can need 17 digits, more than a card's 20 characters
+                    header[key] = float(str(np.float32(func(finite))))
                 else:  # FITS headers cannot hold NaN
                     del header[key]
 

@@ -237,7 +237,8 @@ def resize_frame(data: np.ndarray, header: fits.Header, size: int, method: str, 
     for key, func in (("DATAMIN", np.min), ("DATAMAX", np.max)):
         if key in new:
             if finite.size:
-                new[key] = float(func(finite))
+                # float32's shortest text: a float64 repr can need 17 digits, more than a card's 20 characters
+                new[key] = float(str(np.float32(func(finite))))
             else:  # FITS headers cannot hold NaN
                 del new[key]
     return out, new
