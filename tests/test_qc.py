@@ -19,9 +19,8 @@ from heliocube.qc.gate import read_frame
 from heliocube.registry import ValidRegion
 
 SIZE = 256
+#: ten real LASCO frames, in the repository (provenance in its README.md)
 LASCO_DATA = Path(__file__).parent / "data" / "lasco"
-#: the ten real LASCO frames of the shared data folder beside the repository (tests skip when it is absent)
-SHARED_LASCO = Path(__file__).resolve().parents[2] / "shared" / "data" / "lasco-real"
 #: rates raised so that every class has at least 20 positives over the records below
 RATES = {
     "quality": 0.3,
@@ -217,8 +216,8 @@ REAL_LASCO_VERDICTS = {
     # C3, comet Bradfield (2004): its bright nucleus blooms into a ~140 px horizontal streak -> "streak"
     "comet_Bradfield_32122317": "streak",
 }
-#: The frames of SHARED_LASCO not in the repository (same rule; looked at one by one).
-SHARED_LASCO_VERDICTS = {
+#: The other real frames (same rule; looked at one by one).
+MORE_REAL_LASCO_VERDICTS = {
     # C2, a comet (nucleus + tail, no bloom), stars and ~20 sharp cosmic-ray hits: accepted
     "comet_22104858": None,
     # C3 level 1, comet 96P blooming into a ~180 px horizontal line right of the occulter -> "streak" (the edges of
@@ -281,13 +280,11 @@ def test_real_lasco_stars_are_not_cosmic_rays():
         assert count < groups
 
 
-@pytest.mark.skipif(not SHARED_LASCO.is_dir(), reason="shared LASCO frames not beside the repository")
-@pytest.mark.parametrize("name", sorted(SHARED_LASCO_VERDICTS))
-def test_shared_real_lasco_gate_verdicts(name):
-    path = SHARED_LASCO / f"{name}.fts.gz"
-    assert path.exists(), f"{path} is listed with a verdict but missing from {SHARED_LASCO}"
+@pytest.mark.parametrize("name", sorted(MORE_REAL_LASCO_VERDICTS))
+def test_more_real_lasco_gate_verdicts(name):
+    path = LASCO_DATA / f"{name}.fts.gz"
     gate, rejection, _ = _real_lasco_verdict(path)
-    assert (None if rejection is None else rejection.reason) == SHARED_LASCO_VERDICTS[name]
+    assert (None if rejection is None else rejection.reason) == MORE_REAL_LASCO_VERDICTS[name]
     _assert_no_snow(gate, path)
 
 
