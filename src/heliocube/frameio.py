@@ -317,8 +317,10 @@ def card_text(card: fits.Card) -> str:
     a fifth of what the clean stage spends writing). Skipping it gives a raw card verbatim, as the archive wrote
     it, where astropy's ``fix`` might have rewritten a non-standard one; astropy reads either back alike.
     """
-    raw = card._image  # astropy 8 keeps the parsed text here and sets _modified when a value, comment or key changes
-    if raw and not card._modified and len(raw) % 80 == 0:
+    # astropy 8 keeps the parsed text in _image and sets _modified when a value, comment or key changes; both are
+    # private, so a later astropy without them gets astropy's own formatting, only slower
+    raw = getattr(card, "_image", None)
+    if raw and not getattr(card, "_modified", True) and len(raw) % 80 == 0:
         return raw
     return card.image
 
