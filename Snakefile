@@ -19,6 +19,7 @@ include: "rules/fetch.smk"
 include: "rules/clean.smk"
 include: "rules/cube.smk"
 include: "rules/sync.smk"
+include: "rules/report.smk"
 
 
 # Joining per-year cubes writes only virtual-dataset maps: not worth a cluster submission.

@@ -109,8 +109,9 @@ def get_experiment_cubes(wildcards):
     return [f"{ROOT}/cubes/{spec['variant']}/{product}.h5" for product in spec["products"]]
 
 
-def get_final_output():
-    """Every product-variant's master cube and every experiment's synced file (+ prior-tool layout if asked)."""
+def get_report_inputs():
+    """Every dataset output (master and seeded cubes, synced files, prior-tool layouts) and every table the report
+    reads (slot tables, fetch, clean and sync ledgers): the report is built after all of them."""
     targets = expand(
         f"{ROOT}/cubes/{{variant}}/{{product}}.h5", variant=list(VARIANTS), product=PRODUCTS
     )
@@ -120,7 +121,24 @@ def get_final_output():
         product=config["metadata_seeding"]["products"],
     )
     for name, spec in EXPERIMENTS.items():
-        targets.append(f"{ROOT}/synced/{name}.h5")
+        targets += [f"{ROOT}/synced/{name}.h5", f"{ROOT}/synced/{name}.ledger.csv"]
         if spec["prior_tool_layout"]:
             targets.append(f"{ROOT}/synced/{name}.prior-tool")
+    targets += expand(
+        f"{ROOT}/raw/{{product}}/{{month}}.{{table}}.csv",
+        product=PRODUCTS,
+        month=MONTHS,
+        table=["slots", "ledger"],
+    )
+    targets += expand(
+        f"{ROOT}/frames/{{variant}}/{{product}}/{{month}}.ledger.csv",
+        variant=list(VARIANTS),
+        product=PRODUCTS,
+        month=MONTHS,
+    )
     return targets
+
+
+def get_final_output():
+    """Every dataset output and the report over them (which depends on all of them, see get_report_inputs)."""
+    return [*get_report_inputs(), f"{ROOT}/report/index.html"]
