@@ -33,6 +33,7 @@ from .frameio import blank_to_nan, read_frame, write_frames, write_image
 from .header import with_record_keywords
 from .manifest import record_keywords
 from .paths import atomic_path
+from .progress import Progress
 from .registry import get_product
 from .resize import resize_frame
 from .variants import Variant
@@ -111,8 +112,9 @@ def _stamp(slot: pd.Timestamp) -> str:
 
 def clean_days(product_name: str, variant: Variant, days: Iterable[dt.date], slots: pd.DataFrame,
                root: str | os.PathLike, *, anchor: dt.date,
-               per_frame_fits: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Write the cleaned frames of ``days`` and return the frame index and the ledger of failures.
+               per_frame_fits: bool = False,
+               progress_every: float | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Write the cleaned frames of ``days`` and return the frame index and the ledger of failures; log progress.
 
     Parameters
     ----------
@@ -130,6 +132,8 @@ def clean_days(product_name: str, variant: Variant, days: Iterable[dt.date], slo
         Day whose 00:00 UTC anchors the slot grids (the configured start).
     per_frame_fits : bool
         Also write one FITS per frame with the prior tool's naming.
+    progress_every : float, optional
+        Seconds between progress lines (:class:`heliocube.progress.Progress`); default its interval.
 
     Returns
     -------
@@ -140,7 +144,11 @@ def clean_days(product_name: str, variant: Variant, days: Iterable[dt.date], slo
     slots = slots[slots["status"] == "ok"]
     slots = slots[slots_on_grid(slots["slot"], variant.cadence, anchor)] if len(slots) else slots
     index_rows, ledger_rows = [], []
-    for day in sorted(days):
+    days = sorted(days)  # an iterable, read once
+    progress = Progress(f"{product_name} {variant.name} clean",
+                        int(slots["day"].isin([day.isoformat() for day in days]).sum()), unit="frames",
+                        every=progress_every, logger=log)
+    for day in days:
         day_slots = slots[slots["day"] == day.isoformat()].sort_values("slot")
         target = day_frames_path(root, variant.name, product_name, day)
         primary = fits.Header()
@@ -158,6 +166,7 @@ def clean_days(product_name: str, variant: Variant, days: Iterable[dt.date], slo
                 ledger_rows.append({"product": product_name, "day": day.isoformat(), "slot": slot["slot"],
                                     "record_id": slot["record_id"], "time_utc": slot["time_utc"],
                                     "reason": "clean_failed", "value": None, "detail": str(exc)})
+                progress.advance()  # a slot that cannot be cleaned is done too
                 continue
             header["EXTNAME"] = f"SLOT_{_stamp(slot_time)}"
             header["HC_SLOT"] = (slot_time.isoformat(), "slot time (UTC) this frame fills")
@@ -183,9 +192,11 @@ def clean_days(product_name: str, variant: Variant, days: Iterable[dt.date], slo
             index_rows.append(row)
             if per_frame_fits:
                 _write_per_frame(root, variant, product, obs, frame, header)
+            progress.advance()
         primary["NFRAMES"] = (len(written), "image HDUs that follow, one per slot")
         with atomic_path(target) as tmp:
             write_frames(tmp, primary, written)
+    progress.finish()
     index = pd.DataFrame(index_rows, columns=list(INDEX_COLUMNS))
     ledger = pd.DataFrame(ledger_rows, columns=LEDGER_COLUMNS)
     log.info("%s %s: %d frames written, %d slots failed to clean", product_name, variant.name, len(index),

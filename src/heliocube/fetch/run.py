@@ -28,6 +28,7 @@ import pandas as pd
 from ..httpclient import new_session, same_origin
 from ..manifest import empty_manifest, normalize_manifest, read_manifest, record_keywords
 from ..paths import atomic_path, day_receipt_path, manifest_path, raw_dir, safe_component
+from ..progress import Progress
 from ..registry import get_product
 from ..slots import rank_candidates
 from ..timegrid import slots_for_day
@@ -106,8 +107,8 @@ def _previous_urls(receipts: list[dict]) -> dict[str, str]:
 
 def fetch_days(product_name: str, days: list[dt.date], context, root: str | os.PathLike, *,
                cadence: dt.timedelta, tolerance: dt.timedelta, anchor: dt.date,
-               gate=None) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Fill every slot of ``days`` and write the per-day receipts.
+               gate=None, progress_every: float | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Fill every slot of ``days`` and write the per-day receipts; log progress over the slots as they resolve.
 
     Parameters
     ----------
@@ -124,6 +125,8 @@ def fetch_days(product_name: str, days: list[dt.date], context, root: str | os.P
         Day whose 00:00 UTC anchors the slot grid (the configured start).
     gate : QualityGate, optional
         QC verdicts; default accepts every whole, readable file.
+    progress_every : float, optional
+        Seconds between progress lines (:class:`heliocube.progress.Progress`); default its interval.
 
     Returns
     -------
@@ -151,11 +154,17 @@ def fetch_days(product_name: str, days: list[dt.date], context, root: str | os.P
         row = candidates.iloc[position]
         return raw_dir(root, product_name, row["time_utc"].date()) / raw_file_name(product, row["record_id"])
 
+    # a slot counts as done once it has its frame or has run out of candidates (a slot without any: at once)
+    progress = Progress(f"{product_name} fetch", len(slots), unit="slots", done=sum(not s.open for s in slots),
+                        every=progress_every, logger=log)
     with ThreadPoolExecutor(max_workers=context.connections) as pool:
         while any(slot.open for slot in slots):
             for slot in slots:  # archive keywords can rule a candidate out before any download
+                was_open = slot.open
                 while slot.open and (verdict := gate.before_download(candidates.iloc[slot.current])) is not None:
                     slot.reject(verdict)
+                if was_open and not slot.open:
+                    progress.advance()
             round_slots = [slot for slot in slots if slot.open]
             if not round_slots:
                 break
@@ -167,12 +176,17 @@ def fetch_days(product_name: str, days: list[dt.date], context, root: str | os.P
                 outcome = jobs[slot.current].result()
                 if isinstance(outcome, Rejection):
                     slot.reject(outcome)
+                    if not slot.open:
+                        progress.advance()
                     continue
                 verdict = _judge(gate, candidates.iloc[slot.current], outcome, verdicts, qc_counts)
                 if verdict.rejection is None:
                     slot.chosen, slot.path, slot.metrics = slot.current, outcome, verdict.metrics
                 else:
                     slot.reject(verdict.rejection)
+                if not slot.open:
+                    progress.advance()
+    progress.finish()
     log.info("%s QC: %d files inspected, %d verdicts reused", product_name, qc_counts["inspected"],
              qc_counts["reused"])
     return _write_receipts(product_name, days, slots, candidates, known_urls, root, cadence, tolerance,
