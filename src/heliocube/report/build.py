@@ -70,9 +70,9 @@ def _coverage(slots, fetch_ledger) -> list:
     coverage = collect.coverage_by_day(collect.slot_states(slots, fetch_ledger))
     return [Figure(figures.coverage_heatmap(coverage), "Coverage heatmap, product by day",
                    "Green: every slot of the day holds a frame. Otherwise the cell takes the most common state of the "
-                   "day's unfilled slots: 'rejected: <reason>' when every candidate of a slot was rejected (the "
-                   "slot's most common reason), 'empty' when the archive listed no candidate in the slot's window. "
-                   "White: no slot that day.")]
+                   "day's unfilled slots (ties: a rejection first): 'rejected: <reason>' when every candidate of a "
+                   "slot was rejected (the slot's most common reason), 'empty' when the archive listed no "
+                   "candidate in the slot's window. White: no slot that day.")]
 
 
 def _rejections(fetch_ledger) -> list:
@@ -80,7 +80,7 @@ def _rejections(fetch_ledger) -> list:
         return [Text("No candidate was rejected by the fetch stage's QC.")]
     span = pd.to_datetime(fetch_ledger["day"])
     daily = (span.max() - span.min()).days < MAX_DAILY_BARS
-    counts = collect.rejections_by_period(fetch_ledger, "D" if daily else "MS")
+    counts = collect.rejections_by_period(fetch_ledger, "D" if daily else "M")
     per_product = pd.crosstab(fetch_ledger["product"], fetch_ledger["reason"]).rename_axis(columns=None)
     per_product = per_product.reset_index()
     return [

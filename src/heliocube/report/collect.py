@@ -137,7 +137,7 @@ def coverage_by_day(states: pd.DataFrame) -> pd.DataFrame:
     -------
     pandas.DataFrame
         ``product, day, n_slots, n_filled, state``: ``filled`` when every slot was filled, else the most common
-        state among the unfilled slots (ties: alphabetical, so ``empty`` before ``rejected: ...``).
+        state among the unfilled slots (ties: a rejection before ``empty``, then alphabetical).
     """
     columns = ["product", "day", "n_slots", "n_filled", "state"]
     if states.empty:
@@ -145,7 +145,7 @@ def coverage_by_day(states: pd.DataFrame) -> pd.DataFrame:
 
     def summarise(day: pd.DataFrame) -> pd.Series:
         unfilled = day.loc[day["state"] != FILLED, "state"]
-        state = FILLED if unfilled.empty else unfilled.mode().iloc[0]
+        state = FILLED if unfilled.empty else min(unfilled.mode(), key=lambda s: (s == EMPTY, s))
         return pd.Series({"n_slots": len(day), "n_filled": len(day) - len(unfilled), "state": state})
 
     grouped = states.groupby(["product", "day"], sort=False)[["state"]].apply(summarise)
@@ -153,7 +153,8 @@ def coverage_by_day(states: pd.DataFrame) -> pd.DataFrame:
 
 
 def rejections_by_period(ledger: pd.DataFrame, freq: str = "D") -> pd.DataFrame:
-    """Rejected candidates counted per period (``freq``, a pandas offset such as ``D`` or ``MS``) and reason.
+    """Rejected candidates counted per period (``freq``, a pandas period frequency: ``D`` days, ``M`` months) and
+    reason.
 
     Returns
     -------

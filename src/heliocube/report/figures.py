@@ -67,8 +67,7 @@ def coverage_heatmap(coverage: pd.DataFrame) -> bytes:
         codes[row_of[product], col_of[day]] = states.index(state)
     fig = Figure(figsize=(min(14, 3 + 0.35 * len(days)) if len(days) < 40 else 14, 1.2 + 0.45 * len(products)))
     ax = fig.add_subplot()
-    cmap = ListedColormap([colors[s] for s in states])
-    cmap.set_bad("white")
+    cmap = ListedColormap([colors[s] for s in states]).with_extremes(bad="white")
     ax.imshow(np.ma.masked_invalid(codes), cmap=cmap, vmin=-0.5, vmax=len(states) - 0.5, aspect="auto",
               interpolation="nearest")
     if codes.size <= MAX_LABELLED_CELLS:

@@ -83,7 +83,7 @@ def display_settings(data: np.ndarray, header: fits.Header, product: str):
         except Exception:  # a header sunpy cannot read still gets a gray thumbnail
             pass
     vmin, vmax = _limits(data, symmetric)
-    cmap = matplotlib.colormaps[cmap_name]
+    cmap = matplotlib.colormaps.get(cmap_name) or matplotlib.colormaps["gray"]  # sunpy may name one it lacks
     return cmap, ImageNormalize(vmin=vmin, vmax=vmax, stretch=stretch, clip=True)
 
 
