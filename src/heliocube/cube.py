@@ -17,14 +17,12 @@ file at the target path is always complete; it also writes ``<stem>_times.csv`` 
 Memory use does not depend on the number of frames (one frame plus small per-frame metadata columns).
 
 :func:`build_master` concatenates per-year cubes with HDF5 virtual datasets (no data copied), so extending a range
-rewrites only the affected year and the master. xarray has no h5py backend installed here (``h5netcdf`` is not a
-dependency, so ``xarray.open_dataset(path, engine="h5netcdf")`` is unavailable): :func:`open_cube_xarray` builds a
-lazily indexed :class:`xarray.Dataset` with h5py instead.
+rewrites only the affected year and the master. :func:`open_cube_xarray` opens a cube as a lazily indexed
+:class:`xarray.Dataset` with time and helioprojective coordinates (through h5py: see :mod:`heliocube.h5xarray`).
 """
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import datetime as _dt
 import os
@@ -36,6 +34,17 @@ from typing import Any
 import h5py
 import numpy as np
 from astropy.io import fits
+
+from .h5xarray import (
+    file_attrs,
+    hpc_coords,
+    lazy_array,
+    open_h5_view,
+    read_column,
+    read_hpc_axes,
+    time_attrs,
+    utc_times,
+)
 
 __all__ = [
     "CubeWriter",
@@ -397,78 +406,56 @@ def build_master(master_path: str | os.PathLike, year_paths: Sequence[str | os.P
     return master_path
 
 
-def _parse_times(values: np.ndarray) -> np.ndarray:
-    """ISO strings (optionally with ``Z`` or ``+00:00``) to datetime64[ns]; unparsable or empty become NaT."""
-    out = np.full(values.shape, np.datetime64("NaT"), dtype="datetime64[ns]")
-    for i, text in enumerate(values):
-        text = str(text).strip()
-        if not text:
-            continue
-        if text.endswith("Z"):
-            text = text[:-1]
-        elif text.endswith("+00:00"):
-            text = text[:-6]
-        with contextlib.suppress(ValueError):
-            out[i] = np.datetime64(text, "ns")
-    return out
-
-
-def lazy_array(dataset: h5py.Dataset):
-    """An xarray-indexable view of an h5py dataset that reads only the slices indexed (for lazy Datasets)."""
-    from xarray.backends import BackendArray
-    from xarray.core import indexing
-
-    class _H5Array(BackendArray):
-        def __init__(self, ds: h5py.Dataset) -> None:
-            self.ds = ds
-            self.shape = ds.shape
-            self.dtype = ds.dtype
-
-        def __getitem__(self, key):
-            return indexing.explicit_indexing_adapter(key, self.shape, indexing.IndexingSupport.OUTER_1VECTOR,
-                                                      self._raw)
-
-        def _raw(self, key):
-            return np.asarray(self.ds[key])
-
-    return indexing.LazilyIndexedArray(_H5Array(dataset))
-
-
 def open_cube_xarray(path: str | os.PathLike, *, load: bool = False):
     """Open a cube (or master) as an :class:`xarray.Dataset` through h5py.
 
-    ``data`` has dims ``(time, y, x)`` and is read lazily (per indexed slice) unless ``load=True``; ``time`` is
-    ``frames/slot_time`` parsed to datetime64 (or the frame index when there is no such column); the other
-    ``frames/*`` columns become coordinates along ``time`` (strings as Python ``str``); root attributes become
-    ``Dataset.attrs``. Per-frame header text is not included (read ``/headers`` with h5py). The HDF5 file stays
-    open until ``Dataset.close()`` (also called by the ``with`` statement) unless ``load=True``.
+    Parameters
+    ----------
+    path : path-like
+        A cube written by :class:`CubeWriter` or a master from :func:`build_master`.
+    load : bool
+        Read every frame now and close the file; otherwise ``data`` is read lazily (per indexed slice) and the
+        HDF5 file stays open until ``Dataset.close()`` (also called by the ``with`` statement).
+
+    Returns
+    -------
+    xarray.Dataset
+        ``data`` (float32) with dims ``(time, y, x)`` and coordinates:
+
+        - ``time``: ``frames/slot_time`` as datetime64 (UTC; naive, as xarray requires; the frame index when the
+          cube has no such column), and ``slot_time`` as the stored text;
+        - ``x``, ``y``: helioprojective longitude and latitude (arcsec) of the pixel centres, from the frames'
+          WCS (``x = CRVAL1 + CDELT1 * (i + 1 - CRPIX1)``, FITS 1-based CRPIX) when every frame has the same WCS
+          within a tenth of a pixel, so ``ds.sel(x=0, y=0, method="nearest")`` finds the disk centre. When the
+          WCS differs between frames (the disk centre drifts), the pixel dims are ``(time, y_pix, x_pix)`` and
+          ``x(time, x_pix)``, ``y(time, y_pix)`` hold each frame's own coordinates (for plotting:
+          ``ds.data.isel(time=0).plot(x="x", y="y")``). Rotated frames (``CROTA2`` moving a pixel by more than
+          a tenth of a pixel) or frames without WCS keys get no ``x``/``y``;
+        - every other ``frames/<col>`` along ``time`` (strings as Python ``str``).
+
+        ``data.attrs["hpc_coords"]`` says which case applies and why (see
+        :mod:`heliocube.helioprojective`); root attributes become ``Dataset.attrs``. Per-frame header text is not
+        included (read ``/headers`` with h5py).
     """
+    return open_h5_view(path, _cube_dataset, load=load)
+
+
+def _cube_dataset(f: h5py.File, load: bool):
     import xarray as xr
 
-    f = h5py.File(path, "r")
-    try:
-        dset = f["data"]
-
-        data = dset[()] if load else lazy_array(dset)
-        coords: dict[str, Any] = {}
-        for name, col in f["frames"].items():
-            values = col.asstr()[()] if h5py.check_string_dtype(col.dtype) else col[()]
-            if name == "slot_time":
-                coords["time"] = ("time", _parse_times(np.asarray(values, dtype=object)))
-                coords["slot_time"] = ("time", np.asarray(values, dtype=object))
-            else:
-                coords[name] = ("time", np.asarray(values))
-        if "time" not in coords:
-            coords["time"] = ("time", np.arange(dset.shape[0]))
-        attrs = {key: (value.tolist() if isinstance(value, np.ndarray) else value) for key, value in f.attrs.items()}
-        ds = xr.Dataset(
-            {"data": xr.Variable(("time", "y", "x"), data, attrs=dict(dset.attrs))}, coords=coords, attrs=attrs
-        )
-    except BaseException:
-        f.close()
-        raise
-    if load:
-        f.close()
-    else:
-        ds.set_close(f.close)
-    return ds
+    dset = f["data"]
+    coords: dict[str, Any] = {}
+    for name, col in f["frames"].items():
+        values = read_column(col)
+        if name == "slot_time":
+            coords["time"] = ("time", utc_times(values), time_attrs("slot time: the grid time the frame fills"))
+        coords[name] = ("time", values)
+    if "time" not in coords:
+        coords["time"] = ("time", np.arange(dset.shape[0]))
+    axes = read_hpc_axes(f["frames"], f["headers"], dset.shape[1:])
+    dims = ("time", "y_pix", "x_pix") if axes.per_frame else ("time", "y", "x")
+    coords.update(hpc_coords(axes, dims[1:]))
+    # the file's "dims" attribute names the stored layout; the view's dims are the Variable's own
+    attrs = {**{k: v for k, v in dset.attrs.items() if k != "dims"}, "hpc_coords": axes.note}
+    data = dset[()] if load else lazy_array(dset)
+    return xr.Dataset({"data": xr.Variable(dims, data, attrs=attrs)}, coords=coords, attrs=file_attrs(f))
