@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 from astropy.io import fits
 
-from ..header import SCALE_KEYWORD, rescale_header, rescale_pixel_keys
+from ..header import SCALE_KEYWORD, rescale_header
 from ..registry import Product, load_registry
 from .templates import level_value, load_template_header, load_template_image, sim_params
 from .timefmt import (
@@ -89,21 +89,54 @@ def _mix(x: np.ndarray) -> np.ndarray:
         return x ^ (x >> np.uint64(31))
 
 
-def _pixel_keys_on_own_grid(header: fits.Header) -> None:
-    """Scale R_SUN/X0/Y0 of a template binned without them onto the template's grid (in place).
+def _template_on_own_grid(header: fits.Header, native_keys, binning: float) -> None:
+    """Map the keys a resampled template kept from its full-size image onto the template's own grid (in place).
 
-    sunpy's AIA 171 test file (128 px, binned from 4096) and the MDI template (64 px, from 1024) kept the pixel radius
-    and centre of the full-size image: R_SUN is 32x and 16x what RSUN_OBS / CDELT1 gives on their grid. The binning
-    factor is that ratio when it is a whole number >= 2; the keys are mapped with it (centre convention).
+    sunpy's test files are binned copies of real frames, and some of their geometry keys still describe the
+    full-size image: the EIT files (128 px from 1024) keep the native plate scale CDELT and radius SOLAR_R, the AIA
+    171 file (128 px from 4096) and the MDI header (64 px from 1024) the native R_SUN and disk centre. Served as they
+    are, those keys put the Sun 8-32x too large on the frame. ``native_keys`` (simulation table,
+    ``template_native_keys``) names them; ``binning`` is native pixels per template pixel (centre convention).
     """
-    if not all(isinstance(header.get(key), (int, float)) for key in ("R_SUN", "RSUN_OBS", "CDELT1")):
+    keys = [key for key in native_keys if isinstance(header.get(key), (int, float))]
+    if not keys or binning == 1:
         return
-    ratio = header["R_SUN"] / (header["RSUN_OBS"] / abs(header["CDELT1"]))
-    factor = round(ratio)
-    if factor < 2 or abs(ratio - factor) > 0.02 * factor:
+    native = fits.Header([(key, header[key]) for key in keys])
+    rescale_header(native, binning, convention="center", copy=False)
+    for key in keys:
+        header[key] = native[key]
+    header.add_history(f"heliocube embedded archive: template {', '.join(keys)} mapped from its full-size image "
+                       f"(binned {binning:g}x) onto its own grid")
+
+
+def _check_template_geometry(header: fits.Header, template: str, disk_imager: bool) -> None:
+    """Refuse a template whose plate scale, pixel radius and angular radius disagree (ValueError naming it).
+
+    The pixel radius (R_SUN or SOLAR_R) times the plate scale must be the angular radius RSUN_OBS (1 %), and a
+    full-disk imager's disk must lie inside its frame: a key left on the full-size grid breaks one of the two.
+    """
+    radius_key = next((key for key in ("R_SUN", "SOLAR_R") if isinstance(header.get(key), (int, float))), None)
+    if radius_key is None or not isinstance(header.get("CDELT1"), (int, float)):
         return
-    rescale_pixel_keys(header, factor, convention="center")
-    header.add_history(f"heliocube embedded archive: template pixel radius and centre divided by its binning {factor}")
+    radius_px, scale = float(header[radius_key]), abs(float(header["CDELT1"]))
+    rsun_obs = header.get("RSUN_OBS")
+    if isinstance(rsun_obs, (int, float)) and abs(radius_px * scale / rsun_obs - 1) > 0.01:
+        raise ValueError(f"template {template}: {radius_key} {radius_px:g} px x CDELT1 {scale:g} arcsec/px is not "
+                         f"RSUN_OBS {rsun_obs:g} arcsec; declare its full-size keys in template_native_keys")
+    if disk_imager and not 2 * radius_px < 1.2 * float(header["NAXIS1"]):
+        raise ValueError(f"template {template}: a {radius_key} of {radius_px:g} px does not fit its "
+                         f"{header['NAXIS1']} px frame; declare its full-size keys in template_native_keys")
+
+
+def _set_cards(header: fits.Header, cards: dict, level: str) -> None:
+    """Set the cards of the real series that a template (another observable, level or series) lacks or has wrong;
+    a value may be given per level, and None removes the card."""
+    for key, value in cards.items():
+        value = level_value(value, level)
+        if value is None:
+            header.remove(key, ignore_missing=True)
+        else:
+            header[key] = value
 
 
 #: The cards of an as-is JSOC segment file: its structure and encoding (and the archive's resampling factor).
@@ -241,7 +274,9 @@ class SyntheticMission:
             for key in prm.get("copy_keys", []):
                 if key in extra:
                     header[key] = extra[key]
-        _pixel_keys_on_own_grid(header)
+        _template_on_own_grid(header, prm.get("template_native_keys", ()), product.native_size / header["NAXIS1"])
+        _set_cards(header, prm.get("header_cards", {}), level)
+        _check_template_geometry(header, prm["header"], product.valid_region.shape == "disk")
         factor = header["NAXIS1"] / self.frame_size
         header = rescale_header(
             header,
@@ -686,6 +721,15 @@ class SyntheticMission:
             del header[key]
         return header
 
+    def _offdisk_radius(self, name: str, level: str) -> float:
+        """Solar radii beyond which a magnetogram holds NaN: ``offdisk_nan_radius``, else the header's crop radius
+        CROP_RAD (MDI: 504 of 489 native pixels), else the limb."""
+        prm = self.params[name]
+        if prm.get("offdisk_nan_radius") is not None:
+            return float(prm["offdisk_nan_radius"])
+        crop = self.base_header(name, level).get("CROP_RAD")
+        return float(crop) / self.geometry(name, level).rsun_px if isinstance(crop, (int, float)) else 1.0
+
     def _base_image(self, name: str, level: str) -> tuple[np.ndarray, np.ndarray]:
         """Noise-free image of a product at frame_size and its noise amplitude (both read-only)."""
 
@@ -712,7 +756,7 @@ class SyntheticMission:
                     for sign in (1, -1):
                         dx = x - (px + sign * sep * geo.rsun_px)
                         img += sign * amp * np.exp(-((dx**2 + (y - py) ** 2) / (width * geo.rsun_px) ** 2))
-                img[r > float(prm.get("offdisk_nan_radius", 1.0))] = np.nan
+                img[r > self._offdisk_radius(name, level)] = np.nan
                 noise = np.full((n, n), 8.0, dtype=np.float32)
             elif model == "coronagraph":
                 theta = np.arctan2(
