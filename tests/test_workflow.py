@@ -243,3 +243,21 @@ def test_golden_window_data_are_unchanged(demo_run):
     assert sorted(record) == sorted(golden)
     changed = [name for name in record if record[name] != golden[name]]
     assert not changed, f"data changed for {changed}"
+
+
+@pytest.mark.workflow
+def test_demo_report_opens_in_chromium_with_every_section_and_image(demo_run, tmp_path):
+    """The report rule wrote one self-contained page; Chromium renders every section and every image of it."""
+    from .test_report import check_report_in_browser
+
+    workdir, _, result = demo_run
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = workdir / "out" / "report" / "index.html"
+    text = report.read_text()
+    for variant in VARIANT_NAMES:
+        for product in DIALECT_PRODUCTS:
+            assert f"{product} · {variant}" in text
+    # coverage, runtimes and a |dt| histogram per experiment; 6 thumbnails per 8-frame cube, 4 per 4-frame cube
+    check_report_in_browser(report, tmp_path, min_images=4 + 5 * 6 + 5 * 4)
+    assert (workdir / "out" / "logs" / "report.log").exists()
+    assert (workdir / "out" / "benchmarks" / "report.tsv").exists()
