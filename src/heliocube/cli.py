@@ -1,43 +1,130 @@
-"""The ``heliocube`` command: small utilities around the workflow (the workflow itself runs with snakemake)."""
+"""The ``heliocube`` command: utilities around the workflow (the workflow itself runs with snakemake).
+
+One function per subcommand (``_check_config``, ``_info``, ``_report``, and the archive's in
+:mod:`heliocube.archive.cli`); the work is done by the package, each imported only when its subcommand runs.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
 
-from .config import ConfigError, load_config, operations_warnings, printable_config
+__all__ = ["build_parser", "main"]
 
-__all__ = ["main"]
+DESCRIPTION = """\
+Utilities around the heliocube workflow, which itself runs with snakemake
+(snakemake --configfile my.yaml --cores 2). Each subcommand has its own --help."""
+
+
+def _check_config(args: argparse.Namespace) -> int:
+    import yaml
+
+    from .config import ConfigError, load_config, operations_warnings, printable_config
+
+    try:
+        config = load_config(args.path)
+    except ConfigError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    for line in operations_warnings(config):
+        print(f"warning: {line}", file=sys.stderr)
+    print(yaml.safe_dump(printable_config(config), sort_keys=False), end="")
+    return 0
+
+
+def _info(args: argparse.Namespace) -> int:
+    import json
+
+    from .info import NotAHeliocubeOutput, describe, format_summary
+
+    try:
+        summary = describe(args.path)
+    except NotAHeliocubeOutput as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(json.dumps(summary, indent=2) if args.json else format_summary(summary))
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    root = Path(args.root)
+    if not root.is_dir():
+        print(f"error: {root} is not a directory (give the workflow's output_root)", file=sys.stderr)
+        return 2
+    from .report import build_report  # imported here: it loads matplotlib and sunpy
+
+    output = Path(args.output) if args.output else root / "report" / "index.html"
+    print(build_report(root, output))
+    return 0
+
+
+def _package_version() -> str:
+    try:
+        return version("heliocube")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``heliocube`` argument parser; each subcommand stores its function as ``func``."""
+    from .archive.cli import add_commands
+
+    parser = argparse.ArgumentParser(prog="heliocube", description=DESCRIPTION,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"heliocube {_package_version()}",
+                        help="print the installed version and exit")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    check = commands.add_parser(
+        "check-config",
+        help="validate a workflow config and print it with every default filled in",
+        description="Validate a workflow config exactly as snakemake --configfile PATH would (same schema, same "
+        "defaults, same checks), warn about dates outside a product's operations, and print the whole config "
+        "with defaults (the JSOC email hidden). Exit status 2 when the config is refused.",
+    )
+    check.add_argument("path", nargs="?", default="config/config.yaml",
+                       help="the config file (default: %(default)s, the demo)")
+    check.set_defaults(func=_check_config)
+
+    info = commands.add_parser(
+        "info",
+        help="summarise a cube or synced file: shape, time range, products, config hash, versions",
+        description="Summarise a heliocube output, recognised by its content: a cube "
+        "(cubes/{variant}/{product}.h5 or a per-year cube) or a synced file (synced/{experiment}.h5). Prints "
+        "shape, dtype, frames and time range, products, variant, units, compression, config hash and software "
+        "versions. Exit status 2 when PATH is none of these.",
+    )
+    info.add_argument("path", metavar="PATH", help="the file to describe")
+    info.add_argument("--json", action="store_true", help="print the summary as JSON instead of text")
+    info.set_defaults(func=_info)
+
+    report = commands.add_parser(
+        "report",
+        help="write the QC and coverage report of an output tree as one HTML page",
+        description="Write the QC and coverage report (coverage map, rejections, |dt| histograms, thumbnails, "
+        "runtimes, ledgers) of a workflow output root as one self-contained HTML file, and print its path.",
+    )
+    report.add_argument("root", metavar="ROOT", help="the workflow's output root (output_root in the config)")
+    report.add_argument("-o", "--output", metavar="OUT", default=None,
+                        help="the HTML file to write (default: ROOT/report/index.html)")
+    report.set_defaults(func=_report)
+
+    archive = commands.add_parser(
+        "archive",
+        help="run or stop the embedded archive (a local stand-in for SDAC and JSOC)",
+        description="The embedded archive: a local HTTP server imitating the SDAC and JSOC archives with a "
+        "synthetic mission, for the demo and the tests. The workflow starts one itself when it needs it.",
+    )
+    add_commands(archive)
+    return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``heliocube archive serve|stop ...`` runs the embedded archive; ``heliocube check-config FILE`` validates."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] == "archive":
-        from .archive.cli import main as archive_main
-
-        return archive_main(argv[1:]) or 0
-    parser = argparse.ArgumentParser(prog="heliocube", description=main.__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("archive", help="run the embedded archive (see: heliocube archive --help)")
-    check = commands.add_parser(
-        "check-config", help="validate a workflow config as `snakemake --configfile PATH` would, print it with defaults"
-    )
-    check.add_argument("path", nargs="?", default="config/config.yaml",
-                       help="the config file (default: the demo, config/config.yaml)")
-    args = parser.parse_args(argv)
-    if args.command == "check-config":
-        import yaml
-
-        try:
-            config = load_config(args.path)
-        except ConfigError as err:
-            print(f"error: {err}", file=sys.stderr)
-            return 2
-        for line in operations_warnings(config):
-            print(f"warning: {line}", file=sys.stderr)
-        print(yaml.safe_dump(printable_config(config), sort_keys=False), end="")
-    return 0
+    """Run the ``heliocube`` command with ``argv`` (default: ``sys.argv[1:]``); returns the exit status."""
+    args = build_parser().parse_args(argv)
+    return args.func(args) or 0
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ import urllib.request
 from pathlib import Path
 from urllib.parse import urlsplit
 
-__all__ = ["ensure_running", "health", "main"]
+__all__ = ["add_commands", "ensure_running", "health", "main"]
 
 
 def health(url: str, timeout: float = 1.0) -> dict | None:
@@ -85,23 +85,50 @@ def _stop(args) -> int:
     return 1
 
 
+def add_commands(parser: argparse.ArgumentParser) -> None:
+    """Add the ``serve`` and ``stop`` subcommands to ``parser``; each sets ``args.func`` to its function."""
+    sub = parser.add_subparsers(dest="archive_command", required=True, metavar="{serve,stop}")
+    serve = sub.add_parser(
+        "serve",
+        help="serve the synthetic mission until SIGTERM, Ctrl-C or an idle timeout",
+        description="Serve the synthetic SoHO/SDO mission over HTTP in the foreground. The first line on stdout is "
+        "the URL to give the workflow as archive.embedded_url.",
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
+    serve.add_argument("--port", type=int, default=0, help="port to listen on (default: 0, any free port)")
+    serve.add_argument("--seed", type=int, default=0,
+                       help="seed of the synthetic mission: the same seed serves the same files (default: %(default)s)")
+    serve.add_argument("--frame-size", type=int, default=256,
+                       help="edge of every frame served, in pixels (default: %(default)s)")
+    serve.add_argument("--access-log", default=None,
+                       help="append one JSON line per request to this file (default: no log)")
+    serve.add_argument("--pidfile", default=None,
+                       help="write the server's process id to this file, removed on exit (default: none)")
+    serve.add_argument("--idle-timeout", type=float, default=0.0,
+                       help="stop after this many seconds without a request (default: 0, never)")
+    serve.set_defaults(func=_serve)
+    stop = sub.add_parser(
+        "stop",
+        help="stop a server started with --pidfile",
+        description="Send SIGTERM to the server whose process id is in PIDFILE and wait for it to exit.",
+    )
+    stop.add_argument("--pidfile", required=True, help="the pidfile the server was started with")
+    stop.add_argument("--timeout", type=float, default=10.0,
+                      help="seconds to wait for the server to exit (default: %(default)s)")
+    stop.set_defaults(func=_stop)
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point: ``serve`` (foreground, URL on the first stdout line) or ``stop --pidfile``."""
-    parser = argparse.ArgumentParser(prog="python -m heliocube.archive", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
-    serve = sub.add_parser("serve", help="serve the synthetic mission until SIGTERM or idle")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=0)
-    serve.add_argument("--seed", type=int, default=0)
-    serve.add_argument("--frame-size", type=int, default=256)
-    serve.add_argument("--access-log", default=None, help="append one JSON line per request here")
-    serve.add_argument("--pidfile", default=None)
-    serve.add_argument("--idle-timeout", type=float, default=0.0, help="stop after this many idle seconds (0: never)")
-    stop = sub.add_parser("stop", help="stop a server started with --pidfile")
-    stop.add_argument("--pidfile", required=True)
-    stop.add_argument("--timeout", type=float, default=10.0)
+    """Entry point of ``python -m heliocube.archive``: ``serve`` (foreground, URL on the first stdout line) or
+    ``stop --pidfile``."""
+    parser = argparse.ArgumentParser(
+        prog="python -m heliocube.archive",
+        description="The embedded archive: a local HTTP server imitating the SDAC and JSOC archives with a "
+        "synthetic mission, for the demo and the tests.",
+    )
+    add_commands(parser)
     args = parser.parse_args(argv)
-    return _serve(args) if args.command == "serve" else _stop(args)
+    return args.func(args)
 
 
 def ensure_running(
