@@ -122,6 +122,10 @@ def test_rotation_and_drift_tolerances():
     assert axes.x.ndim == 1
     header = "CTYPE1  = 'HPLN-TAN'\nPC1_1   = 1.0\nPC1_2   = 0.1"
     assert "PCi_j" in helioprojective_axes(columns, (SIZE, SIZE), first_header=header).note
+    assert "not a helioprojective axis" in helioprojective_axes(columns, (SIZE, SIZE),
+                                                                first_header="CTYPE1  = 'RA---TAN'").note
+    in_degrees = helioprojective_axes(columns, (SIZE, SIZE), first_header="CUNIT1  = 'deg'\nCUNIT2  = 'arcsec'")
+    np.testing.assert_allclose(in_degrees.x, 3600 * 10.0 * (np.arange(SIZE) + 1 - 16.5))
 
 
 def test_synced_file_has_per_product_coords(cubes, tmp_path):

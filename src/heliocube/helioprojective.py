@@ -62,32 +62,22 @@ def _centres(crval: np.ndarray, cdelt: np.ndarray, crpix: np.ndarray, n: int) ->
     return crval[..., None] + cdelt[..., None] * (np.arange(n) + 1.0 - crpix[..., None])
 
 
-def _header_problem(header: str | None) -> str | None:
-    """Why the first frame's header rules coordinates out (a rotation matrix, other axes), else None."""
-    if not header:
-        return None
-    from astropy.io import fits
-
-    if _MATRIX_KEY.search(header):
-        return "the frames carry a PCi_j/CDi_j matrix, which the per-frame columns do not record"
-    cards = fits.Header.fromstring(header, sep="\n")
-    for axis, accepted in _CTYPES.items():
-        ctype = str(cards.get(f"CTYPE{axis}", "") or "").strip().upper()
-        if ctype and not ctype.startswith(accepted):
-            return f"CTYPE{axis} is {ctype!r}, not a helioprojective axis"
-    return None
-
-
-def _unit_factor(header: str | None) -> tuple[float, float] | str:
-    """Factors from the header's CUNIT1/2 to arcsec (arcsec when absent), or why they cannot be converted."""
+def _header_check(header: str | None) -> tuple[float, float] | str:
+    """Factors from the first frame's CUNIT1/2 to arcsec (1 when absent), or why its header rules coordinates out:
+    a rotation matrix the columns do not record, axes that are not helioprojective, units that are not angles."""
     if not header:
         return 1.0, 1.0
     import astropy.units as u
     from astropy.io import fits
 
+    if _MATRIX_KEY.search(header):
+        return "the frames carry a PCi_j/CDi_j matrix, which the per-frame columns do not record"
     cards = fits.Header.fromstring(header, sep="\n")
     factors = []
-    for axis in (1, 2):
+    for axis, accepted in _CTYPES.items():
+        ctype = str(cards.get(f"CTYPE{axis}", "") or "").strip().upper()
+        if ctype and not ctype.startswith(accepted):
+            return f"CTYPE{axis} is {ctype!r}, not a helioprojective axis"
         unit = str(cards.get(f"CUNIT{axis}", "") or "").strip()
         try:
             factors.append(u.Unit(unit).to(u.arcsec) if unit else 1.0)
@@ -138,10 +128,9 @@ def helioprojective_axes(
         bad = ~np.isfinite(value) | ((value == 0) if key.startswith("CDELT") else False)
         if bad.any():
             return HelioprojectiveAxes(None, None, f"none: {key} is missing or zero in {int(bad.sum())} frames")
-    problem = _header_problem(first_header)
-    factors = _unit_factor(first_header)
-    if problem or isinstance(factors, str):
-        return HelioprojectiveAxes(None, None, f"none: {problem or factors}")
+    factors = _header_check(first_header)
+    if isinstance(factors, str):
+        return HelioprojectiveAxes(None, None, f"none: {factors}")
     crota = np.asarray(columns.get("CROTA2", np.zeros(n)), dtype=np.float64)[rows]
     crota = np.where(np.isfinite(crota), crota, 0.0)
     # a rotation by θ moves a point r pixels from the reference pixel by 2 r |sin(θ/2)|; r is largest at a corner
