@@ -5,18 +5,27 @@ Use :class:`SyntheticMission` for records, ground truth and FITS bytes; :class:`
 :func:`ensure_running` to share one server process between workflow jobs.
 """
 
-from .cli import ensure_running
-from .mission import DEFECT_KINDS, RECORD_COLUMNS, Geometry, SyntheticMission
-from .server import FAULT_KINDS, UNSAFE_NAMES, ArchiveServer, FaultConfig
+import importlib
 
-__all__ = [
-    "DEFECT_KINDS",
-    "FAULT_KINDS",
-    "RECORD_COLUMNS",
-    "UNSAFE_NAMES",
-    "ArchiveServer",
-    "FaultConfig",
-    "Geometry",
-    "SyntheticMission",
-    "ensure_running",
-]
+#: Where each public name lives; imported on first use, so `heliocube --help` and the CLI's parser do not load
+#: the mission's templates and the server.
+_HOMES = {
+    "ensure_running": "cli",
+    "DEFECT_KINDS": "mission",
+    "RECORD_COLUMNS": "mission",
+    "Geometry": "mission",
+    "SyntheticMission": "mission",
+    "FAULT_KINDS": "server",
+    "UNSAFE_NAMES": "server",
+    "ArchiveServer": "server",
+    "FaultConfig": "server",
+}
+
+
+def __getattr__(name: str):
+    if name in _HOMES:
+        return getattr(importlib.import_module(f".{_HOMES[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = sorted(_HOMES)
