@@ -3,6 +3,8 @@
 # one per day (see README "Design").
 from snakemake.utils import min_version
 
+from heliocube.summary import print_run_summary
+
 min_version("9.0")
 
 
@@ -32,3 +34,12 @@ rule all:
     default_target: True
     input:
         get_final_output(),
+
+
+# Every run (not a dry run) ends by saying where the outputs are and what was rejected, in a few lines.
+onsuccess:
+    print_run_summary(ROOT)
+
+
+onerror:
+    print_run_summary(ROOT, failed=True)

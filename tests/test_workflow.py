@@ -204,6 +204,31 @@ def test_demo_seeds_mdi_and_hmi_cubes_with_the_keywords_of_their_own_records(dem
             assert seeded["seeded"][()].all()
 
 
+@pytest.mark.workflow
+def test_demo_outputs_follow_the_umask_and_the_run_ends_with_a_summary(demo_run):
+    """Every file of the run is as readable as the umask allows (none owner-only), and the run's last lines say
+    where the outputs are, what was filled and rejected, and where the report is."""
+    import stat
+
+    from heliocube.summary import run_summary
+
+    workdir, _, result = demo_run
+    assert result.returncode == 0, result.stderr[-3000:]
+    root = workdir / "out"
+    umask = os.umask(0)
+    os.umask(umask)
+    modes = {str(p.relative_to(root)): stat.S_IMODE(p.stat().st_mode) for p in root.rglob("*") if p.is_file()}
+    kinds = {Path(name).suffix for name in modes}
+    assert {".parquet", ".json", ".csv", ".fits", ".h5", ".log", ".tsv", ".html"} <= kinds
+    assert {name: oct(mode) for name, mode in modes.items() if mode != 0o666 & ~umask} == {}
+    summary = run_summary(root)
+    assert summary in result.stdout
+    lines = summary.splitlines()
+    assert lines[0] == f"heliocube: outputs in {root}" and lines[-1] == f"  report: {root / 'report' / 'index.html'}"
+    n_rejected = sum(len(pd.read_csv(path)) for path in root.glob("raw/*/*.ledger.csv"))
+    assert f"slots: 40 of 40 filled; {n_rejected} candidates rejected" in lines[2]
+
+
 GOLDEN = REPO / "tests" / "data" / "golden" / "demo-window.json"
 
 
