@@ -38,7 +38,7 @@ def test_summary_says_where_the_outputs_are_and_what_was_rejected(tmp_path):
     assert run_summary(root).splitlines() == [
         f"heliocube: outputs in {root}",
         "  cubes: 3 in 2 variants (cubes/<variant>/<product>.h5), 1 seeded; synced: 1 (synced/<experiment>.h5)",
-        "  slots: 3 of 5 filled; 4 candidates rejected: quality 2, corrupt 1, hole 1; 1 frames failed to clean",
+        "  slots: 3 of 5 filled; 4 candidates rejected: quality 2, corrupt 1, hole 1; 1 frame failed to clean",
         f"  report: not built ({root}/report/index.html)",
     ]
     (root / "report").mkdir()

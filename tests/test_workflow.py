@@ -226,7 +226,7 @@ def test_demo_outputs_follow_the_umask_and_the_run_ends_with_a_summary(demo_run)
     lines = summary.splitlines()
     assert lines[0] == f"heliocube: outputs in {root}" and lines[-1] == f"  report: {root / 'report' / 'index.html'}"
     n_rejected = sum(len(pd.read_csv(path)) for path in root.glob("raw/*/*.ledger.csv"))
-    assert f"slots: 40 of 40 filled; {n_rejected} candidates rejected" in lines[2]
+    assert f"slots: 40 of 40 filled; {n_rejected} candidate{'s' * (n_rejected != 1)} rejected" in lines[2]
 
 
 GOLDEN = REPO / "tests" / "data" / "golden" / "demo-window.json"

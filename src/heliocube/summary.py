@@ -30,6 +30,10 @@ def _column(paths, column: str) -> pd.Series:
     return pd.concat(parts, ignore_index=True) if parts else pd.Series([], dtype=str)
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'s' * (n != 1)}"
+
+
 def _reasons(counts: Counter) -> str:
     return ", ".join(f"{reason} {n}" for reason, n in sorted(counts.items(), key=lambda item: (-item[1], item[0])))
 
@@ -58,13 +62,13 @@ def run_summary(root: str | os.PathLike) -> str:
     clean_failed = len(_column(sorted(root.glob("frames/*/*/*.ledger.csv")), "reason"))
     report = root / "report" / "index.html"
     variants = len({p.parent.name for p in masters})
-    rejections = f"{sum(rejected.values())} candidates rejected" + (f": {_reasons(rejected)}" if rejected else "")
+    rejections = f"{_count(sum(rejected.values()), 'candidate')} rejected" + (f": {_reasons(rejected)}" * bool(rejected))
     return "\n".join([
         f"heliocube: outputs in {root}",
-        f"  cubes: {len(masters)} in {variants} variant{'s' * (variants != 1)} (cubes/<variant>/<product>.h5), "
+        f"  cubes: {len(masters)} in {_count(variants, 'variant')} (cubes/<variant>/<product>.h5), "
         f"{len(seeded)} seeded; synced: {len(synced)} (synced/<experiment>.h5)",
         f"  slots: {int((status == 'ok').sum())} of {len(status)} filled; {rejections}; "
-        f"{clean_failed} frames failed to clean",
+        f"{_count(clean_failed, 'frame')} failed to clean",
         f"  report: {report}" if report.exists() else f"  report: not built ({report})",
     ])
 
