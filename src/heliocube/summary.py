@@ -62,7 +62,9 @@ def run_summary(root: str | os.PathLike) -> str:
     clean_failed = len(_column(sorted(root.glob("frames/*/*/*.ledger.csv")), "reason"))
     report = root / "report" / "index.html"
     variants = len({p.parent.name for p in masters})
-    rejections = f"{_count(sum(rejected.values()), 'candidate')} rejected" + (f": {_reasons(rejected)}" * bool(rejected))
+    rejections = f"{_count(sum(rejected.values()), 'candidate')} rejected"
+    if rejected:
+        rejections += f": {_reasons(rejected)}"
     return "\n".join([
         f"heliocube: outputs in {root}",
         f"  cubes: {len(masters)} in {_count(variants, 'variant')} (cubes/<variant>/<product>.h5), "
