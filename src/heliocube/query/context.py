@@ -26,6 +26,8 @@ class ArchiveContext:
     lasco_level: str = "0.5"
     jsoc_protocol: str = "as-is"
     poll_seconds: float = 5.0
+    #: Output root under which a query keeps what it must not fetch twice (the EIT header cache); None: no cache.
+    cache_root: str | None = None
 
     @classmethod
     def from_config(cls, config: dict, embedded_url: str | None = None) -> ArchiveContext:
@@ -40,6 +42,7 @@ class ArchiveContext:
             lasco_level=config["lasco_level"],
             jsoc_protocol=config["jsoc"]["protocol"],
             poll_seconds=config["jsoc"]["poll_seconds"],
+            cache_root=config["output_root"],
         )
 
     def level_for(self, product) -> str:

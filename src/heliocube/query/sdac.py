@@ -22,6 +22,7 @@ from .. import httpclient
 from ..manifest import keywords_json, normalize_manifest
 from ..paths import safe_component
 from ..retry import RetryableError
+from .header_cache import HeaderCache, header_cache_path, kept_keywords
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +33,8 @@ _FIELD = re.compile(r"\{(\w+):0?(\d+)d\}")
 HEADER_CHUNK = 2880 * 2
 #: Header keywords kept in an EIT manifest's keywords column.
 EIT_KEYWORDS = ("OBJECT", "FILTER", "SCI_OBJ", "N_MISSING_BLOCKS", "NAXIS1", "NAXIS2", "CDELT1", "SOLAR_R")
+#: Header keywords an EIT query uses (time, wavelength, exposure and the manifest's): what the header cache keeps.
+HEADER_KEYWORDS = ("DATE_OBS", "DATE-OBS", "WAVELNTH", "EXPTIME", *EIT_KEYWORDS)
 
 
 def template_regex(template: str) -> re.Pattern:
@@ -111,7 +114,9 @@ def query_eit(product, days: list[dt.date], context) -> pd.DataFrame:
     """Every EIT level-zero file of ``product``'s wavelength observed on ``days``.
 
     The month directory lists every wavelength under time-only names, so each file of the wanted days has its
-    header read (a few kB by HTTP Range) to learn WAVELNTH and the observation time.
+    header read (a few kB by HTTP Range) to learn WAVELNTH and the observation time. With ``context.cache_root``
+    set, each header read is kept in the month's header cache (:mod:`.header_cache`) as soon as it arrives, so a
+    query killed part way and run again reads only the headers it had not read.
     """
     template = product.series_for(context.level_for(product))
     directory_template, file_template = template.rsplit("/", 1)
@@ -121,22 +126,38 @@ def query_eit(product, days: list[dt.date], context) -> pd.DataFrame:
     candidates = []
     for year, month in sorted({(day.year, day.month) for day in days}):
         directory = directory_template.format(year=year, month=month) + "/"
+        cache = None
+        if context.cache_root is not None:
+            cache = HeaderCache(header_cache_path(context.cache_root, product.name, year, month), HEADER_KEYWORDS)
         for name, size in _listing(session, urljoin(context.sdac_url, directory), context).items():
             match = file_regex.match(name)
             if match:
                 fields = {key: int(value) for key, value in match.groupdict().items()}
                 if dt.date(fields["year"], fields["month"], fields["day"]) in day_set:
-                    candidates.append((directory + name, size, fields))
+                    candidates.append((directory + name, size, fields, cache))
+    cached = sum(cache is not None and cache.get(path, size) is not None for path, size, _, cache in candidates)
+    if cached:
+        log.info("%s: %d of %d EIT headers from the header cache", product.name, cached, len(candidates))
 
     def describe(candidate):
-        record_id, size, fields = candidate
+        record_id, size, fields, cache = candidate
         url = urljoin(context.sdac_url, record_id)
-        try:
-            header, total = read_remote_header(session, url, context)
-        except (RetryableError, OSError, ValueError) as err:
-            # Without its header a file cannot be attributed to a wavelength: count it, do not fail the month.
-            log.warning("EIT header of %s unreadable after retries (%s); not listed", url, err)
-            return None
+        known = cache.get(record_id, size) if cache is not None else None
+        if known is not None:
+            header, total = known
+        else:
+            try:
+                header, total = read_remote_header(session, url, context)
+            except (RetryableError, OSError, ValueError) as err:
+                # Without its header a file cannot be attributed to a wavelength: count it, do not fail the month.
+                log.warning("EIT header of %s unreadable after retries (%s); not listed", url, err)
+                return None
+            # Cached or not, the row is built from the same kept keywords, so a rerun lists exactly the same rows.
+            # A header without WAVELNTH (a garbled answer) is not kept: the next run reads it again.
+            if cache is None or "WAVELNTH" not in header:
+                header = kept_keywords(header, HEADER_KEYWORDS)
+            else:
+                header = cache.put(record_id, size, header, total)
         time = _header_time(header) or pd.Timestamp(dt.datetime(**fields), tz="UTC")
         return {
             "product": product.name, "record_id": record_id, "url": url, "time_utc": time,
