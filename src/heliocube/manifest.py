@@ -1,7 +1,10 @@
 """Per-day query manifests: every candidate record an archive lists for one product and one UTC day.
 
 A manifest is a Parquet file with the columns of `MANIFEST_COLUMNS`, sorted by time then record id. It is
-written atomically, so a file that exists is complete.
+written atomically, so a file that exists is complete. Its ``url`` is the file's location relative to the archive's
+base URL (:mod:`heliocube.locations`; empty for JSOC, whose locations come from exports at fetch time), so the
+archive may move without a new query; manifests of earlier versions hold absolute URLs, which the fetch maps back
+to locations when they lie on the configured archive.
 """
 
 from __future__ import annotations

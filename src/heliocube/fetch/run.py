@@ -14,6 +14,7 @@ to its next candidate. Outputs:
 from __future__ import annotations
 
 import collections
+import contextlib
 import dataclasses
 import datetime as dt
 import json
@@ -25,7 +26,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..httpclient import new_session, same_origin
+from ..httpclient import new_session
+from ..locations import ForeignLocation, UnsafeLocation, archive_location, archive_url
 from ..manifest import empty_manifest, normalize_manifest, read_manifest, record_keywords
 from ..paths import atomic_path, day_receipt_path, manifest_path, raw_dir, safe_component
 from ..progress import Progress
@@ -100,9 +102,15 @@ def _previous_receipts(product_name: str, days: list[dt.date], root) -> list[dic
     return [json.loads(path.read_text()) for path in paths if path.exists()]
 
 
-def _previous_urls(receipts: list[dict]) -> dict[str, str]:
-    return {slot["record_id"]: slot["url"] for receipt in receipts for slot in receipt["slots"]
-            if slot.get("record_id") and slot.get("url")}  # fmt: skip
+def _previous_urls(receipts: list[dict], base: str) -> dict[str, str]:
+    """Archive-relative locations the receipts recorded for their slots' records (those of earlier versions,
+    absolute URLs, when they lie on ``base``; any other is left out and the record is resolved again)."""
+    known = {}
+    for slot in (slot for receipt in receipts for slot in receipt["slots"]):
+        if slot.get("record_id") and slot.get("url"):
+            with contextlib.suppress(ForeignLocation, UnsafeLocation):
+                known[slot["record_id"]] = archive_location(slot["url"], base)
+    return known
 
 
 def fetch_days(product_name: str, days: list[dt.date], context, root: str | os.PathLike, *,
@@ -143,16 +151,15 @@ def fetch_days(product_name: str, days: list[dt.date], context, root: str | os.P
                                 strict=True):
             slots.append(_Slot(day, time, ranked))
     receipts = _previous_receipts(product_name, days, root)
-    known_urls = _previous_urls(receipts)
+    base = context.jsoc_url if product.is_jsoc else context.sdac_url  # every location resolves against this base
+    known_urls = _previous_urls(receipts, base)  # record id -> archive-relative location
     fingerprint = getattr(gate, "fingerprint", None)
     verdicts = _previous_verdicts(receipts, fingerprint)  # record id -> _Verdict, reusable
     qc_counts = collections.Counter()  # files inspected, verdicts reused
     session = new_session(context.connections)
-    base = context.jsoc_url if product.is_jsoc else context.sdac_url  # every download stays on this host
 
-    def target_of(position: int) -> Path:
-        row = candidates.iloc[position]
-        return raw_dir(root, product_name, row["time_utc"].date()) / raw_file_name(product, row["record_id"])
+    def target_of(position: int) -> Path | None:
+        return _raw_target(root, product, candidates.iloc[position])
 
     # a slot counts as done once it has its frame or has run out of candidates (a slot without any: at once)
     progress = Progress(f"{product_name} fetch", len(slots), unit="slots", done=sum(not s.open for s in slots),
@@ -169,9 +176,9 @@ def fetch_days(product_name: str, days: list[dt.date], context, root: str | os.P
             if not round_slots:
                 break
             needed = sorted({slot.current for slot in round_slots})
-            _resolve_urls(product, candidates, needed, known_urls, context)
-            jobs = {position: pool.submit(_download, session, candidates.iloc[position], known_urls,
-                                          target_of(position), context, base) for position in needed}
+            _resolve_urls(product, candidates, needed, known_urls, context, base)
+            jobs = {position: pool.submit(_download, session, product, candidates.iloc[position], known_urls, root,
+                                          context, base) for position in needed}
             for slot in round_slots:
                 outcome = jobs[slot.current].result()
                 if isinstance(outcome, Rejection):
@@ -250,31 +257,67 @@ def _previous_verdicts(receipts: list[dict], fingerprint: str | None) -> dict[st
     return verdicts
 
 
-def _resolve_urls(product, candidates, positions, known_urls, context) -> None:
-    """Fill ``known_urls`` for the candidates that still need downloading (JSOC: one export per batch)."""
+def _resolve_urls(product, candidates, positions, known_urls, context, base: str) -> None:
+    """Fill ``known_urls`` with the archive-relative location of each candidate that still needs downloading
+    (JSOC: from exports). A manifest's absolute URL (written before locations) becomes a location when it lies on
+    ``base``; any other value is kept as it is, for `_download` to refuse with its reason."""
     for position in positions:
         row = candidates.iloc[position]
         if isinstance(row["url"], str) and row["url"]:
-            known_urls.setdefault(row["record_id"], row["url"])
+            known_urls.setdefault(row["record_id"], _location_or_as_is(row["url"], base))
     # A file already on disk still needs its URL for the slot table's provenance: a job killed after the download
     # but before its receipt left no record of it.
     record_ids = [candidates.iloc[p]["record_id"] for p in positions]
     unresolved = [record_id for record_id in record_ids if record_id not in known_urls]
     if unresolved and product.is_jsoc:
-        known_urls.update(resolve_jsoc_urls(product, unresolved, context))
+        exported = resolve_jsoc_urls(product, unresolved, context)
+        known_urls.update({record: _location_or_as_is(url, base) for record, url in exported.items()})
 
 
-def _download(session, row: pd.Series, known_urls: dict, target: Path, context, base: str) -> Path | Rejection:
-    url = known_urls.get(row["record_id"])
-    if url is None and not target.exists():
+def _raw_target(root, product, row: pd.Series) -> Path | None:
+    """Where the candidate's raw file is cached; None when its record id names no plain local file."""
+    try:
+        return raw_dir(root, product.name, row["time_utc"].date()) / raw_file_name(product, row["record_id"])
+    except ValueError:
+        return None
+
+
+def _location_or_as_is(url: str, base: str) -> str:
+    try:
+        return archive_location(url, base)
+    except (ForeignLocation, UnsafeLocation):
+        return url
+
+
+def _download(session, product, row: pd.Series, known_urls: dict, root, context, base: str) -> Path | Rejection:
+    """The candidate's raw file (downloaded unless cached), or why it cannot be had: a record id that names no
+    plain local file (``unsafe_record``), a location off the archive (``foreign_host``) or outside its base
+    (``unsafe_location``, refused before any request), or the download's failure."""
+    target = _raw_target(root, product, row)
+    if target is None:  # one bad manifest row is one ledger row, never a failed month
+        return Rejection("unsafe_record", detail=f"record id {row['record_id']!r} names no plain local file")
+    location = known_urls.get(row["record_id"])
+    if location is None and not target.exists():
         return Rejection("missing", detail="the archive gave no URL for this record")
-    if not target.exists() and not same_origin(url, base):  # a URL the archive sent must not lead elsewhere
-        return Rejection("foreign_host", detail=f"{url} is not on the configured archive {base}")
+    if target.exists():
+        return target
+    try:
+        url = archive_url(location, base)
+    except ForeignLocation as err:  # a URL the archive sent must not lead elsewhere
+        return Rejection("foreign_host", detail=f"{err}{_LEGACY_HINT}")
+    except UnsafeLocation as err:
+        return Rejection("unsafe_location", detail=str(err))
     try:
         size = None if pd.isna(row["size"]) else int(row["size"])
         return download_verified(session, url, target, context.policy, context.timeout, expected_size=size)
     except DownloadError as err:
         return Rejection(err.reason, detail=err.detail)
+
+
+#: Said with a refused absolute URL: manifests written before locations held the host of the archive they were
+#: queried from, which may simply have moved.
+_LEGACY_HINT = (" (manifests written before heliocube kept archive-relative locations hold absolute URLs: if the"
+                " archive moved, delete the product's manifests so the query lists them again)")
 
 
 def _write_receipts(product_name, days, slots, candidates, known_urls, root, cadence, tolerance, verdicts,

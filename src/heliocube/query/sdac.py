@@ -160,7 +160,7 @@ def query_eit(product, days: list[dt.date], context) -> pd.DataFrame:
                 header = cache.put(record_id, size, header, total)
         time = _header_time(header) or pd.Timestamp(dt.datetime(**fields), tz="UTC")
         return {
-            "product": product.name, "record_id": record_id, "url": url, "time_utc": time,
+            "product": product.name, "record_id": record_id, "url": record_id, "time_utc": time,
             "size": size if size is not None else total, "level": context.level_for(product),
             "wavelength": header.get("WAVELNTH"), "exptime": header.get("EXPTIME"),
             "keywords": keywords_json({key: header.get(key) for key in EIT_KEYWORDS if key in header}),
@@ -220,7 +220,7 @@ def query_lasco(product, days: list[dt.date], context) -> pd.DataFrame:
         frames.append(pd.DataFrame({
             "product": product.name,
             "record_id": directory + table["name"],
-            "url": [urljoin(context.sdac_url, directory + name) for name in table["name"]],
+            "url": directory + table["name"],  # archive-relative: the host is the config's, at fetch time
             "time_utc": table["time_utc"],
             "size": [listing[name] for name in table["name"]],
             "level": level,
