@@ -21,7 +21,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from ..fetch.gate import Rejection
-from .geometry import RegionMasks
+from .framework import CV_INTS, FrameWork, median_sorted, nonzero
 from .thresholds import Thresholds
 
 __all__ = [
@@ -122,87 +122,6 @@ def shape(data: np.ndarray, expected_size: int | None = None) -> Rejection | Non
     return None
 
 
-# ---------------------------------------------------------------------------------------------- shared work
-def _bad_pixels(data: np.ndarray, blank=None) -> np.ndarray:
-    bad = data == 0
-    if data.dtype.kind == "f":
-        bad |= np.isnan(data)
-    if blank is not None:
-        bad |= data == blank
-    return bad
-
-
-#: integer types OpenCV takes directly (3x3 median exact and ~2.5x faster than on float32; compare, subtract)
-_CV_INTS = (np.dtype(np.uint8), np.dtype(np.uint16), np.dtype(np.int16))
-
-
-class FrameWork:
-    """What the checks of one frame share, each computed on first use.
-
-    Parameters
-    ----------
-    data : numpy.ndarray
-        The 2-D image as read (any byte order; NaN allowed).
-    mask : numpy.ndarray or RegionMasks
-        The valid region.
-    blank : int, optional
-        BLANK value of integer data.
-    """
-
-    def __init__(self, data: np.ndarray, mask, blank=None):
-        if not data.dtype.isnative:
-            data = data.astype(data.dtype.newbyteorder("="))
-        self.data, self.blank = data, blank
-        self.region = mask if isinstance(mask, RegionMasks) else RegionMasks.from_mask(mask)
-        self._img = self._bad = self._bad_in_mask = None
-
-    @classmethod
-    def of(cls, data, mask, blank=None) -> FrameWork:
-        return data if isinstance(data, FrameWork) else cls(data, mask, blank)
-
-    @property
-    def img(self) -> np.ndarray:
-        """float32 image with NaN, infinities and BLANK at 0 (how the detectors see holes)."""
-        if self._img is None:
-            data = self.data
-            if data.dtype != np.float32:
-                img = data.astype(np.float32)
-                if self.blank is not None and data.dtype.kind in "iu":
-                    np.putmask(img, data == self.blank, 0)
-            else:  # the checks never write into it: no copy unless NaN or infinities must become 0
-                img = data if cv2.checkRange(data)[0] else data.copy()
-            if data.dtype.kind == "f" and img is not data and not cv2.checkRange(img)[0]:
-                img[~np.isfinite(img)] = 0
-            self._img = img
-        return self._img
-
-    def bad(self, with_blank: bool = True) -> np.ndarray:
-        """NaN, 0 (and BLANK) pixels of the whole frame."""
-        if not with_blank or self.blank is None:
-            if self._bad is None:
-                self._bad = _bad_pixels(self.data)
-            return self._bad
-        return _bad_pixels(self.data, self.blank)
-
-    def bad_in_mask(self) -> int:
-        """Number of valid-region pixels that are NaN, 0 or BLANK."""
-        if self._bad_in_mask is None:
-            if self.region.n == 0:
-                self._bad_in_mask = 0
-            elif self.data.dtype in _CV_INTS:  # OpenCV on the region's box: a fifth of numpy's time on a full frame
-                box = self.region.box
-                data = self.data[box]
-                bad = cv2.compare(data, 0, cv2.CMP_EQ)
-                info = np.iinfo(self.data.dtype)
-                if self.blank is not None and info.min <= self.blank <= info.max:
-                    bad = cv2.bitwise_or(bad, cv2.compare(data, float(self.blank), cv2.CMP_EQ))
-                self._bad_in_mask = cv2.countNonZero(cv2.bitwise_and(bad, self.region.u8[box]))
-            else:
-                bad = self.bad(with_blank=True)
-                self._bad_in_mask = int(np.count_nonzero(bad & self.region.mask))
-        return self._bad_in_mask
-
-
 # ---------------------------------------------------------------------------------------------- holes
 def hole_fraction(data: np.ndarray, mask, blank=None) -> float:
     """Fraction of the ``mask`` pixels that are NaN, 0 or ``blank`` (pixels outside the mask never count)."""
@@ -220,124 +139,6 @@ def holes(data: np.ndarray, mask, blank=None, thresholds: Thresholds = _DEFAULT)
     return None
 
 
-# ---------------------------------------------------------------------------------------------- streaks
-def _median_sorted(values: np.ndarray) -> float:
-    """np.median of an already sorted 1-D array."""
-    n = values.size
-    mid = n // 2
-    return float(values[mid]) if n % 2 else 0.5 * (float(values[mid - 1]) + float(values[mid]))
-
-
-def _nonzero(u8: np.ndarray) -> np.ndarray:
-    """Flat indices of the non-zero pixels of a uint8 image (viewed as bool: numpy's fast path)."""
-    return np.flatnonzero(u8.view(bool))
-
-
-def _percentile_sorted(values: np.ndarray, q: float) -> float:
-    """np.percentile (linear) of an already sorted 1-D array."""
-    index = q / 100.0 * (values.size - 1)
-    k = math.floor(index)
-    a, b = float(values[k]), float(values[min(k + 1, values.size - 1)])
-    return a + (b - a) * (index - k)
-
-
-def _log_image(work: FrameWork) -> np.ndarray:
-    """log10 of the data scaled to uint8 over the valid region's robust range (invalid pixels at the median).
-
-    The range runs from the 0.5 % percentile of the valid positive pixels (on the statistics sub-grid, like the
-    median used for invalid pixels; the exact one over every pixel cost 0.6 ms per 1024² frame and differs by at
-    most 0.002 dex on the ten real LASCO frames, under half a grey level of the stretch) to their exact maximum.
-    """
-    img, region = work.img, work.region
-    if region.n == 0:
-        return np.zeros(img.shape, dtype=np.uint8)
-    low, high = cv2.minMaxLoc(img, region.u8)[:2]
-    if low > 0:  # the common case: every valid pixel is positive (NaN are 0 in img)
-        ok = region.u8
-    else:
-        ok = cv2.bitwise_and(cv2.compare(img, 0.0, cv2.CMP_GT), region.u8)
-        if cv2.countNonZero(ok) == 0:
-            return np.zeros(img.shape, dtype=np.uint8)
-        high = cv2.minMaxLoc(img, ok)[1]
-    values = img.ravel()[region.sample]
-    values = values[values > 0]
-    if values.size == 0:
-        values = img.ravel()[_nonzero(ok)]
-    values = np.sort(values)  # numpy's SIMD sort: cheaper than np.median / np.percentile calls
-    lo = math.log10(_percentile_sorted(values, 0.5))
-    hi = math.log10(high)
-    fill = math.log10(_median_sorted(values))
-    scale = 255.0 / max(hi - lo, 1e-6)
-    # u8 = trunc((log10 v - lo) * scale) clipped to 0..255. Values are raised to 10**lo first (the clip at 0, and
-    # no log of 0, which OpenCV takes slowly); OpenCV rounds half to even, hence -0.4999 (exact integers stay)
-    ln = cv2.max(img, 10.0**lo)
-    cv2.log(ln, dst=ln)  # in place: one 4 MB buffer less to stream through the cache
-    out = cv2.convertScaleAbs(ln, alpha=scale / math.log(10), beta=-lo * scale - 0.4999)
-    not_ok = region.u8_inverse if ok is region.u8 else cv2.bitwise_not(ok)
-    cv2.bitwise_and(out, ok, dst=out)
-    cv2.add(out, int(min(max((fill - lo) * scale, 0), 255)), dst=out, mask=not_ok)
-    return out
-
-
-def _streak_segments(work: FrameWork, thresholds: Thresholds) -> np.ndarray:
-    size = max(work.data.shape)
-    log = _log_image(work)
-    edges = cv2.Canny(cv2.GaussianBlur(log, (0, 0), 1.0), 40, 100)
-    if thresholds.streak_ridge_contrast > 0:
-        # a square kernel: OpenCV runs it as two 1-D passes, ~6x faster than a disk of the same width, and it
-        # removes a thin ridge of any direction just the same (same verdicts on the synthetic and real test sets)
-        k = max(3, round(thresholds.streak_ridge_width * size) | 1)
-        ridges = cv2.morphologyEx(log, cv2.MORPH_TOPHAT, cv2.getStructuringElement(cv2.MORPH_RECT, (k, k)))
-        _, ridges = cv2.threshold(ridges, thresholds.streak_ridge_contrast, 255, cv2.THRESH_BINARY)
-        edges = cv2.bitwise_or(edges, ridges)
-    m = int(thresholds.streak_margin)
-    keep = work.region.keep(m)
-    if work.bad_in_mask():  # hole outlines are not streaks: erode(valid & ~bad) = erode(valid) & ~dilate(bad)
-        bad = work.bad(with_blank=False).view(np.uint8)
-        if m > 0:
-            bad = cv2.dilate(bad, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * m + 1, 2 * m + 1)))
-        keep = cv2.bitwise_and(keep, cv2.compare(bad, 0, cv2.CMP_EQ))
-    edges = cv2.bitwise_and(edges, keep)
-    votes = max(5, round(thresholds.streak_votes * size))
-    if cv2.countNonZero(edges) < votes:  # a segment needs at least `votes` edge pixels: none can be found
-        return np.zeros((0, 4), dtype=np.int32)
-    cv2.setRNGSeed(1)  # the probabilistic Hough samples edge points at random: make verdicts reproducible
-    lines = cv2.HoughLinesP(
-        edges,
-        rho=thresholds.streak_rho,
-        theta=math.pi / 360,
-        threshold=votes,
-        minLineLength=max(5, round(thresholds.streak_min_length * size)),
-        maxLineGap=max(1, round(thresholds.streak_max_gap * size)),
-    )
-    return np.zeros((0, 4), dtype=np.int32) if lines is None else lines.reshape(-1, 4)
-
-
-def streak_segments(data: np.ndarray, mask, thresholds: Thresholds = _DEFAULT) -> np.ndarray:
-    """Straight segments (x0, y0, x1, y1) found by Canny + probabilistic Hough on the log image.
-
-    Runs on the full-resolution frame. The Hough transform sees the Canny edges of the log image together with its
-    thin bright ridges (white top-hat above ``streak_ridge_contrast``), so that thick, tapered blooming streaks,
-    whose edges are not straight, are found as well as thin ones. Pixels within ``streak_margin`` pixels of the
-    occulter, of the valid region's outer edge, of holes (NaN/0) and of the frame border are removed first, so
-    outlines never count. Fewer edge pixels than the Hough vote threshold cannot hold a segment: the transform is
-    then skipped.
-    """
-    return _streak_segments(FrameWork.of(data, mask), thresholds)
-
-
-def _streak_rejection(segments: np.ndarray, thresholds: Thresholds) -> Rejection | None:
-    if len(segments) >= thresholds.streak_segments:
-        longest = float(np.hypot(segments[:, 2] - segments[:, 0], segments[:, 3] - segments[:, 1]).max())
-        return Rejection("streak", len(segments), f"{len(segments)} segments, longest {longest:.0f} px")
-    return None
-
-
-def streaks(data: np.ndarray, mask, thresholds: Thresholds = _DEFAULT) -> Rejection | None:
-    """Reject when at least ``streak_segments`` long straight segments cross the valid region."""
-    return _streak_rejection(streak_segments(data, mask, thresholds), thresholds)
-
-
 # ---------------------------------------------------------------------------------------------- cosmic rays
 _WINDOW7 = np.array([(dy, dx) for dy in range(-3, 4) for dx in range(-3, 4)])
 _NEIGHBOURS4 = np.array([(0, -1), (0, 1), (-1, 0), (1, 0)])
@@ -348,8 +149,8 @@ def _robust_sigma(values: np.ndarray) -> float:
     if values.size == 0:
         return 1.0
     values = np.sort(values)  # numpy's SIMD sort: cheaper than np.median
-    dev = np.sort(np.abs(values - _median_sorted(values)))
-    sigma = 1.4826 * _median_sorted(dev)
+    dev = np.sort(np.abs(values - median_sorted(values)))
+    sigma = 1.4826 * median_sorted(dev)
     if sigma <= 0:
         sigma = 1.2533 * float(np.mean(dev))
     return sigma if sigma > 0 else 1.0
@@ -357,7 +158,7 @@ def _robust_sigma(values: np.ndarray) -> float:
 
 def _pixels(work: FrameWork) -> np.ndarray:
     """The image the cosmic-ray detector reads: the data when integer (no NaN), else the float32 image."""
-    return work.data if work.data.dtype in _CV_INTS else work.img
+    return work.data if work.data.dtype in CV_INTS else work.img
 
 
 def _candidates(work: FrameWork, thresholds: Thresholds) -> np.ndarray:
@@ -387,7 +188,7 @@ def _candidates(work: FrameWork, thresholds: Thresholds) -> np.ndarray:
         if threshold >= np.iinfo(img.dtype).max:
             return np.zeros(0, dtype=np.intp)
         above = cv2.compare(cv2.subtract(img, med), float(math.floor(threshold)), cv2.CMP_GT)
-    idx = _nonzero(above)  # few: the rest of the work is per candidate
+    idx = nonzero(above)  # few: the rest of the work is per candidate
     if idx.size == 0:
         return idx
     box_rows, box_cols = np.divmod(idx, width)
@@ -484,3 +285,6 @@ def cosmic_rays(data: np.ndarray, mask, thresholds: Thresholds = _DEFAULT) -> Re
     """Reject when more sharp hits than :func:`cosmic_ray_limit` are found in the valid region."""
     work = FrameWork.of(data, mask)
     return _cosmic_ray_rejection(_cosmic_ray_count(work, thresholds), work.region.n, thresholds)
+
+
+from .streaks import _streak_rejection, streak_segments, streaks  # noqa: E402, F401  (re-exported)

@@ -18,14 +18,16 @@ from ..header import SCALE_KEYWORD, with_record_keywords
 from ..manifest import record_keywords
 from ..registry import get_product
 from . import checks
+from .frame_region import saturation_level
 from .geometry import disk_geometry, region_masks
 from .thresholds import Thresholds
 
 __all__ = ["FrameQC", "qc_code_digest", "read_frame"]
 
 #: the modules whose code decides a verdict: reading and decoding the file, completing its header, the checks
-_VERDICT_MODULES = ("qc/checks.py", "qc/gate.py", "qc/geometry.py", "qc/thresholds.py", "frameio.py", "rice.py",
-                    "header.py", "manifest.py", "registry.py")
+_VERDICT_MODULES = ("qc/checks.py", "qc/frame_region.py", "qc/framework.py", "qc/gate.py", "qc/geometry.py",
+                    "qc/streaks.py", "qc/thresholds.py", "frameio.py", "rice.py", "header.py", "manifest.py",
+                    "registry.py")
 
 
 @functools.cache
@@ -155,7 +157,7 @@ class FrameQC:
         if rejection is not None:
             return rejection
         region = region_masks(header, data.shape, self.product.valid_region)
-        work = checks.FrameWork(data, region, stored_blank(data, header))
+        work = checks.FrameWork(data, region, stored_blank(data, header), saturation_level(data.dtype, header, th))
         metrics["hole_fraction"] = fraction = checks.hole_fraction(work, region)
         if fraction > th.hole_fraction:
             return Rejection("holes", round(fraction, 6), f"> {th.hole_fraction:g} of the valid region")
@@ -196,7 +198,8 @@ class FrameQC:
             return out
         geo = disk_geometry(header, data.shape)
         region = region_masks(header, data.shape, self.product.valid_region)
-        work = checks.FrameWork(data, region, stored_blank(data, header))
+        saturation = saturation_level(data.dtype, header, self.thresholds)
+        work = checks.FrameWork(data, region, stored_blank(data, header), saturation)
         out.update(
             centre_x=geo.cx,
             centre_y=geo.cy,

@@ -42,6 +42,22 @@ class Thresholds:
     streak_ridge_contrast: float = 40.0
     #: streaks: pixels removed along the occulter, the outer edge of the valid region and the frame border
     streak_margin: int = 3
+    #: streaks: a pixel is saturated at and above this fraction of the camera's full scale: 2**14 - 1 DN for raw
+    #: (integer) frames of SoHO's 14-bit cameras, the header's DSATVAL for calibrated frames that give it. LASCO's
+    #: CCD fills its wells at 0.71-0.81 (C3) and 0.94-0.98 (C2) of the full scale: blooms sit on that plateau
+    streak_saturation: float = 0.68
+    #: streaks: a bloom is a run of at least this many saturated pixels along a row or column, as a fraction of
+    #: the frame edge (a star's saturated core is a few pixels; the shortest planet bloom on real frames ~40 px)
+    streak_bloom_length: float = 0.02
+    #: streaks: the occulter's halo is the region brighter than this fraction of the saturation level that is
+    #: connected to the occulter (searched out to ``streak_halo_reach`` x the inner radius); it and
+    #: ``2 x streak_margin`` pixels around it leave the streak search's valid region
+    streak_halo: float = 0.5
+    #: streaks: how far the halo is followed, as a multiple of the valid region's inner radius
+    streak_halo_reach: float = 1.5
+    #: streaks: one exact value held by more than this fraction of the valid region of a float frame is a fill
+    #: (level-1 LASCO fills the occulter, the pylon and the corners with a constant); it leaves the search region
+    streak_fill_fraction: float = 0.01
     #: streaks: reject when at least this many segments are found
     streak_segments: int = 1
     #: streaks: only frames at least this many pixels on a side are searched (0: all). Below 256 px the annulus is

@@ -1,0 +1,122 @@
+"""What the checks of one frame share (:class:`FrameWork`), and the small array helpers they use."""
+
+from __future__ import annotations
+
+import math
+
+import cv2
+import numpy as np
+
+from .geometry import RegionMasks
+
+__all__ = ["CV_INTS", "FrameWork", "median_sorted", "nonzero", "percentile_sorted"]
+
+
+def median_sorted(values: np.ndarray) -> float:
+    """np.median of an already sorted 1-D array."""
+    n = values.size
+    mid = n // 2
+    return float(values[mid]) if n % 2 else 0.5 * (float(values[mid - 1]) + float(values[mid]))
+
+
+def percentile_sorted(values: np.ndarray, q: float) -> float:
+    """np.percentile (linear) of an already sorted 1-D array."""
+    index = q / 100.0 * (values.size - 1)
+    k = math.floor(index)
+    a, b = float(values[k]), float(values[min(k + 1, values.size - 1)])
+    return a + (b - a) * (index - k)
+
+
+def nonzero(u8: np.ndarray) -> np.ndarray:
+    """Flat indices of the non-zero pixels of a uint8 image (viewed as bool: numpy's fast path)."""
+    return np.flatnonzero(u8.view(bool))
+
+
+def _bad_pixels(data: np.ndarray, blank=None) -> np.ndarray:
+    bad = data == 0
+    if data.dtype.kind == "f":
+        bad |= np.isnan(data)
+    if blank is not None:
+        bad |= data == blank
+    return bad
+
+
+#: integer types OpenCV takes directly (3x3 median exact and ~2.5x faster than on float32; compare, subtract)
+CV_INTS = (np.dtype(np.uint8), np.dtype(np.uint16), np.dtype(np.int16))
+
+
+class FrameWork:
+    """What the checks of one frame share, each computed on first use.
+
+    Parameters
+    ----------
+    data : numpy.ndarray
+        The 2-D image as read (any byte order; NaN allowed).
+    mask : numpy.ndarray or RegionMasks
+        The valid region.
+    blank : int, optional
+        BLANK value of integer data.
+    saturation : float, optional
+        Level at and above which a pixel is saturated (:func:`heliocube.qc.frame_region.saturation_level`);
+        None when unknown (no bloom search).
+    """
+
+    def __init__(self, data: np.ndarray, mask, blank=None, saturation: float | None = None):
+        if not data.dtype.isnative:
+            data = data.astype(data.dtype.newbyteorder("="))
+        self.data, self.blank, self.saturation = data, blank, saturation
+        self.region = mask if isinstance(mask, RegionMasks) else RegionMasks.from_mask(mask)
+        self._img = self._bad = self._bad_in_mask = self._range = None
+
+    @classmethod
+    def of(cls, data, mask, blank=None, saturation: float | None = None) -> FrameWork:
+        return data if isinstance(data, FrameWork) else cls(data, mask, blank, saturation)
+
+    @property
+    def img(self) -> np.ndarray:
+        """float32 image with NaN, infinities and BLANK at 0 (how the detectors see holes)."""
+        if self._img is None:
+            data = self.data
+            if data.dtype != np.float32:
+                img = data.astype(np.float32)
+                if self.blank is not None and data.dtype.kind in "iu":
+                    np.putmask(img, data == self.blank, 0)
+            else:  # the checks never write into it: no copy unless NaN or infinities must become 0
+                img = data if cv2.checkRange(data)[0] else data.copy()
+            if data.dtype.kind == "f" and img is not data and not cv2.checkRange(img)[0]:
+                img[~np.isfinite(img)] = 0
+            self._img = img
+        return self._img
+
+    @property
+    def region_range(self) -> tuple[float, float]:
+        """Lowest and highest value of :attr:`img` over the valid region (0, 0 when it is empty)."""
+        if self._range is None:
+            self._range = (0.0, 0.0) if self.region.n == 0 else tuple(cv2.minMaxLoc(self.img, self.region.u8)[:2])
+        return self._range
+
+    def bad(self, with_blank: bool = True) -> np.ndarray:
+        """NaN, 0 (and BLANK) pixels of the whole frame."""
+        if not with_blank or self.blank is None:
+            if self._bad is None:
+                self._bad = _bad_pixels(self.data)
+            return self._bad
+        return _bad_pixels(self.data, self.blank)
+
+    def bad_in_mask(self) -> int:
+        """Number of valid-region pixels that are NaN, 0 or BLANK."""
+        if self._bad_in_mask is None:
+            if self.region.n == 0:
+                self._bad_in_mask = 0
+            elif self.data.dtype in CV_INTS:  # OpenCV on the region's box: a fifth of numpy's time on a full frame
+                box = self.region.box
+                data = self.data[box]
+                bad = cv2.compare(data, 0, cv2.CMP_EQ)
+                info = np.iinfo(self.data.dtype)
+                if self.blank is not None and info.min <= self.blank <= info.max:
+                    bad = cv2.bitwise_or(bad, cv2.compare(data, float(self.blank), cv2.CMP_EQ))
+                self._bad_in_mask = cv2.countNonZero(cv2.bitwise_and(bad, self.region.u8[box]))
+            else:
+                bad = self.bad(with_blank=True)
+                self._bad_in_mask = int(np.count_nonzero(bad & self.region.mask))
+        return self._bad_in_mask

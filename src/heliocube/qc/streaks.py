@@ -1,0 +1,174 @@
+"""The streak check: planet and comet blooms, and long straight lines, in a coronagraph's valid region.
+
+A planet or a bright comet saturates the CCD, and the charge spills along the readout direction into a bloom:
+a run of saturated pixels along a row (Brueckner et al. 1995). Two detectors feed one list of segments:
+
+* :func:`bloom_segments`: runs of saturated pixels along rows or columns, at least ``streak_bloom_length`` long;
+* Canny edges and thin bright ridges of the log image, joined into straight segments by a probabilistic Hough
+  transform (long lines that need not be saturated: calibrated frames, faint streaks).
+
+Both look only at the search region of :mod:`heliocube.qc.frame_region` (valid region less halo and fill).
+"""
+
+from __future__ import annotations
+
+import math
+
+import cv2
+import numpy as np
+
+from ..fetch.gate import Rejection
+from .frame_region import saturation_level, search_region
+from .framework import FrameWork, median_sorted, nonzero, percentile_sorted
+from .thresholds import Thresholds
+
+__all__ = ["bloom_segments", "streak_segments", "streaks"]
+
+_DEFAULT = Thresholds()
+_NONE = np.zeros((0, 4), dtype=np.int32)
+
+
+def bloom_segments(work: FrameWork, keep: np.ndarray, thresholds: Thresholds) -> np.ndarray:
+    """One segment (x0, y0, x1, y1) per bloom: saturated runs along rows (or columns) in ``keep``.
+
+    Saturated pixels (at or above ``work.saturation``) inside ``keep`` are opened with a line of
+    ``streak_bloom_length`` x the frame edge along rows, and along columns: what survives are runs at least that
+    long. Each 8-connected group of surviving pixels is one segment along its long axis, through its centre row
+    (column). No saturation level (float frames without DSATVAL): no blooms.
+    """
+    if work.saturation is None or work.region.n == 0 or work.region_range[1] < work.saturation:
+        return _NONE  # nothing saturated in the valid region (one pass that the log image makes anyway)
+    length = max(3, round(thresholds.streak_bloom_length * max(work.data.shape)))
+    data = work.data if work.data.dtype.kind in "iu" else work.img
+    level = math.ceil(work.saturation) if data.dtype.kind in "iu" else work.saturation
+    if data.dtype.kind in "iu" and level > np.iinfo(data.dtype).max:
+        return _NONE
+    saturated = cv2.compare(data if data.dtype != np.int32 else data.astype(np.float32), float(level), cv2.CMP_GE)
+    cv2.bitwise_and(saturated, keep, dst=saturated)
+    if cv2.countNonZero(saturated) < length:
+        return _NONE
+    x, y, w, h = cv2.boundingRect(saturated)  # a few blooms and stars: work on their box only
+    box = saturated[y : y + h, x : x + w]
+    segments = []
+    for kernel, along_rows in (((length, 1), True), ((1, length), False)):
+        if (w if along_rows else h) < length:
+            continue
+        runs = cv2.morphologyEx(box, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, kernel))
+        _, _, stats, _ = cv2.connectedComponentsWithStats(runs, connectivity=8)
+        for left, top, width, height, _area in stats[1:]:
+            if along_rows:
+                mid = y + top + height // 2
+                segments.append((x + left, mid, x + left + width - 1, mid))
+            else:
+                mid = x + left + width // 2
+                segments.append((mid, y + top, mid, y + top + height - 1))
+    return np.array(segments, dtype=np.int32).reshape(-1, 4)
+
+
+def _log_image(work: FrameWork) -> np.ndarray:
+    """log10 of the data scaled to uint8 over the valid region's robust range (invalid pixels at the median).
+
+    The range runs from the 0.5 % percentile of the valid positive pixels (on the statistics sub-grid, like the
+    median used for invalid pixels; the exact one over every pixel cost 0.6 ms per 1024² frame and differs by at
+    most 0.002 dex on the ten real LASCO frames, under half a grey level of the stretch) to their exact maximum.
+    """
+    img, region = work.img, work.region
+    if region.n == 0:
+        return np.zeros(img.shape, dtype=np.uint8)
+    low, high = work.region_range
+    if low > 0:  # the common case: every valid pixel is positive (NaN are 0 in img)
+        ok = region.u8
+    else:
+        ok = cv2.bitwise_and(cv2.compare(img, 0.0, cv2.CMP_GT), region.u8)
+        if cv2.countNonZero(ok) == 0:
+            return np.zeros(img.shape, dtype=np.uint8)
+        high = cv2.minMaxLoc(img, ok)[1]
+    values = img.ravel()[region.sample]
+    values = values[values > 0]
+    if values.size == 0:
+        values = img.ravel()[nonzero(ok)]
+    values = np.sort(values)  # numpy's SIMD sort: cheaper than np.median / np.percentile calls
+    lo = math.log10(percentile_sorted(values, 0.5))
+    hi = math.log10(high)
+    fill = math.log10(median_sorted(values))
+    scale = 255.0 / max(hi - lo, 1e-6)
+    # u8 = trunc((log10 v - lo) * scale) clipped to 0..255. Values are raised to 10**lo first (the clip at 0, and
+    # no log of 0, which OpenCV takes slowly); OpenCV rounds half to even, hence -0.4999 (exact integers stay)
+    ln = cv2.max(img, 10.0**lo)
+    cv2.log(ln, dst=ln)  # in place: one 4 MB buffer less to stream through the cache
+    out = cv2.convertScaleAbs(ln, alpha=scale / math.log(10), beta=-lo * scale - 0.4999)
+    not_ok = region.u8_inverse if ok is region.u8 else cv2.bitwise_not(ok)
+    cv2.bitwise_and(out, ok, dst=out)
+    cv2.add(out, int(min(max((fill - lo) * scale, 0), 255)), dst=out, mask=not_ok)
+    return out
+
+
+def _streak_segments(work: FrameWork, thresholds: Thresholds) -> np.ndarray:
+    size = max(work.data.shape)
+    m = int(thresholds.streak_margin)
+    keep = work.region.keep(m)
+    if work.bad_in_mask():  # hole outlines are not streaks: erode(valid & ~bad) = erode(valid) & ~dilate(bad)
+        bad = work.bad(with_blank=False).view(np.uint8)
+        if m > 0:
+            bad = cv2.dilate(bad, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * m + 1, 2 * m + 1)))
+        keep = cv2.bitwise_and(keep, cv2.compare(bad, 0, cv2.CMP_EQ))
+    keep = search_region(work, keep, thresholds)
+    blooms = bloom_segments(work, keep, thresholds)
+    if len(blooms) >= thresholds.streak_segments:  # verdict reached: skip the edge images and Hough (20-40 ms)
+        return blooms
+    log = _log_image(work)
+    edges = cv2.Canny(cv2.GaussianBlur(log, (0, 0), 1.0), 40, 100)
+    if thresholds.streak_ridge_contrast > 0:
+        # a square kernel: OpenCV runs it as two 1-D passes, ~6x faster than a disk of the same width, and it
+        # removes a thin ridge of any direction just the same (same verdicts on the synthetic and real test sets)
+        k = max(3, round(thresholds.streak_ridge_width * size) | 1)
+        ridges = cv2.morphologyEx(log, cv2.MORPH_TOPHAT, cv2.getStructuringElement(cv2.MORPH_RECT, (k, k)))
+        _, ridges = cv2.threshold(ridges, thresholds.streak_ridge_contrast, 255, cv2.THRESH_BINARY)
+        edges = cv2.bitwise_or(edges, ridges)
+    edges = cv2.bitwise_and(edges, keep)
+    votes = max(5, round(thresholds.streak_votes * size))
+    if cv2.countNonZero(edges) < votes:  # a segment needs at least `votes` edge pixels: none can be found
+        return blooms
+    cv2.setRNGSeed(1)  # the probabilistic Hough samples edge points at random: make verdicts reproducible
+    lines = cv2.HoughLinesP(
+        edges,
+        rho=thresholds.streak_rho,
+        theta=math.pi / 360,
+        threshold=votes,
+        minLineLength=max(5, round(thresholds.streak_min_length * size)),
+        maxLineGap=max(1, round(thresholds.streak_max_gap * size)),
+    )
+    return blooms if lines is None else np.concatenate([blooms, lines.reshape(-1, 4).astype(np.int32)])
+
+
+def streak_segments(data: np.ndarray, mask, thresholds: Thresholds = _DEFAULT, header=None) -> np.ndarray:
+    """Straight segments (x0, y0, x1, y1): saturated blooms, then Canny + probabilistic Hough on the log image.
+
+    Runs on the full-resolution frame. The Hough transform sees the Canny edges of the log image together with its
+    thin bright ridges (white top-hat above ``streak_ridge_contrast``), so that thick, tapered blooming streaks,
+    whose edges are not straight, are found as well as thin ones. Pixels within ``streak_margin`` pixels of the
+    occulter, of the valid region's outer edge, of holes (NaN/0) and of the frame border are removed first, so
+    outlines never count. Fewer edge pixels than the Hough vote threshold cannot hold a segment: the transform is
+    then skipped.
+
+    The search region is the valid region less the occulter's halo and any fill value, found on the frame itself
+    (:func:`heliocube.qc.frame_region.search_region`). Runs of saturated pixels at least ``streak_bloom_length``
+    long (:func:`bloom_segments`) come first, one segment each: a bloom too short for the Hough transform's
+    minimum length is still found, and when they alone reach ``streak_segments`` the Hough search is skipped (the
+    verdict is reached). ``header`` gives the saturation level of float frames (DSATVAL).
+    """
+    if not isinstance(data, FrameWork):
+        data = FrameWork(data, mask, saturation=saturation_level(data.dtype, header, thresholds))
+    return _streak_segments(data, thresholds)
+
+
+def _streak_rejection(segments: np.ndarray, thresholds: Thresholds) -> Rejection | None:
+    if len(segments) >= thresholds.streak_segments:
+        longest = float(np.hypot(segments[:, 2] - segments[:, 0], segments[:, 3] - segments[:, 1]).max())
+        return Rejection("streak", len(segments), f"{len(segments)} segments, longest {longest:.0f} px")
+    return None
+
+
+def streaks(data: np.ndarray, mask, thresholds: Thresholds = _DEFAULT, header=None) -> Rejection | None:
+    """Reject when at least ``streak_segments`` blooms or long straight segments cross the valid region."""
+    return _streak_rejection(streak_segments(data, mask, thresholds, header), thresholds)
