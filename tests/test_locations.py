@@ -21,7 +21,7 @@ LISTED = [DAY - dt.timedelta(days=1), DAY, DAY + dt.timedelta(days=1)]
 
 
 def query(name, server, root):
-    config, context = make_context(server, root, products=[name])
+    _, context = make_context(server, root, products=[name])
     write_day_manifests(name, LISTED, context, root, Path(root) / f"{name}.index.csv")
     return context
 
