@@ -14,14 +14,23 @@ import sunpy.map
 from astropy.io import fits
 
 from heliocube.assemble import CUBE_COLUMNS, build_product_master, build_year_cube
-from heliocube.clean import clean_days, day_frames_path, frame_digest, read_index, slots_on_grid
+from heliocube.clean import (
+    RawCacheMismatch,
+    clean_days,
+    day_frames_path,
+    frame_digest,
+    read_index,
+    slots_on_grid,
+)
 from heliocube.cube import open_cube_xarray
 from heliocube.header import with_record_keywords
+from heliocube.jobs import clean_job
 from heliocube.qc.gate import read_frame
 from heliocube.resize import resize_frame
 from heliocube.variants import Variant, variants_of
 
 from .conftest import FRAME, demo_config
+from .corrupt import CORRUPTIONS, corrupt
 from .test_fetch import DAY, query_and_fetch
 
 MEAN_32 = Variant("32px-mean-6h", 32, "mean", dt.timedelta(hours=6), {})
@@ -71,14 +80,42 @@ def test_a_coarser_variant_keeps_only_its_own_grid_and_per_frame_names(fetched):
     assert list(slots_on_grid(times, dt.timedelta(hours=12), DAY)) == [True, False, True]
 
 
-def test_a_slot_whose_raw_file_broke_after_fetch_goes_to_the_ledger(fetched):
+def test_an_unreadable_raw_file_without_a_recorded_digest_goes_to_the_ledger(fetched):
     config, slots = fetched
     root = config["output_root"]
     broken = Path(root, slots["EIT195"]["path"].iloc[1])
     broken.write_bytes(broken.read_bytes()[:1000])
-    index, ledger = clean_days("EIT195", MEAN_32, [DAY], slots["EIT195"], root, anchor=DAY)
+    table = slots["EIT195"].assign(sha256=None)  # e.g. a slot table of an older version: nothing to compare with
+    index, ledger = clean_days("EIT195", MEAN_32, [DAY], table, root, anchor=DAY)
     assert len(index) == 3 and list(ledger["reason"]) == ["clean_failed"]
     assert ledger["record_id"].iloc[0] == slots["EIT195"]["record_id"].iloc[1]
+
+
+@pytest.mark.parametrize("how", CORRUPTIONS)
+def test_a_raw_file_changed_since_its_fetch_is_never_cleaned_and_fails_the_job(fetched, tmp_path, how):
+    """The clean stage cannot download: a raw file whose sha256 differs from the fetch's gets a cache_mismatch
+    ledger row and no frame (not a frame from other bytes, not a silent clean_failed), and the job fails naming
+    the file, both digests and the command that repairs it."""
+    config, slots = fetched
+    root = config["output_root"]
+    table = slots["EIT195"]
+    victim = Path(root, table["path"].iloc[1])
+    corrupt(victim, how, Path(root, table["path"].iloc[2]))
+    index, ledger = clean_days("EIT195", MEAN_32, [DAY], table, root, anchor=DAY)
+    assert table["record_id"].iloc[1] not in set(index["record_id"]) and len(index) == 3
+    assert list(ledger["reason"]) == ["cache_mismatch"] and ledger["record_id"].iloc[0] == table["record_id"].iloc[1]
+    with fits.open(day_frames_path(root, MEAN_32.name, "EIT195", DAY)) as hdul:
+        assert [h.header["HC_RECID"] for h in hdul[1:]] == list(index["record_id"])
+
+    slots_path = tmp_path / "2010-10.slots.csv"
+    table.to_csv(slots_path, index=False)
+    outputs = tmp_path / "index.csv", tmp_path / "ledger.csv"
+    with pytest.raises(RawCacheMismatch) as failure:
+        clean_job(config, "EIT195", MEAN_32.as_params(), [DAY.isoformat()], str(slots_path), *map(str, outputs))
+    message = str(failure.value)
+    assert table["path"].iloc[1] in message and table["sha256"].iloc[1] in message
+    assert f"heliocube verify {root} --repair" in message
+    assert not any(p.exists() for p in outputs)  # a failed job leaves no table a rerun would take as done
 
 
 def test_cube_copies_the_frames_exactly_and_the_master_joins_years(fetched, tmp_path):

@@ -20,6 +20,7 @@ from heliocube.qc import FrameQC
 from heliocube.query import write_day_manifests
 
 from .conftest import FRAME, make_context
+from .corrupt import CORRUPTIONS, corrupt
 
 DAY = dt.date(2010, 10, 15)
 SIX_HOURS = {"cadence": dt.timedelta(hours=6), "tolerance": dt.timedelta(hours=3), "anchor": DAY}
@@ -199,3 +200,33 @@ def test_a_rerun_reuses_the_qc_verdicts_of_unchanged_files(tmp_path):
         looser_gate = CountingQC("EIT195", {"hole_fraction": 0.9})
         looser, looser_ledger = query_and_fetch("EIT195", config, context, days=days, gate=looser_gate)
         assert len(looser_gate.inspected) == len(looser) and looser_ledger.empty  # each slot's nearest, inspected
+
+
+@pytest.mark.parametrize("how", CORRUPTIONS)
+def test_a_cached_file_changed_since_its_receipt_is_downloaded_again(how, clean_archive, clean_context_for):
+    """A rerun (QC verdicts reused) never uses a cached file whose bytes differ from the sha256 its receipt
+    recorded: it is noted in the ledger and receipt as ``cache_mismatch``, downloaded again and judged afresh, and
+    the slot keeps the same record with the original bytes (not a frame farther away, not the changed bytes)."""
+    config, context = clean_context_for(products=["EIT195"])
+    root = Path(config["output_root"])
+    first, first_ledger = query_and_fetch("EIT195", config, context, gate=CountingQC("EIT195"))
+    assert (first["status"] == "ok").all()
+    victim, donor = root / first["path"].iloc[1], root / first["path"].iloc[2]
+    original = victim.read_bytes()
+    corrupt(victim, how, donor)
+    downloads = len(clean_archive.access_log)
+
+    gate = CountingQC("EIT195")
+    again, ledger = query_and_fetch("EIT195", config, context, gate=gate)
+    pd.testing.assert_frame_equal(again, first)  # same records, same sha256, same QC metrics
+    assert victim.read_bytes() == original
+    assert gate.inspected == [victim.name]  # the new download is judged; the other files' verdicts reused
+    whole = [e["path"].rsplit("/", 1)[-1] for e in clean_archive.access_log[downloads:]
+             if e["range"] is None and not e["path"].endswith("/")]  # not listings, not the query's header reads
+    assert whole == [victim.name]  # that file alone is downloaded again
+    notes = ledger[ledger["reason"] == "cache_mismatch"]
+    assert list(notes["record_id"]) == [first["record_id"].iloc[1]] and len(ledger) == len(first_ledger) + 1
+    assert notes["value"].iloc[0] != first["sha256"].iloc[1] and first["sha256"].iloc[1] in notes["detail"].iloc[0]
+    receipt = json.loads(day_receipt_path(root, "EIT195", DAY).read_text())
+    noted = [r["record_id"] for r in receipt["rejections"] if r["reason"] == "cache_mismatch"]
+    assert noted == list(notes["record_id"])

@@ -10,6 +10,10 @@ For one product, one variant and a span of days it writes
 - for the span, an index (one row per written frame, :data:`INDEX_COLUMNS`, read by the cube stage) and a ledger
   of slots whose raw file could not be cleaned (same columns as the fetch ledger).
 
+A raw file is cleaned only while it has the SHA-256 its fetch recorded: one changed since (truncated, replaced,
+bytes flipped) becomes a ``cache_mismatch`` ledger row and no frame. This stage cannot download, so the job then
+fails (:func:`check_cache_ledger`) with the command that makes the next run fetch the file again.
+
 Optionally (``outputs.per_frame_fits``) each frame is also written on its own with the prior tool's name
 ``{mission}_{product}_{YYYYMMDDhhmmss}_{size}.fits`` under ``frames/{variant}/{product}/per-frame/``.
 """
@@ -27,6 +31,7 @@ import numpy as np
 import pandas as pd
 from astropy.io import fits
 
+from .fetch.cache import CACHE_MISMATCH, recorded_mismatch
 from .fetch.gate import QC_METRICS
 from .fetch.run import LEDGER_COLUMNS
 from .frameio import blank_to_nan, read_frame, write_frames, write_image
@@ -44,6 +49,8 @@ __all__ = [
     "QC_METRICS",
     "STRING_COLUMNS",
     "WCS_KEYS",
+    "RawCacheMismatch",
+    "check_cache_ledger",
     "clean_days",
     "clean_frame",
     "day_frames_path",
@@ -63,6 +70,10 @@ FLOAT_COLUMNS = ("dt_seconds", "abs_dt_seconds", *(f"qc_{m}" for m in QC_METRICS
 #: from, how far from its slot, its QC metrics and its rescaled WCS keywords.
 INDEX_COLUMNS = ("slot_time", "obs_time", "dt_seconds", "abs_dt_seconds", "record_id", "url", "sha256", "raw_path",
                  "frame_file", "hdu", "frame_sha256", *(f"qc_{m}" for m in QC_METRICS), *WCS_KEYS)
+
+class RawCacheMismatch(RuntimeError):
+    """Raw files differ from the SHA-256 their fetch recorded; the message names them and the repair."""
+
 
 def day_frames_path(root: str | os.PathLike, variant: str, product: str, day: dt.date) -> Path:
     """``{root}/frames/{variant}/{product}/{YYYY}/{YYYY-MM-DD}.fits``"""
@@ -158,6 +169,14 @@ def clean_days(product_name: str, variant: Variant, days: Iterable[dt.date], slo
         written: list[tuple[np.ndarray, fits.Header]] = []
         for _, slot in day_slots.iterrows():
             slot_time = pd.Timestamp(slot["slot"])
+            found = recorded_mismatch(Path(root, slot["path"]), slot["sha256"])
+            if found is not None:  # never a frame from bytes other than the ones fetched and judged
+                ledger_rows.append({"product": product_name, "day": day.isoformat(), "slot": slot["slot"],
+                                    "record_id": slot["record_id"], "time_utc": slot["time_utc"],
+                                    "reason": CACHE_MISMATCH, "value": found,
+                                    "detail": f"{slot['path']}: expected sha256 {slot['sha256']}, found {found}"})
+                progress.advance()
+                continue
             try:
                 data, header = read_frame(Path(root, slot["path"]))
                 header = with_record_keywords(header, record_keywords(product, slot))  # as-is JSOC: the geometry
@@ -202,6 +221,22 @@ def clean_days(product_name: str, variant: Variant, days: Iterable[dt.date], slo
     log.info("%s %s: %d frames written, %d slots failed to clean", product_name, variant.name, len(index),
              len(ledger))
     return index, ledger
+
+
+def check_cache_ledger(ledger: pd.DataFrame, root: str | os.PathLike) -> None:
+    """Raise :class:`RawCacheMismatch` when ``ledger`` (of :func:`clean_days`) holds ``cache_mismatch`` rows.
+
+    The message lists each raw file (expected and found digest) and says what to run: the clean stage cannot
+    download, the fetch stage can, once ``heliocube verify ROOT --repair`` has marked its month for a rerun.
+    """
+    bad = ledger[ledger["reason"] == CACHE_MISMATCH]
+    if bad.empty:
+        return
+    lines = "\n".join(f"  {detail}" for detail in bad["detail"])
+    raise RawCacheMismatch(
+        f"{len(bad)} raw file(s) differ from the sha256 their fetch recorded and were not cleaned:\n{lines}\n"
+        f"Run `heliocube verify {root} --repair`, then the workflow again: it downloads them again and rebuilds "
+        "what depends on them.")
 
 
 def _write_per_frame(root, variant: Variant, product, obs: pd.Timestamp, frame, header) -> None:

@@ -105,13 +105,14 @@ def fetch_job(config: dict, product: str, days: list[str], slots_path: str, ledg
 def clean_job(config: dict, product: str, variant: dict, days: list[str], slots_path: str, index_path: str,
               ledger_path: str) -> None:
     """One clean job: the month's kept slots as calibrated, resized frames of ``variant`` (its params dict)."""
-    from .clean import clean_days
+    from .clean import check_cache_ledger, clean_days
 
     config = validate_config(config)
     index, ledger = clean_days(
         product, Variant.from_params(variant), _days(days), pd.read_csv(slots_path), config["output_root"],
         anchor=parse_day(config["date_start"]), per_frame_fits=config["outputs"]["per_frame_fits"],
     )
+    check_cache_ledger(ledger, config["output_root"])  # a raw file changed since its fetch fails the job, loudly
     _write_tables((index, index_path), (ledger, ledger_path))
 
 

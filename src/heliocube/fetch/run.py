@@ -8,7 +8,11 @@ to its next candidate. Outputs:
   rejected candidates with their reasons; with a gate that has a ``fingerprint``, also the gate's verdict on
   each file it inspected, so that a rerun, e.g. the last month's job when the range is extended, inspects
   only files it has no verdict on: QC is most of a fetch job's CPU once the files are cached);
-- for the span, a slot table (one row per slot) and a ledger (one row per rejected candidate).
+- for the span, a slot table (one row per slot) and a ledger (one row per rejected candidate, plus a
+  ``cache_mismatch`` note per cached file found changed since its receipt).
+
+A cached file is used again (its download skipped, its QC verdict reused) only while it still has the SHA-256 a
+receipt recorded (:mod:`heliocube.fetch.cache`); one that differs is discarded and downloaded again.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from ..progress import Progress
 from ..registry import get_product
 from ..slots import rank_candidates
 from ..timegrid import slots_for_day
+from .cache import CACHE_MISMATCH, MISSING, recorded_digests, recorded_mismatch
 from .download import DownloadError, download_verified, sha256_of
 from .gate import QC_METRICS, AcceptAll, Rejection
 from .jsoc_urls import resolve_jsoc_urls
@@ -102,6 +107,13 @@ def _previous_receipts(product_name: str, days: list[dt.date], root) -> list[dic
     return [json.loads(path.read_text()) for path in paths if path.exists()]
 
 
+def _recorded_digests(product_name: str, days: list[dt.date], root) -> dict[str, str]:
+    """Record id -> SHA-256 of its cached file, as recorded by the receipts of ``days`` and their neighbours (a
+    slot near midnight may have taken a file a neighbouring month's job recorded)."""
+    near = sorted(set(days) | {d + dt.timedelta(days=k) for d in days for k in (-1, 1)})
+    return recorded_digests(_previous_receipts(product_name, near, root))
+
+
 def _previous_urls(receipts: list[dict], base: str) -> dict[str, str]:
     """Archive-relative locations the receipts recorded for their slots' records (those of earlier versions,
     absolute URLs, when they lie on ``base``; any other is left out and the record is resolved again)."""
@@ -155,6 +167,9 @@ def fetch_days(product_name: str, days: list[dt.date], context, root: str | os.P
     known_urls = _previous_urls(receipts, base)  # record id -> archive-relative location
     fingerprint = getattr(gate, "fingerprint", None)
     verdicts = _previous_verdicts(receipts, fingerprint)  # record id -> _Verdict, reusable
+    digests = _recorded_digests(product_name, days, root)  # record id -> sha256 its cached file must still have
+    cache_notes: dict[int, Rejection] = {}  # candidate position -> why its cached file was discarded
+    checked: set[int] = set()
     qc_counts = collections.Counter()  # files inspected, verdicts reused
     session = new_session(context.connections)
 
@@ -176,6 +191,9 @@ def fetch_days(product_name: str, days: list[dt.date], context, root: str | os.P
             if not round_slots:
                 break
             needed = sorted({slot.current for slot in round_slots})
+            _discard_changed(pool, [p for p in needed if p not in checked], candidates, target_of, digests, verdicts,
+                             cache_notes)
+            checked.update(needed)
             _resolve_urls(product, candidates, needed, known_urls, context, base)
             jobs = {position: pool.submit(_download, session, product, candidates.iloc[position], known_urls, root,
                                           context, base) for position in needed}
@@ -186,7 +204,7 @@ def fetch_days(product_name: str, days: list[dt.date], context, root: str | os.P
                     if not slot.open:
                         progress.advance()
                     continue
-                verdict = _judge(gate, candidates.iloc[slot.current], outcome, verdicts, qc_counts)
+                verdict = _judge(gate, candidates.iloc[slot.current], outcome, verdicts, qc_counts, root)
                 if verdict.rejection is None:
                     slot.chosen, slot.path, slot.metrics = slot.current, outcome, verdict.metrics
                 else:
@@ -197,23 +215,47 @@ def fetch_days(product_name: str, days: list[dt.date], context, root: str | os.P
     log.info("%s QC: %d files inspected, %d verdicts reused", product_name, qc_counts["inspected"],
              qc_counts["reused"])
     return _write_receipts(product_name, days, slots, candidates, known_urls, root, cadence, tolerance,
-                           verdicts if fingerprint else None, fingerprint)
+                           verdicts if fingerprint else None, fingerprint, cache_notes)
+
+
+def _discard_changed(pool, positions, candidates, target_of, digests, verdicts, notes) -> None:
+    """Delete the cached files of ``positions`` that differ from their recorded SHA-256 (hashed in ``pool``), so
+    that they are downloaded again and judged afresh; note each in ``notes`` and forget its verdict."""
+    def check(position: int) -> str | None:
+        target = target_of(position)  # None: a record no local file can be named after (ledgered by _download)
+        expected = digests.get(candidates.iloc[position]["record_id"])
+        return None if target is None else recorded_mismatch(target, expected)
+
+    for position, found in zip(positions, pool.map(check, positions), strict=True):
+        if found is None or found == MISSING:  # unchanged, never recorded, or simply not downloaded yet
+            continue
+        record_id, target = candidates.iloc[position]["record_id"], target_of(position)
+        target.unlink(missing_ok=True)
+        verdicts.pop(record_id, None)
+        detail = (f"cached {target.name} has sha256 {found}, its receipt recorded {digests[record_id]}: "
+                  "discarded and downloaded again")
+        notes[position] = Rejection(CACHE_MISMATCH, found, detail)
+        log.warning("%s: %s", record_id, detail)
 
 
 @dataclasses.dataclass
 class _Verdict:
-    """A gate's verdict on one downloaded file, and the file's identity when it was given."""
+    """A gate's verdict on one downloaded file, and the file's identity when it was given.
+
+    ``sha256`` and ``path`` (relative to the output root) let a later run and ``heliocube verify`` check that the
+    file is still the one judged (receipts of older versions lack them)."""
 
     rejection: Rejection | None
     metrics: dict
     size: int
     mtime_ns: int
-    sha256: str | None = None  # of an accepted file, once the receipt computed it
+    sha256: str | None = None
+    path: str | None = None
 
     @classmethod
-    def of_file(cls, path: Path, rejection: Rejection | None, metrics: dict) -> _Verdict:
+    def of_file(cls, path: Path, rejection: Rejection | None, metrics: dict, root) -> _Verdict:
         stat = path.stat()
-        return cls(rejection, metrics, stat.st_size, stat.st_mtime_ns)
+        return cls(rejection, metrics, stat.st_size, stat.st_mtime_ns, sha256_of(path), os.path.relpath(path, root))
 
     def matches(self, path: Path) -> bool:
         """Whether ``path`` is still the file this verdict was given on."""
@@ -232,9 +274,10 @@ class _Verdict:
 
 
 def _judge(gate, candidate: pd.Series, path: Path, verdicts: dict[str, _Verdict],
-           counts: collections.Counter) -> _Verdict:
+           counts: collections.Counter, root) -> _Verdict:
     """The gate's verdict on ``path``: one recorded for this record and this very file, else a new inspection
-    (recorded in ``verdicts``). ``counts`` tallies ``reused`` and ``inspected``."""
+    (recorded in ``verdicts``). ``counts`` tallies ``reused`` and ``inspected``. A file whose content differs from
+    its recorded digest never gets here: :func:`_discard_changed` deleted it and dropped its verdict."""
     record_id = candidate["record_id"]
     known = verdicts.get(record_id)
     if known is not None and known.matches(path):
@@ -243,7 +286,7 @@ def _judge(gate, candidate: pd.Series, path: Path, verdicts: dict[str, _Verdict]
     counts["inspected"] += 1
     rejection = gate.after_download(candidate, path)
     metrics = gate.metrics_of(path) if rejection is None and hasattr(gate, "metrics_of") else {}
-    verdicts[record_id] = verdict = _Verdict.of_file(path, rejection, metrics)
+    verdicts[record_id] = verdict = _Verdict.of_file(path, rejection, metrics, root)
     return verdict
 
 
@@ -321,7 +364,7 @@ _LEGACY_HINT = (" (manifests written before heliocube kept archive-relative loca
 
 
 def _write_receipts(product_name, days, slots, candidates, known_urls, root, cadence, tolerance, verdicts,
-                    fingerprint):
+                    fingerprint, cache_notes):
     slot_rows, ledger_rows = [], []
     product = get_product(product_name)
     judged_on: dict[str, set[str]] = {day.isoformat(): set() for day in days}  # records each day's slots judged
@@ -353,7 +396,8 @@ def _write_receipts(product_name, days, slots, candidates, known_urls, root, cad
             # the record's archive keywords travel on: JSOC's as-is files lack them (header.with_record_keywords)
             "keywords": record_keywords(product, chosen),
         })
-        for position, rejection in slot.rejections:
+        notes = [(position, cache_notes[position]) for position in positions if position in cache_notes]
+        for position, rejection in [*notes, *slot.rejections]:  # a discarded cached file: noted, not a rejection
             row = candidates.iloc[position]
             ledger_rows.append({
                 "product": product_name, "day": slot.day.isoformat(), "slot": slot.time.isoformat(),
