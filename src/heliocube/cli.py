@@ -1,6 +1,6 @@
 """The ``heliocube`` command: utilities around the workflow (the workflow itself runs with snakemake).
 
-One function per subcommand (``_check_config``, ``_info``, ``_report``, and the archive's in
+One function per subcommand (``_check_config``, ``_info``, ``_report``, ``_verify``, and the archive's in
 :mod:`heliocube.archive.cli`); the work is done by the package, each imported only when its subcommand runs.
 """
 
@@ -60,6 +60,31 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _verify(args: argparse.Namespace) -> int:
+    root = Path(args.root)
+    if not root.is_dir():
+        print(f"error: {root} is not a directory (give the workflow's output_root)", file=sys.stderr)
+        return 2
+    from .verify import arrange_rebuild, verify_tree
+
+    result = verify_tree(root)
+    for mismatch in result.mismatches:
+        print(mismatch)
+    counts = ", ".join(f"{n} {kind}" for kind, n in result.checked.items()) or "nothing recorded"
+    print(f"checked {counts}: {len(result.mismatches)} mismatch{'es' * (len(result.mismatches) != 1)}")
+    if result.ok:
+        return 0
+    if not args.repair:
+        print(f"next: heliocube verify {root} --repair")
+        return 1
+    for removed in arrange_rebuild(root, result.mismatches):
+        print(f"removed {removed} (the next workflow run rebuilds it and everything built from it)")
+    print(f"next: the command that built {root}, from the repository root, e.g.\n"
+          f"  snakemake --profile profiles/local --configfile CONFIG   (CONFIG: the config with output_root {root})\n"
+          f"then: heliocube verify {root}")
+    return 1
+
+
 def _package_version() -> str:
     try:
         return version("heliocube")
@@ -110,6 +135,22 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("-o", "--output", metavar="OUT", default=None,
                         help="the HTML file to write (default: ROOT/report/index.html)")
     report.set_defaults(func=_report)
+
+    verify = commands.add_parser(
+        "verify",
+        help="check raw files, cleaned frames and cubes against their recorded sha256; --repair to rebuild",
+        description="Check every raw file against the sha256 its fetch receipt recorded, every cleaned frame "
+        "against the digest in its month's frame index, and every cube (per-year and seeded) and synced row "
+        "against the frame digest it carries. Prints one line per mismatch (path, what, expected and found) and "
+        "exits 1 when there is any, 0 when everything matches. With --repair, also removes the outputs that make "
+        "the next workflow run fetch those raw files again and rebuild everything built from them (a raw file: "
+        "its month's slot table; a frame: its month's frame index; a cube or synced file: that file), and prints "
+        "the command to run next; the exit status is still 1 (the tree is repaired by that run).",
+    )
+    verify.add_argument("root", metavar="ROOT", help="the workflow's output root (output_root in the config)")
+    verify.add_argument("--repair", action="store_true",
+                        help="remove what the next workflow run must rebuild, and say what to run")
+    verify.set_defaults(func=_verify)
 
     archive = commands.add_parser(
         "archive",

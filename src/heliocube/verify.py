@@ -1,0 +1,209 @@
+"""Check an output tree against the digests its stages recorded, and arrange the rebuild of whatever differs.
+
+What is checked (``heliocube verify ROOT``):
+
+- **raw files**: every file a day receipt (``raw/{product}/{YYYY}/{YYYY-MM-DD}.receipt.json``) names, the slots'
+  chosen files and every file the QC gate judged, against the SHA-256 recorded when it was downloaded;
+- **cleaned frames**: every frame a month index (``frames/{variant}/{product}/{YYYY-MM}.index.csv``) lists, its
+  file and HDU, against the ``frame_sha256`` the clean stage recorded (:func:`heliocube.clean.frame_digest`);
+- **cubes**: every row of the per-year cubes (``cubes/{variant}/{product}/{YYYY}.h5``) and seeded cubes against the
+  ``frames/frame_sha256`` it carries; every present row of a synced file's products that are not running
+  differences likewise. Masters hold no pixels of their own (virtual datasets over the years' cubes).
+
+The repair (:func:`arrange_rebuild`) downloads nothing and rewrites nothing itself: it removes workflow outputs so
+that Snakemake rebuilds the mismatched file and everything built from it, and the next run of the workflow does the
+work with its own jobs, logs and ledgers. Snakemake reruns a job whose output is missing only when that output is a
+target of the run or is needed by a job that runs anyway (a missing intermediate file is otherwise left missing),
+so what is removed is, or leads to, a target of ``rule all``:
+
+- a raw file: the slot table of each month whose receipts name it (a target): the fetch job reruns, finds the
+  file changed, notes ``cache_mismatch`` in its ledger, downloads it again, and everything downstream follows;
+- a frame: its month's frame index (its clean job writes the month's clean ledger, a target);
+- a row of a per-year cube: that cube and the product's master (a target, which needs the year again);
+- a row of a seeded cube or a synced file: that file (a target).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import warnings
+from collections import Counter, defaultdict
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+from .clean import frame_digest, read_index
+from .fetch.cache import MISSING, recorded_files, recorded_mismatch
+
+__all__ = ["Mismatch", "Verification", "arrange_rebuild", "verify_tree"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Mismatch:
+    """One file (or one row of it) that is not what its stage recorded.
+
+    Attributes
+    ----------
+    path : str
+        The file, relative to the output root; ``[i]`` appended for a row of a cube, ``[hdu]`` for a frame.
+    what : str
+        What it was checked against, e.g. ``raw file vs raw/EIT195/2010/2010-10-15.receipt.json``.
+    expected, found : str
+        The recorded digest, and the one found (or what was found instead, e.g. ``no file``).
+    rebuild : tuple of str
+        The workflow outputs (relative to the root) whose removal makes the next run rebuild it.
+    """
+
+    path: str
+    what: str
+    expected: str
+    found: str
+    rebuild: tuple[str, ...]
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.what}: expected sha256 {self.expected}, found {self.found}"
+
+
+@dataclasses.dataclass
+class Verification:
+    """What :func:`verify_tree` checked (``checked``: counts by kind) and every mismatch it found."""
+
+    mismatches: list[Mismatch]
+    checked: Counter
+
+    @property
+    def ok(self) -> bool:
+        return not self.mismatches
+
+
+def verify_tree(root: str | os.PathLike) -> Verification:
+    """Check every raw file, cleaned frame, cube and synced row under ``root`` against its recorded digest.
+
+    Parameters
+    ----------
+    root : path
+        A workflow's ``output_root``.
+
+    Returns
+    -------
+    Verification
+        The mismatches in the order raw files, frames, cubes, synced files (each sorted by path), and counts.
+    """
+    root = Path(root)
+    checked: Counter = Counter()
+    mismatches = [*_raw_files(root, checked), *_frames(root, checked), *_cubes(root, checked),
+                  *_synced(root, checked)]
+    return Verification(mismatches, checked)
+
+
+def arrange_rebuild(root: str | os.PathLike, mismatches: list[Mismatch]) -> list[str]:
+    """Remove the outputs whose absence makes the next workflow run rebuild what ``mismatches`` name.
+
+    Returns the removed paths (relative to ``root``, sorted); nothing else is touched, nothing is downloaded.
+    """
+    removed = []
+    for relative in sorted({target for mismatch in mismatches for target in mismatch.rebuild}):
+        path = Path(root, relative)
+        if path.exists():
+            path.unlink()
+            removed.append(relative)
+    return removed
+
+
+def _raw_files(root: Path, checked: Counter) -> Iterator[Mismatch]:
+    """Every raw file the receipts name, hashed once, against each distinct digest recorded for it."""
+    receipts_of: dict[tuple[str, str], list[Path]] = defaultdict(list)  # (file, expected sha256) -> receipts
+    for receipt_path in sorted(root.glob("raw/*/*/*.receipt.json")):
+        for relative, sha256 in recorded_files(json.loads(receipt_path.read_text())).items():
+            receipts_of[relative, sha256].append(receipt_path)
+    for (relative, expected), receipts in sorted(receipts_of.items()):
+        checked["raw files"] += 1
+        found = recorded_mismatch(root / relative, expected)
+        if found is not None:
+            # the month of each receipt naming it: its fetch job rewrites those receipts
+            months = {p.relative_to(root).parent.parent / f"{p.name[:7]}.slots.csv" for p in receipts}
+            names = ", ".join(str(p.relative_to(root)) for p in receipts)
+            yield Mismatch(relative, f"raw file vs {names}", expected, found,
+                           tuple(sorted(str(month) for month in months)))
+
+
+def _frames(root: Path, checked: Counter) -> Iterator[Mismatch]:
+    """Every frame of every month index against its ``frame_sha256``."""
+    from astropy.io import fits
+
+    for index_path in sorted(root.glob("frames/*/*/*.index.csv")):
+        index = read_index(index_path)
+        rebuild = (str(index_path.relative_to(root)),)
+        what = f"frame vs {rebuild[0]}"
+        for frame_file, rows in index.groupby("frame_file", sort=True):
+            path = root / frame_file
+            if not path.is_file():
+                for _, row in rows.iterrows():
+                    checked["frames"] += 1
+                    yield Mismatch(f"{frame_file}[{row['hdu']}]", what, row["frame_sha256"], MISSING, rebuild)
+                continue
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", fits.verify.VerifyWarning)
+                with fits.open(path, memmap=False) as hdul:
+                    for _, row in rows.iterrows():
+                        checked["frames"] += 1
+                        hdu = int(row["hdu"])
+                        try:
+                            found = frame_digest(np.asarray(hdul[hdu].data, dtype=np.float32))
+                        except (IndexError, TypeError, ValueError, OSError) as err:  # no such HDU, or unreadable
+                            found = f"an unreadable HDU ({type(err).__name__})"
+                        if found != row["frame_sha256"]:
+                            yield Mismatch(f"{frame_file}[{hdu}]", what, row["frame_sha256"], found, rebuild)
+
+
+def _rebuild_cube(root: Path, path: Path) -> tuple[str, ...]:
+    """What to remove for a cube to be rebuilt: a seeded cube itself, a per-year cube with its product's master."""
+    relative = path.relative_to(root)
+    if path.name.endswith(".seeded.h5"):
+        return (str(relative),)
+    return str(relative), str(relative.parent.with_suffix(".h5"))  # .../{product}/{YYYY}.h5 -> .../{product}.h5
+
+
+def _rows_against_digests(group, rows, label: str, where: str, rebuild: tuple[str, ...],
+                          checked: Counter) -> Iterator[Mismatch]:
+    """Rows ``rows`` of ``group["data"]`` against ``group["frames/frame_sha256"]`` (``where``: the file's path)."""
+    data, digests, records = group["data"], group["frames/frame_sha256"][()], group["frames/record_id"][()]
+    for i in rows:
+        checked[label] += 1
+        expected, found = _text(digests[i]), frame_digest(data[i])
+        if found != expected:
+            yield Mismatch(f"{where}[{i}]", f"{label[:-1]} of {_text(records[i])} vs its frames/frame_sha256",
+                           expected, found, rebuild)
+
+
+def _text(value) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _cubes(root: Path, checked: Counter) -> Iterator[Mismatch]:
+    """Every row of the per-year and seeded cubes against the frame digest it carries."""
+    import h5py
+
+    for path in sorted([*root.glob("cubes/*/*/*.h5"), *root.glob("cubes/*/*.seeded.h5")]):
+        with h5py.File(path, "r") as f:
+            yield from _rows_against_digests(f, range(f["data"].shape[0]), "cube rows",
+                                             str(path.relative_to(root)), _rebuild_cube(root, path), checked)
+
+
+def _synced(root: Path, checked: Counter) -> Iterator[Mismatch]:
+    """The present rows of each synced product that copies its cube's frames (not a running difference)."""
+    import h5py
+
+    for path in sorted(root.glob("synced/*.h5")):
+        relative = str(path.relative_to(root))
+        with h5py.File(path, "r") as f:
+            for product in f.attrs["products"]:
+                group = f[_text(product)]
+                if group.attrs.get("difference"):
+                    continue  # its rows are differences of two frames, not the frames the digests describe
+                rows = np.flatnonzero(group["present"][()])
+                yield from _rows_against_digests(group, rows, "synced rows", f"{relative}:{_text(product)}",
+                                                 (relative,), checked)
