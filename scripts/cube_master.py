@@ -1,9 +1,8 @@
 """Adapter of rule cube_master: unpack the snakemake object and call the package."""
 
-import sys
+from heliocube.jobs import master_job
+from heliocube.logs import job_log
 
-from heliocube.jobs import configure_logging, master_job
-
-sys.stderr = open(snakemake.log[0], "w")  # noqa: F821, SIM115 - snakemake injects the object; the log lives as long as the job
-configure_logging()
-master_job(list(snakemake.input), snakemake.output.cube)  # noqa: F821
+# The log names the cause of any failure, a full disk included (see heliocube.logs.job_log).
+with job_log(snakemake.log[0]):  # noqa: F821 - snakemake injects the object
+    master_job(list(snakemake.input), snakemake.output.cube)  # noqa: F821

@@ -1,9 +1,8 @@
 """Adapter of rule query: unpack the snakemake object and call the package."""
 
-import sys
+from heliocube.jobs import query_job
+from heliocube.logs import job_log
 
-from heliocube.jobs import configure_logging, query_job
-
-sys.stderr = open(snakemake.log[0], "w")  # noqa: F821, SIM115 - snakemake injects the object; the log lives as long as the job
-configure_logging()
-query_job(snakemake.config, snakemake.wildcards.product, snakemake.params.days, snakemake.output.index)  # noqa: F821
+# The log names the cause of any failure, a full disk included (see heliocube.logs.job_log).
+with job_log(snakemake.log[0]):  # noqa: F821 - snakemake injects the object
+    query_job(snakemake.config, snakemake.wildcards.product, snakemake.params.days, snakemake.output.index)  # noqa: F821

@@ -1,10 +1,8 @@
 """Adapter of rule report: unpack the snakemake object and call the package."""
 
-import sys
-
-from heliocube.jobs import configure_logging
+from heliocube.logs import job_log
 from heliocube.report import build_report
 
-sys.stderr = open(snakemake.log[0], "w")  # noqa: F821, SIM115 - snakemake injects the object; the log lives as long as the job
-configure_logging()
-build_report(snakemake.config["output_root"], snakemake.output[0])  # noqa: F821
+# The log names the cause of any failure, a full disk included (see heliocube.logs.job_log).
+with job_log(snakemake.log[0]):  # noqa: F821 - snakemake injects the object
+    build_report(snakemake.config["output_root"], snakemake.output[0])  # noqa: F821

@@ -1,9 +1,8 @@
 """Adapter of rule seed_metadata: unpack the snakemake object and call the package."""
 
-import sys
+from heliocube.jobs import seed_job
+from heliocube.logs import job_log
 
-from heliocube.jobs import configure_logging, seed_job
-
-sys.stderr = open(snakemake.log[0], "w")  # noqa: F821, SIM115 - snakemake injects the object; the log lives as long as the job
-configure_logging()
-seed_job(snakemake.config, snakemake.wildcards.product, snakemake.input[0], snakemake.output[0])  # noqa: F821
+# The log names the cause of any failure, a full disk included (see heliocube.logs.job_log).
+with job_log(snakemake.log[0]):  # noqa: F821 - snakemake injects the object
+    seed_job(snakemake.config, snakemake.wildcards.product, snakemake.input[0], snakemake.output[0])  # noqa: F821

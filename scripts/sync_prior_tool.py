@@ -1,9 +1,8 @@
 """Adapter of rule sync_prior_tool: unpack the snakemake object and call the package."""
 
-import sys
+from heliocube.jobs import sync_prior_tool_job
+from heliocube.logs import job_log
 
-from heliocube.jobs import configure_logging, sync_prior_tool_job
-
-sys.stderr = open(snakemake.log[0], "w")  # noqa: F821, SIM115 - snakemake injects the object; the log lives as long as the job
-configure_logging()
-sync_prior_tool_job(snakemake.input[0], snakemake.output[0])  # noqa: F821
+# The log names the cause of any failure, a full disk included (see heliocube.logs.job_log).
+with job_log(snakemake.log[0]):  # noqa: F821 - snakemake injects the object
+    sync_prior_tool_job(snakemake.input[0], snakemake.output[0])  # noqa: F821

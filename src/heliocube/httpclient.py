@@ -8,8 +8,8 @@ import requests
 
 from .retry import RetryableError, RetryPolicy, call_with_retries
 
-__all__ = ["TRANSPORT_ERRORS", "ForeignHost", "NotFound", "check_status", "get", "new_session", "same_origin",
-           "transport_error"]
+__all__ = ["TRANSPORT_ERRORS", "ArchiveStorageFull", "ForeignHost", "NotFound", "check_status", "get", "new_session",
+           "same_origin", "transport_error"]
 
 _RETRY_STATUS = {408, 425, 429, 500, 502, 503, 504}
 USER_AGENT = "heliocube (https://github.com/heliocube)"
@@ -17,6 +17,11 @@ USER_AGENT = "heliocube (https://github.com/heliocube)"
 
 class NotFound(Exception):
     """The archive answered 404: the thing does not exist (not an outage)."""
+
+
+class ArchiveStorageFull(RuntimeError):
+    """The archive answered 507 Insufficient Storage (the embedded one when the output disk is full): not a
+    per-file failure to ledger, so deliberately no ``OSError``/``RequestException``; the job stops and says why."""
 
 
 class ForeignHost(requests.exceptions.InvalidURL):
@@ -93,6 +98,8 @@ def check_status(response: requests.Response, url: str) -> None:
     """Turn an HTTP answer into our outcomes: 404 `NotFound`, transient `RetryableError`, other errors raise."""
     if response.status_code == 404:
         raise NotFound(url)
+    if response.status_code == 507:
+        raise ArchiveStorageFull(f"GET {url}: HTTP 507 {response.reason}")
     if response.status_code in _RETRY_STATUS:
         raise RetryableError(f"GET {url}: HTTP {response.status_code}", _retry_after(response))
     response.raise_for_status()

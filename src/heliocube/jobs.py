@@ -1,7 +1,9 @@
 """Entry points of the workflow's jobs: what each ``scripts/*.py`` adapter calls with the Snakemake values.
 
-They set up logging, locate the archives (starting the embedded one in demo mode), and call the stage
-functions. Keeping them here, not in the scripts, makes every job runnable and testable without Snakemake.
+Each script runs its job inside :func:`heliocube.logs.job_log` (the log, warnings, and one line naming the cause
+of a failure, a full disk included). The jobs locate the archives (starting the embedded one in demo mode) and
+call the stage functions. Keeping them here, not in the scripts, makes every job runnable and testable without
+Snakemake.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import pandas as pd
 from .config import cadence_of, config_hash, qc_thresholds_of, slot_tolerance_of, validate_config
 from .fetch import fetch_days
 from .fetch.gate import AcceptAll
+from .logs import configure_logging  # here too: the entry points' logging set-up, beside the entry points
 from .paths import atomic_path
 from .query import ArchiveContext, write_day_manifests
 from .registry import get_product
@@ -36,12 +39,6 @@ __all__ = [
     "sync_job",
     "sync_prior_tool_job",
 ]
-
-
-def configure_logging(level: int = logging.INFO) -> None:
-    """Log lines with time and module to stderr (the scripts point stderr at the rule's log file)."""
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)
-    logging.getLogger("urllib3").setLevel(logging.WARNING)  # its debug lines would carry full query strings
 
 
 def embedded_archive_url(config: dict) -> str | None:

@@ -17,6 +17,8 @@ import urllib.request
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from ..logs import STORAGE_ERRNOS
+
 __all__ = ["add_commands", "ensure_running", "health", "main"]
 
 
@@ -43,9 +45,15 @@ def _serve(args) -> int:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    if args.pidfile:
-        Path(args.pidfile).write_text(f"{os.getpid()}\n")
-    print(server.url, flush=True)
+    try:
+        if args.pidfile:
+            Path(args.pidfile).write_text(f"{os.getpid()}\n")
+        print(server.url, flush=True)
+    except OSError as err:
+        server.stop()
+        if err.errno in STORAGE_ERRNOS:  # its log is on that disk too: the exit status tells ensure_running
+            return err.errno
+        raise
     try:
         while not stop.wait(0.2):
             if args.idle_timeout and time.time() - server.last_request > args.idle_timeout:
@@ -217,6 +225,9 @@ def ensure_running(
                 if check(health(url, timeout=0.5)):
                     return url
                 if process.poll() is not None:
+                    if process.returncode in STORAGE_ERRNOS:  # it could not write its pidfile or log
+                        raise OSError(process.returncode, f"the embedded archive cannot write its files: "
+                                      f"{os.strerror(process.returncode)}", str(workdir))
                     raise RuntimeError(f"embedded archive exited with {process.returncode}; see {workdir}/{stem}.log")
                 time.sleep(0.1)
             raise RuntimeError(f"embedded archive did not answer at {url} within {start_timeout} s")

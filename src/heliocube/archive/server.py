@@ -11,12 +11,14 @@ Routes
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import hashlib
 import html
 import json
 import os
+import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -101,6 +103,7 @@ class _Response:
     cut_at: int | None = None  # absolute offset in the full file after which nothing is sent (truncated files)
     sleep: float = 0.0
     fault: str | None = None
+    reason: str | None = None  # the status line's text, when not the standard one
 
     @property
     def bytes_to_send(self) -> int:
@@ -151,7 +154,10 @@ class _Handler(BaseHTTPRequestHandler):
         # Log before the body leaves: a client that has read its answer can trust the log to hold the request.
         entry.update(status=response.status, bytes=0 if head else response.bytes_to_send,
                      duration_s=round(time.time() - started, 6))
-        archive._log(entry)
+        try:
+            archive._log(entry)
+        except OSError as err:  # e.g. the output disk is full: say so to the client rather than drop the line
+            response = _storage_failure(err, archive.access_log_path)
         try:
             self._send(response, head)
         except (BrokenPipeError, ConnectionResetError):
@@ -159,7 +165,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _send(self, response: _Response, head: bool) -> int:
         body = response.body
-        self.send_response(response.status)
+        self.send_response(response.status, response.reason)
         self.send_header("Content-Type", response.content_type)
         self.send_header("Content-Length", str(len(body)))
         for key, value in response.headers.items():
@@ -479,6 +485,18 @@ class ArchiveServer:
                 return _Response(301, b"", "text/html", {"Location": "/sdac/" + path + "/"})
             return _not_found()
         return self._file(row["product"], row["level"], path, headers)
+
+
+def _storage_failure(err: OSError, path: str | None) -> _Response:
+    """507 Insufficient Storage naming why the archive could not record a request (its access log is the evidence
+    the tests and the demo read, so a request it cannot log is refused rather than served unrecorded)."""
+    where = f" while writing {err.filename or path}" if err.filename or path else ""
+    text = f"embedded archive: {err.strerror or err}{where}"
+    with contextlib.suppress(OSError):  # into the archive's own log, when there is room for it
+        print(text, file=sys.stderr, flush=True)
+    phrase = "".join(ch if " " <= ch <= "~" else "?" for ch in text)  # a status line is one line of latin-1
+    return _Response(507, (text + "\n").encode(), "text/plain", {"Connection": "close"},
+                     reason=f"Insufficient Storage ({phrase})")
 
 
 def _json(payload: dict) -> _Response:
