@@ -21,7 +21,7 @@ from bs4 import BeautifulSoup
 from .. import httpclient
 from ..manifest import keywords_json, normalize_manifest
 from ..paths import safe_component
-from ..retry import RetryableError
+from ..retry import RetryableError, call_with_retries
 from .header_cache import HeaderCache, header_cache_path, kept_keywords
 
 log = logging.getLogger(__name__)
@@ -77,7 +77,16 @@ def _listing(session, url: str, context) -> dict[str, int | None]:
 
 
 def read_remote_header(session, url: str, context) -> tuple[fits.Header, int | None]:
-    """The primary FITS header of a remote file, read with HTTP Range requests, and the file's full size."""
+    """The primary FITS header of a remote file, read with HTTP Range requests, and the file's full size.
+
+    An answer that does not start like a FITS header (``SIMPLE  =``: a garbled body) is retried like a failed
+    request, rather than parsed into a header of garbage (one astropy warning per garbled card) that names no
+    wavelength, which would drop the file from the month without a word.
+    """
+    return call_with_retries(lambda: _read_header_once(session, url, context), context.policy, f"header of {url}")
+
+
+def _read_header_once(session, url: str, context) -> tuple[fits.Header, int | None]:
     data, total = b"", None
     while b"END" + b" " * 77 not in _cards(data):
         start = len(data)
@@ -86,6 +95,8 @@ def read_remote_header(session, url: str, context) -> tuple[fits.Header, int | N
         content_range = response.headers.get("Content-Range", "")
         total = int(content_range.rsplit("/", 1)[1]) if "/" in content_range else len(response.content)
         data += response.content if response.status_code == 206 else response.content[start:]
+        if not data.startswith(b"SIMPLE  ="):
+            raise RetryableError(f"{url}: the answer is not a FITS header", reason="unreadable")
         if len(data) >= total or not response.content:
             break
     return fits.Header.fromstring(data[: _header_end(data)].decode("ascii", "replace")), total
