@@ -41,6 +41,7 @@ from ..timegrid import slots_for_day
 from .cache import CACHE_MISMATCH, MISSING, recorded_digests, recorded_mismatch
 from .download import DownloadError, download_verified, sha256_of
 from .gate import QC_METRICS, AcceptAll, Rejection
+from .verdicts import judge, previous_verdicts
 from .jsoc_urls import resolve_jsoc_urls
 
 __all__ = ["LEDGER_COLUMNS", "SLOT_COLUMNS", "fetch_days", "raw_file_name"]
@@ -165,8 +166,9 @@ def fetch_days(product_name: str, days: list[dt.date], context, root: str | os.P
     receipts = _previous_receipts(product_name, days, root)
     base = context.jsoc_url if product.is_jsoc else context.sdac_url  # every location resolves against this base
     known_urls = _previous_urls(receipts, base)  # record id -> archive-relative location
+    refused: dict[str, Rejection] = {}  # record id -> why JSOC would not export it
     fingerprint = getattr(gate, "fingerprint", None)
-    verdicts = _previous_verdicts(receipts, fingerprint)  # record id -> _Verdict, reusable
+    verdicts = previous_verdicts(receipts, fingerprint)  # record id -> Verdict, reusable
     digests = _recorded_digests(product_name, days, root)  # record id -> sha256 its cached file must still have
     cache_notes: dict[int, Rejection] = {}  # candidate position -> why its cached file was discarded
     checked: set[int] = set()
@@ -194,9 +196,9 @@ def fetch_days(product_name: str, days: list[dt.date], context, root: str | os.P
             _discard_changed(pool, [p for p in needed if p not in checked], candidates, target_of, digests, verdicts,
                              cache_notes)
             checked.update(needed)
-            _resolve_urls(product, candidates, needed, known_urls, context, base)
+            _resolve_urls(product, candidates, needed, known_urls, context, base, refused)
             jobs = {position: pool.submit(_download, session, product, candidates.iloc[position], known_urls, root,
-                                          context, base) for position in needed}
+                                          context, base, refused) for position in needed}
             for slot in round_slots:
                 outcome = jobs[slot.current].result()
                 if isinstance(outcome, Rejection):
@@ -204,7 +206,7 @@ def fetch_days(product_name: str, days: list[dt.date], context, root: str | os.P
                     if not slot.open:
                         progress.advance()
                     continue
-                verdict = _judge(gate, candidates.iloc[slot.current], outcome, verdicts, qc_counts, root)
+                verdict = judge(gate, candidates.iloc[slot.current], outcome, verdicts, qc_counts, root)
                 if verdict.rejection is None:
                     slot.chosen, slot.path, slot.metrics = slot.current, outcome, verdict.metrics
                 else:
@@ -238,83 +240,23 @@ def _discard_changed(pool, positions, candidates, target_of, digests, verdicts, 
         log.warning("%s: %s", record_id, detail)
 
 
-@dataclasses.dataclass
-class _Verdict:
-    """A gate's verdict on one downloaded file, and the file's identity when it was given.
-
-    ``sha256`` and ``path`` (relative to the output root) let a later run and ``heliocube verify`` check that the
-    file is still the one judged (receipts of older versions lack them)."""
-
-    rejection: Rejection | None
-    metrics: dict
-    size: int
-    mtime_ns: int
-    sha256: str | None = None
-    path: str | None = None
-
-    @classmethod
-    def of_file(cls, path: Path, rejection: Rejection | None, metrics: dict, root) -> _Verdict:
-        stat = path.stat()
-        return cls(rejection, metrics, stat.st_size, stat.st_mtime_ns, sha256_of(path), os.path.relpath(path, root))
-
-    def matches(self, path: Path) -> bool:
-        """Whether ``path`` is still the file this verdict was given on."""
-        try:
-            stat = path.stat()
-        except OSError:
-            return False
-        return (stat.st_size, stat.st_mtime_ns) == (self.size, self.mtime_ns)
-
-    def as_json(self) -> dict:
-        return dataclasses.asdict(self)  # the rejection too (a dataclass), or None
-
-    @classmethod
-    def from_json(cls, entry: dict) -> _Verdict:
-        return cls(**{**entry, "rejection": entry["rejection"] and Rejection(**entry["rejection"])})
-
-
-def _judge(gate, candidate: pd.Series, path: Path, verdicts: dict[str, _Verdict],
-           counts: collections.Counter, root) -> _Verdict:
-    """The gate's verdict on ``path``: one recorded for this record and this very file, else a new inspection
-    (recorded in ``verdicts``). ``counts`` tallies ``reused`` and ``inspected``. A file whose content differs from
-    its recorded digest never gets here: :func:`_discard_changed` deleted it and dropped its verdict."""
-    record_id = candidate["record_id"]
-    known = verdicts.get(record_id)
-    if known is not None and known.matches(path):
-        counts["reused"] += 1
-        return known
-    counts["inspected"] += 1
-    rejection = gate.after_download(candidate, path)
-    metrics = gate.metrics_of(path) if rejection is None and hasattr(gate, "metrics_of") else {}
-    verdicts[record_id] = verdict = _Verdict.of_file(path, rejection, metrics, root)
-    return verdict
-
-
-def _previous_verdicts(receipts: list[dict], fingerprint: str | None) -> dict[str, _Verdict]:
-    """The verdicts ``receipts`` recorded under ``fingerprint`` (none without one)."""
-    verdicts: dict[str, _Verdict] = {}
-    for receipt in receipts if fingerprint else ():
-        qc = receipt.get("qc") or {}
-        if qc.get("fingerprint") == fingerprint:
-            verdicts.update({record_id: _Verdict.from_json(entry) for record_id, entry in qc["verdicts"].items()})
-    return verdicts
-
-
-def _resolve_urls(product, candidates, positions, known_urls, context, base: str) -> None:
+def _resolve_urls(product, candidates, positions, known_urls, context, base: str, refused: dict) -> None:
     """Fill ``known_urls`` with the archive-relative location of each candidate that still needs downloading
-    (JSOC: from exports). A manifest's absolute URL (written before locations) becomes a location when it lies on
-    ``base``; any other value is kept as it is, for `_download` to refuse with its reason."""
+    (JSOC: from exports sized by the manifest's bytes; ``refused`` gets the records JSOC would not export). A
+    manifest's absolute URL (written before locations) becomes a location when it lies on ``base``; any other value
+    is kept as it is, for `_download` to refuse with its reason."""
     for position in positions:
         row = candidates.iloc[position]
         if isinstance(row["url"], str) and row["url"]:
             known_urls.setdefault(row["record_id"], _location_or_as_is(row["url"], base))
     # A file already on disk still needs its URL for the slot table's provenance: a job killed after the download
     # but before its receipt left no record of it.
-    record_ids = [candidates.iloc[p]["record_id"] for p in positions]
-    unresolved = [record_id for record_id in record_ids if record_id not in known_urls]
+    sizes = {candidates.iloc[p]["record_id"]: candidates.iloc[p]["size"] for p in positions}  # in time order
+    unresolved = {record_id: size for record_id, size in sizes.items() if record_id not in known_urls}
     if unresolved and product.is_jsoc:
         exported = resolve_jsoc_urls(product, unresolved, context)
-        known_urls.update({record: _location_or_as_is(url, base) for record, url in exported.items()})
+        known_urls.update({record: _location_or_as_is(url, base) for record, url in exported.urls.items()})
+        refused.update(exported.refused)
 
 
 def _raw_target(root, product, row: pd.Series) -> Path | None:
@@ -332,7 +274,8 @@ def _location_or_as_is(url: str, base: str) -> str:
         return url
 
 
-def _download(session, product, row: pd.Series, known_urls: dict, root, context, base: str) -> Path | Rejection:
+def _download(session, product, row: pd.Series, known_urls: dict, root, context, base: str,
+              refused: dict) -> Path | Rejection:
     """The candidate's raw file (downloaded unless cached), or why it cannot be had: a record id that names no
     plain local file (``unsafe_record``), a location off the archive (``foreign_host``) or outside its base
     (``unsafe_location``, refused before any request), or the download's failure."""
@@ -340,8 +283,8 @@ def _download(session, product, row: pd.Series, known_urls: dict, root, context,
     if target is None:  # one bad manifest row is one ledger row, never a failed month
         return Rejection("unsafe_record", detail=f"record id {row['record_id']!r} names no plain local file")
     location = known_urls.get(row["record_id"])
-    if location is None and not target.exists():
-        return Rejection("missing", detail="the archive gave no URL for this record")
+    if location is None and not target.exists():  # JSOC's refusal, or no URL in a finished export
+        return refused.get(row["record_id"]) or Rejection("missing", detail="the archive gave no URL for this record")
     if target.exists():
         return target
     try:

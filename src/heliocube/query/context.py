@@ -26,6 +26,12 @@ class ArchiveContext:
     lasco_level: str = "0.5"
     jsoc_protocol: str = "as-is"
     poll_seconds: float = 5.0
+    #: JSOC export sizing and patience (the schema's ``jsoc`` block; :mod:`heliocube.fetch.jsoc_urls` uses them).
+    max_export_bytes: float = 100e9
+    max_export_records: int = 1000
+    concurrent_exports: int = 1
+    export_retries: int = 3
+    export_wait_seconds: float = 3600.0
     #: Output root under which a query keeps what it must not fetch twice (the EIT header cache); None: no cache.
     cache_root: str | None = None
 
@@ -42,6 +48,8 @@ class ArchiveContext:
             lasco_level=config["lasco_level"],
             jsoc_protocol=config["jsoc"]["protocol"],
             poll_seconds=config["jsoc"]["poll_seconds"],
+            **{key: config["jsoc"][key] for key in ("max_export_bytes", "max_export_records", "concurrent_exports",
+                                                    "export_retries", "export_wait_seconds")},
             cache_root=config["output_root"],
         )
 
