@@ -73,6 +73,19 @@ def test_a_full_disk_is_named_in_the_job_log_and_on_stderr(archive, tiny_disk, c
     assert capsys.readouterr().err.strip().splitlines()[-1] == lines[-1].split(": ", 1)[1]
 
 
+def test_a_read_only_disk_is_named_even_behind_another_exception(tiny_disk, tmp_path, capsys):
+    subprocess.run(["mount", "-o", "remount,ro", str(tiny_disk)], check=True)
+    target = tiny_disk / "out" / "frame.fits"
+    with pytest.raises(SystemExit), job_log(tmp_path / "job.log"):
+        try:
+            target.parent.mkdir()
+        except OSError as err:
+            raise RuntimeError("could not write the frame") from err  # the storage error is the cause
+    line = f"heliocube: Read-only file system while writing {target.parent}"
+    assert tmp_path.joinpath("job.log").read_text().splitlines()[-1].split(": ", 1)[1].startswith(line)
+    assert "make it writable and run the same command again" in capsys.readouterr().err
+
+
 def test_the_embedded_archive_reports_its_own_full_disk_to_the_client_job(mission, tiny_disk, tmp_path, capsys):
     access_log = tiny_disk / "archive.access.jsonl"
     with ArchiveServer(mission, access_log_path=access_log) as server:
