@@ -42,6 +42,7 @@ from .cache import CACHE_MISMATCH, MISSING, recorded_digests, recorded_mismatch
 from .download import DownloadError, download_verified, sha256_of
 from .gate import QC_METRICS, AcceptAll, Rejection
 from .jsoc_urls import resolve_jsoc_urls
+from .verdicts import judge, previous_verdicts
 
 __all__ = ["LEDGER_COLUMNS", "SLOT_COLUMNS", "fetch_days", "raw_file_name"]
 
@@ -167,7 +168,7 @@ def fetch_days(product_name: str, days: list[dt.date], context, root: str | os.P
     known_urls = _previous_urls(receipts, base)  # record id -> archive-relative location
     refused: dict[str, Rejection] = {}  # record id -> why JSOC would not export it
     fingerprint = getattr(gate, "fingerprint", None)
-    verdicts = _previous_verdicts(receipts, fingerprint)  # record id -> _Verdict, reusable
+    verdicts = previous_verdicts(receipts, fingerprint)  # record id -> Verdict, reusable
     digests = _recorded_digests(product_name, days, root)  # record id -> sha256 its cached file must still have
     cache_notes: dict[int, Rejection] = {}  # candidate position -> why its cached file was discarded
     checked: set[int] = set()
@@ -205,7 +206,7 @@ def fetch_days(product_name: str, days: list[dt.date], context, root: str | os.P
                     if not slot.open:
                         progress.advance()
                     continue
-                verdict = _judge(gate, candidates.iloc[slot.current], outcome, verdicts, qc_counts, root)
+                verdict = judge(gate, candidates.iloc[slot.current], outcome, verdicts, qc_counts, root)
                 if verdict.rejection is None:
                     slot.chosen, slot.path, slot.metrics = slot.current, outcome, verdict.metrics
                 else:
@@ -237,68 +238,6 @@ def _discard_changed(pool, positions, candidates, target_of, digests, verdicts, 
                   "discarded and downloaded again")
         notes[position] = Rejection(CACHE_MISMATCH, found, detail)
         log.warning("%s: %s", record_id, detail)
-
-
-@dataclasses.dataclass
-class _Verdict:
-    """A gate's verdict on one downloaded file, and the file's identity when it was given.
-
-    ``sha256`` and ``path`` (relative to the output root) let a later run and ``heliocube verify`` check that the
-    file is still the one judged (receipts of older versions lack them)."""
-
-    rejection: Rejection | None
-    metrics: dict
-    size: int
-    mtime_ns: int
-    sha256: str | None = None
-    path: str | None = None
-
-    @classmethod
-    def of_file(cls, path: Path, rejection: Rejection | None, metrics: dict, root) -> _Verdict:
-        stat = path.stat()
-        return cls(rejection, metrics, stat.st_size, stat.st_mtime_ns, sha256_of(path), os.path.relpath(path, root))
-
-    def matches(self, path: Path) -> bool:
-        """Whether ``path`` is still the file this verdict was given on."""
-        try:
-            stat = path.stat()
-        except OSError:
-            return False
-        return (stat.st_size, stat.st_mtime_ns) == (self.size, self.mtime_ns)
-
-    def as_json(self) -> dict:
-        return dataclasses.asdict(self)  # the rejection too (a dataclass), or None
-
-    @classmethod
-    def from_json(cls, entry: dict) -> _Verdict:
-        return cls(**{**entry, "rejection": entry["rejection"] and Rejection(**entry["rejection"])})
-
-
-def _judge(gate, candidate: pd.Series, path: Path, verdicts: dict[str, _Verdict],
-           counts: collections.Counter, root) -> _Verdict:
-    """The gate's verdict on ``path``: one recorded for this record and this very file, else a new inspection
-    (recorded in ``verdicts``). ``counts`` tallies ``reused`` and ``inspected``. A file whose content differs from
-    its recorded digest never gets here: :func:`_discard_changed` deleted it and dropped its verdict."""
-    record_id = candidate["record_id"]
-    known = verdicts.get(record_id)
-    if known is not None and known.matches(path):
-        counts["reused"] += 1
-        return known
-    counts["inspected"] += 1
-    rejection = gate.after_download(candidate, path)
-    metrics = gate.metrics_of(path) if rejection is None and hasattr(gate, "metrics_of") else {}
-    verdicts[record_id] = verdict = _Verdict.of_file(path, rejection, metrics, root)
-    return verdict
-
-
-def _previous_verdicts(receipts: list[dict], fingerprint: str | None) -> dict[str, _Verdict]:
-    """The verdicts ``receipts`` recorded under ``fingerprint`` (none without one)."""
-    verdicts: dict[str, _Verdict] = {}
-    for receipt in receipts if fingerprint else ():
-        qc = receipt.get("qc") or {}
-        if qc.get("fingerprint") == fingerprint:
-            verdicts.update({record_id: _Verdict.from_json(entry) for record_id, entry in qc["verdicts"].items()})
-    return verdicts
 
 
 def _resolve_urls(product, candidates, positions, known_urls, context, base: str, refused: dict) -> None:
