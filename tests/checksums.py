@@ -15,7 +15,7 @@ holds, not over its bytes, where the bytes carry run-specific noise:
   at every depth. gzip: the decompressed content, classified again (the gzip header holds a time stamp).
 * Anything else: its bytes.
 
-Logs, benchmarks, the embedded archive's own files, Snakemake's metadata and hidden files (except zarr v2
+Logs, benchmarks, the report, the embedded archive's own files, Snakemake's metadata and hidden files (except zarr v2
 metadata) are skipped (:data:`SKIPPED_DIRS`). Software versions stay in: a change of version is a real difference.
 In text (not in pixel bytes) the root's absolute path reads as ``<root>``, so trees in two directories compare;
 other paths and URLs are data, so the two runs compared must use the same relative ``output_root`` and the same
@@ -34,8 +34,9 @@ from pathlib import Path
 
 __all__ = ["SKIPPED_DIRS", "VOLATILE_FITS_CARDS", "VOLATILE_KEYS", "data_checksum", "data_checksums"]
 
-#: Top-level directories of an output root (and directories anywhere) that hold no data.
-SKIPPED_DIRS = frozenset({"logs", "benchmarks", "embedded-archive", ".snakemake"})
+#: Top-level directories of an output root (and directories anywhere) that hold no data. The report is a view of
+#: the data plus this run's rule runtimes, so two runs with identical data still differ there (test_report checks it).
+SKIPPED_DIRS = frozenset({"logs", "benchmarks", "embedded-archive", ".snakemake", "report"})
 #: HDF5 attributes, table columns and JSON keys that differ between identical runs: when a file was written or
 #: (``mtime_ns``, the fetch receipts' identity of a QC-inspected raw file) downloaded.
 VOLATILE_KEYS = frozenset({"created", "mtime_ns"})
