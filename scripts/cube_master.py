@@ -5,4 +5,4 @@ from heliocube.logs import job_log
 
 # The log names the cause of any failure, a full disk included (see heliocube.logs.job_log).
 with job_log(snakemake.log[0]):  # noqa: F821 - snakemake injects the object
-    master_job(list(snakemake.input), snakemake.output.cube)  # noqa: F821
+    master_job(list(snakemake.input), snakemake.output.cube, config=snakemake.config)  # noqa: F821

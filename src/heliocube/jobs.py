@@ -9,6 +9,8 @@ Snakemake.
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import inspect
 import json
 import logging
 from pathlib import Path
@@ -16,6 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 from .config import cadence_of, config_hash, qc_thresholds_of, slot_tolerance_of, validate_config
+from .downstream import clear_downstream
 from .fetch import fetch_days
 from .fetch.gate import AcceptAll
 from .logs import configure_logging  # here too: the entry points' logging set-up, beside the entry points
@@ -39,6 +42,27 @@ __all__ = [
     "sync_job",
     "sync_prior_tool_job",
 ]
+
+
+def _clears_downstream(stage: str, output: str):
+    """Make a job of ``stage`` first remove every output built from its own (the one named by its argument
+    ``output``, and the others): Snakemake has already deleted the job's outputs, and a rerun that finds them
+    missing while their consumers' outputs exist would call those up to date, so a failed or killed job must
+    leave the consumers' outputs missing too (see :mod:`heliocube.downstream`). A job given no config (run
+    outside the workflow) removes nothing."""
+    def decorate(job):
+        signature = inspect.signature(job)
+
+        @functools.wraps(job)
+        def run(*args, **kwargs):
+            arguments = signature.bind(*args, **kwargs).arguments
+            if arguments.get("config") is not None:
+                clear_downstream(validate_config(arguments["config"]), stage, arguments[output])
+            return job(*args, **kwargs)
+
+        return run
+
+    return decorate
 
 
 def embedded_archive_url(config: dict) -> str | None:
@@ -67,6 +91,7 @@ def _days(days: list[str]) -> list[dt.date]:
     return [parse_day(day) for day in days]
 
 
+@_clears_downstream("query", output="index_path")
 def query_job(config: dict, product: str, days: list[str], index_path: str) -> None:
     """One query job: per-day manifests of ``product`` for ``days`` and the span's index."""
     config = validate_config(config)
@@ -88,6 +113,7 @@ def _write_tables(*pairs) -> None:
             table.to_csv(tmp, index=False)
 
 
+@_clears_downstream("fetch", output="slots_path")
 def fetch_job(config: dict, product: str, days: list[str], slots_path: str, ledger_path: str) -> None:
     """One fetch job: fill the slots of ``days`` and write the slot table and the ledger of rejections."""
     config = validate_config(config)
@@ -99,6 +125,7 @@ def fetch_job(config: dict, product: str, days: list[str], slots_path: str, ledg
     _write_tables((slots, slots_path), (ledger, ledger_path))
 
 
+@_clears_downstream("clean", output="index_path")
 def clean_job(config: dict, product: str, variant: dict, days: list[str], slots_path: str, index_path: str,
               ledger_path: str) -> None:
     """One clean job: the month's kept slots as calibrated, resized frames of ``variant`` (its params dict)."""
@@ -113,6 +140,7 @@ def clean_job(config: dict, product: str, variant: dict, days: list[str], slots_
     _write_tables((index, index_path), (ledger, ledger_path))
 
 
+@_clears_downstream("cube", output="cube_path")
 def cube_job(config: dict, product: str, variant: dict, index_paths: list[str], cube_path: str) -> None:
     """One cube job: the year's frames of one product-variant streamed into an HDF5 cube (+ times CSV)."""
     from .assemble import build_year_cube
@@ -127,13 +155,16 @@ def cube_job(config: dict, product: str, variant: dict, index_paths: list[str], 
     logging.getLogger(__name__).info("%s: %d frames", cube_path, n)
 
 
-def master_job(year_paths: list[str], master_path: str) -> None:
-    """The product-variant master cube over its per-year cubes (HDF5 virtual datasets) and its times CSV."""
+@_clears_downstream("cube_master", output="master_path")
+def master_job(year_paths: list[str], master_path: str, config: dict | None = None) -> None:
+    """The product-variant master cube over its per-year cubes (HDF5 virtual datasets) and its times CSV
+    (``config``: the workflow's, for the removal of what is built from the master)."""
     from .assemble import build_product_master
 
     build_product_master(master_path, year_paths)
 
 
+@_clears_downstream("sync", output="synced_path")
 def sync_job(config: dict, experiment: dict, cube_paths: list[str], synced_path: str, ledger_path: str) -> None:
     """One sync job: the experiment's master cubes onto one time axis (``experiment`` is its params dict)."""
     from .cube import compression_options
@@ -154,8 +185,10 @@ def sync_job(config: dict, experiment: dict, cube_paths: list[str], synced_path:
                                      len(result.table.ledger))
 
 
-def sync_prior_tool_job(synced_path: str, directory: str) -> None:
-    """The prior tool's per-product synced files, written into ``directory`` (created here)."""
+@_clears_downstream("sync_prior_tool", output="directory")
+def sync_prior_tool_job(synced_path: str, directory: str, config: dict | None = None) -> None:
+    """The prior tool's per-product synced files, written into ``directory`` (created here; ``config``: the
+    workflow's, for the removal of what is built from it)."""
     import os
     import shutil
 
@@ -172,6 +205,7 @@ def sync_prior_tool_job(synced_path: str, directory: str) -> None:
         shutil.rmtree(partial, ignore_errors=True)
 
 
+@_clears_downstream("seed_metadata", output="seeded_path")
 def seed_job(config: dict, product: str, cube_path: str, seeded_path: str) -> None:
     """One seeding job: the archive keywords of the cube's records attached to a new cube file."""
     from .seeding import seed_metadata
