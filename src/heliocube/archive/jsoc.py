@@ -16,6 +16,7 @@ download works whichever server process answers it.
 from __future__ import annotations
 
 import collections
+import dataclasses
 import math
 import re
 import threading
@@ -30,6 +31,7 @@ from .timefmt import ANCHOR_MS, parse_jsoc_duration, parse_jsoc_time
 
 __all__ = [
     "KEYWORDS",
+    "ExportRules",
     "RecordSetError",
     "export_filename",
     "keyword_value",
@@ -439,3 +441,52 @@ def rs_summary(mission, query: dict) -> dict:
     """The ``jsoc_info?op=rs_summary`` answer."""
     parsed = parse_recordset(mission, query.get("ds", ""))
     return {"count": int(sum(len(r) for _, r, _ in parsed)), "runtime": 0.01, "status": 0}
+
+
+# ---------------------------------------------------------------------------------------------------- exports
+@dataclasses.dataclass
+class ExportRules:
+    """How the embedded JSOC answers export requests; the defaults accept every request, as JSOC does for an
+    address exempt from its pending limit with every file online.
+
+    The statuses and messages are those of JSOC's ``jsoc_fetch``: 3 when a request exceeds the byte cap, 7 when the
+    address already has too many pending exports, 4 when an export fails, 1 while one is processed.
+
+    Parameters
+    ----------
+    max_bytes : int, optional
+        A request whose files (as served) hold more bytes is refused with status 3; None: no cap.
+    pending_polls : int
+        Status checks of a url export answered "processing" (status 1) before it is done.
+    fail_first : int
+        The first ``fail_first`` export requests fail (status 4): url_quick at once, url at the status check that
+        would have finished it.
+    fail_match : str, optional
+        Every request whose record set contains this text fails the same way, however often it is made.
+    max_pending : int, optional
+        url exports one address (``notify``) may have pending; the next one is refused with status 7 (JSOC allows
+        one unless the address is exempted); None: no limit.
+    """
+
+    max_bytes: int | None = None
+    pending_polls: int = 1
+    fail_first: int = 0
+    fail_match: str | None = None
+    max_pending: int | None = None
+
+
+def too_large_answer(method: str, protocol: str, count: int, size: int, max_bytes: int) -> dict:
+    """jsoc_fetch's answer to a request over its byte cap (sizes in MB, as JSOC prints them)."""
+    return {"status": 3, "requestid": "VOID", "method": method, "protocol": protocol, "wait": 0, "count": count,
+            "size": size // 2**20, "error": f"Request exceeds max byte limit of {max_bytes / 2**20:g}MB"}
+
+
+def busy_answer(notify: str, pending: list[str]) -> dict:
+    """jsoc_fetch's answer to an address that already has as many pending exports as it may."""
+    return {"status": 7, "error": f"User {notify} has {len(pending)} pending export requests ({','.join(pending)}); "
+                                  "please wait until at least one request has completed before submitting a new one."}
+
+
+def failed_answer(requestid: str = "") -> dict:
+    """An export that failed (status 4), with a message as JSOC gives one."""
+    return {"status": 4, "requestid": requestid, "error": "Export failed (embedded archive: ExportRules)"}

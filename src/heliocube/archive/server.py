@@ -196,6 +196,10 @@ class ArchiveServer:
         Every request is also appended there as one JSON line.
     faults : FaultConfig, optional
         Transient faults; may be replaced at runtime (``server.faults = FaultConfig(...)``).
+    export_rules : heliocube.archive.jsoc.ExportRules, optional
+        How export requests are answered (byte cap, pending answers, failures, per-address pending limit); may be
+        replaced at runtime. ``export_log`` keeps every export answer's status and record count, and
+        ``peak_pending_exports`` the most url exports of one address pending at once.
     """
 
     def __init__(
@@ -205,11 +209,16 @@ class ArchiveServer:
         port: int = 0,
         access_log_path: str | os.PathLike | None = None,
         faults: FaultConfig | None = None,
+        export_rules: jsoc.ExportRules | None = None,
     ):
         self.mission = mission
         self.host, self.port = host, int(port)
         self.access_log_path = os.fspath(access_log_path) if access_log_path else None
         self.faults = faults or FaultConfig()
+        self.export_rules = export_rules or jsoc.ExportRules()
+        self.export_log: list[dict] = []
+        self.peak_pending_exports = 0
+        self._export_requests = 0
         self.access_log: list[dict] = []
         self.last_request = time.time()
         self._lock = threading.Lock()
@@ -379,10 +388,27 @@ class ArchiveServer:
         return data, size
 
     def _export_request(self, params: dict) -> dict:
+        answer, records = self._export_answer(params)
+        with self._lock:
+            self.export_log.append({"op": "exp_request", "status": answer["status"], "records": records,
+                                    "requestid": answer.get("requestid", ""), "ds": params.get("ds", "")})
+        return answer
+
+    def _export_answer(self, params: dict) -> tuple[dict, int]:
+        """The answer to ``exp_request`` and the number of records it named."""
         method = params.get("method", "url_quick").lower()
         protocol = params.get("protocol", "as-is").lower()
+        rules = self.export_rules
+        with self._lock:
+            self._export_requests += 1
+            fails = self._export_requests <= rules.fail_first or bool(
+                rules.fail_match and rules.fail_match in params.get("ds", ""))
         if method == "url_quick" and protocol == "as-is":
             data, size = self._export_data(params, lambda row, seg: jsoc.sums_path(self.mission, row))
+            if rules.max_bytes is not None and size > rules.max_bytes:
+                return jsoc.too_large_answer(method, protocol, len(data), size, rules.max_bytes), len(data)
+            if fails:
+                return jsoc.failed_answer(), len(data)
             return {
                 "status": 0,
                 "requestid": "",
@@ -394,14 +420,22 @@ class ArchiveServer:
                 "size": size // 2**20,
                 "dir": "",
                 "data": data,
-            }
+            }, len(data)
         if method not in ("url", "url_quick"):
-            return {"status": 4, "error": f"method {method!r} is not supported by the embedded archive"}
+            return {"status": 4, "error": f"method {method!r} is not supported by the embedded archive"}, 0
         data, size = self._export_data(params, lambda row, seg: jsoc.export_filename(self.mission, row, seg))
+        if rules.max_bytes is not None and size > rules.max_bytes:
+            return jsoc.too_large_answer("url", protocol, len(data), size, rules.max_bytes), len(data)
+        notify = params.get("notify", "")
         with self._lock:
+            pending = [rid for rid, entry in self._exports.items() if entry["pending"] and entry["notify"] == notify]
+            if rules.max_pending is not None and len(pending) >= rules.max_pending:
+                return jsoc.busy_answer(notify, pending), len(data)
             number = len(self._exports) + 1
             requestid = f"JSOC_{dt.datetime.now(dt.UTC):%Y%m%d}_{number:03d}"
-            self._exports[requestid] = {"data": data, "size": size, "polls": 0, "number": number, "protocol": protocol}
+            self._exports[requestid] = {"data": data, "size": size, "polls": 0, "number": number, "protocol": protocol,
+                                        "notify": notify, "pending": True, "fails": fails}
+            self.peak_pending_exports = max(self.peak_pending_exports, len(pending) + 1)
         return {
             "status": 2,
             "requestid": requestid,
@@ -410,15 +444,24 @@ class ArchiveServer:
             "wait": 0,
             "rcount": len(data),
             "size": size // 2**20,
-        }
+        }, len(data)
 
     def _export_status(self, requestid: str) -> dict:
+        answer = self._export_status_answer(requestid)
+        with self._lock:
+            self.export_log.append({"op": "exp_status", "status": answer["status"], "requestid": requestid})
+        return answer
+
+    def _export_status_answer(self, requestid: str) -> dict:
         with self._lock:
             request = self._exports.get(requestid)
             if request is None:
                 return {"status": 6, "requestid": requestid, "error": "request not found"}
             request["polls"] += 1
             polls = request["polls"]
+            finished = polls > self.export_rules.pending_polls
+            if finished:  # done or failed: no longer pending for its address
+                request["pending"] = False
         common = {
             "requestid": requestid,
             "method": "url",
@@ -426,8 +469,10 @@ class ArchiveServer:
             "wait": 0,
             "size": request["size"] // 2**20,
         }
-        if polls < 2:
+        if not finished:
             return {"status": 1, **common}
+        if request["fails"]:
+            return {**common, **jsoc.failed_answer(requestid)}
         return {
             "status": 0,
             **common,

@@ -174,8 +174,8 @@ class _Exporter:
             wait = context.policy.delay(busy, None, self.rng)
             if time.monotonic() + wait > deadline:
                 raise ExportBusy(f"JSOC refused a new export for {context.export_wait_seconds:g} s: the address has "
-                                 f"a pending export (status 7: {_error_of(request)}); raise jsoc.export_wait_seconds "
-                                 "or lower jsoc.concurrent_exports")
+                                 f"a pending export (status 7: {self._quiet(_error_of(request))}); raise "
+                                 "jsoc.export_wait_seconds or lower jsoc.concurrent_exports")
             log.info("JSOC is busy with this address's pending export (status 7): asking again in %.2f s", wait)
             time.sleep(wait)
         try:
@@ -183,14 +183,19 @@ class _Exporter:
                 lambda: request.wait(sleep=context.poll_seconds, timeout=max(deadline - time.monotonic(), 0.0)),
                 context.policy, f"JSOC export status of {request.id}", TRANSIENT)
         except drms.DrmsExportError as err:  # drms raises for every finished status but 0
-            return _Answer(int(request.status), str(err))
+            return _Answer(int(request.status), self._quiet(str(err)))
         if not finished:
             raise ExportTimeout(f"JSOC export {request.id} of {len(items)} records was still pending (status "
                                 f"{request.status}) after {context.export_wait_seconds:g} s (jsoc.export_wait_seconds)")
         try:
             return _Answer(_DONE, urls=request.urls)
         except drms.DrmsExportError as err:
-            return _Answer(int(request.status), str(err))
+            return _Answer(int(request.status), self._quiet(str(err)))
+
+    def _quiet(self, message: str) -> str:
+        """JSOC's message without the JSOC email (status 7 names the address), for logs and ledger rows."""
+        email = self.context.email
+        return message.replace(email, "<jsoc email>") if email else message
 
     def _urls(self, items: list[str], table) -> ExportResult:
         asked = {_record_key(item) for item in items}
