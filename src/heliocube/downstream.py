@@ -171,16 +171,17 @@ def job_of(config: Mapping, stage: str, output: str | os.PathLike) -> dict[str, 
 
 
 def _removable(path: Path, root: Path) -> bool:
-    """True for a workflow output inside ``root``: never the root, raw downloads, receipts or manifests."""
-    try:
-        relative = path.parent.resolve().joinpath(path.name).relative_to(root.resolve())
-    except ValueError:
+    """True for a workflow output inside ``root``: never the root, raw downloads, receipts or manifests.
+
+    Containment is judged on the paths as written (a folder of the tree may be a link to another disk, as on a
+    cluster's scratch space): the paths come from the config's validated names, this is a second line of defence.
+    """
+    relative = os.path.relpath(os.path.normpath(os.path.abspath(path)), os.path.abspath(root))
+    parts = Path(relative).parts
+    if not parts or parts[0] == ".." or len(parts) < 2 or parts[0] in _PROTECTED_TOP:
         return False
-    parts = relative.parts
-    if len(parts) < 2 or parts[0] in _PROTECTED_TOP or not _REMOVABLE.fullmatch(path.name):
-        return False
-    if parts[0] == "raw" and len(parts) != 3:  # only raw/{product}/{month}.{slots,ledger}.csv
-        return False
+    if not _REMOVABLE.fullmatch(path.name) or (parts[0] == "raw" and len(parts) != 3):
+        return False  # under raw/ only the month tables raw/{product}/{month}.{slots,ledger}.csv
     return path.is_file() or path.is_symlink() or (path.is_dir() and path.name.endswith(".prior-tool"))
 
 
