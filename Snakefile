@@ -1,5 +1,5 @@
 # heliocube: SoHO and SDO images into machine-learning-ready datasets.
-# Stages (one rules/<stage>.smk each): query -> fetch -> clean -> cube -> sync. Jobs are one per product x calendar month; files are
+# Stages (one rules/<stage>.smk each): query -> fetch -> clean -> cube -> sync -> export. Jobs are one per product x calendar month; files are
 # one per day (see README "Design").
 from snakemake.utils import min_version
 
@@ -21,13 +21,17 @@ include: "rules/fetch.smk"
 include: "rules/clean.smk"
 include: "rules/cube.smk"
 include: "rules/sync.smk"
+include: "rules/export.smk"
 include: "rules/report.smk"
 
 
-# Joining per-year cubes writes only virtual-dataset maps: not worth a cluster submission.
+# Joining per-year cubes writes only virtual-dataset maps, consolidating a Zarr store only its metadata, splits
+# only a CSV of times: not worth a cluster submission.
 localrules:
     all,
     cube_master,
+    export_zarr_consolidate,
+    export_splits,
 
 
 rule all:

@@ -5,6 +5,7 @@ import sys
 
 from heliocube.config import ConfigError, operations_warnings, validate_config
 from heliocube.experiments import experiments_of
+from heliocube.export.years import export_year_params, export_years_of
 from heliocube.registry import get_product
 from heliocube.timegrid import days_of_month, listed_days_of_month, months_in_range
 from heliocube.variants import variants_of
@@ -109,8 +110,58 @@ def get_experiment_cubes(wildcards):
     return [f"{ROOT}/cubes/{spec['variant']}/{product}.h5" for product in spec["products"]]
 
 
+def get_export_years(wildcards):
+    """Year groups of the experiment's Zarr store: one per calendar year of its range."""
+    return [
+        f"{ROOT}/exports/{wildcards.experiment}.zarr/{year}"
+        for year in export_years_of(EXPERIMENTS[wildcards.experiment])
+    ]
+
+
+def get_export_year_names(wildcards):
+    """The experiment's years; a param, so a shrunk range reconsolidates (dropping the years left out)."""
+    return export_years_of(EXPERIMENTS[wildcards.experiment])
+
+
+def get_export_year_cubes(wildcards):
+    """Per-year cubes the year's synced rows come from: the year's own and, when in range, the year before's (its
+    last frames may match the year's first axis times or be their running-difference predecessors)."""
+    spec = EXPERIMENTS[wildcards.experiment]
+    years = [str(int(wildcards.year) - 1), wildcards.year]
+    return [
+        f"{ROOT}/cubes/{spec['variant']}/{product}/{year}.h5"
+        for year in years
+        if year in YEARS
+        for product in spec["products"]
+    ]
+
+
+def get_export_year_params(wildcards):
+    """The experiment clipped to the job's year, with the Zarr options; a param, so a range change that reaches
+    the year (and only such a change) rewrites it."""
+    return export_year_params(
+        EXPERIMENTS[wildcards.experiment],
+        wildcards.year,
+        config["exports"]["zarr"],
+        anchor=config["date_start"],
+    )
+
+
+def get_export_outputs():
+    """Every experiment's Zarr store (root metadata, written last) and splits, unless exports are disabled."""
+    if not config["exports"]["enabled"]:
+        return []
+    targets = []
+    for name in EXPERIMENTS:
+        targets += [
+            f"{ROOT}/exports/{name}.zarr/zarr.json",
+            f"{ROOT}/exports/{name}/splits.csv",
+        ]
+    return targets
+
+
 def get_report_inputs():
-    """Every dataset output (master and seeded cubes, synced files, prior-tool layouts) and every table the report
+    """Every dataset output (master and seeded cubes, synced files, prior-tool layouts, exports) and every table the report
     reads (slot tables, fetch, clean and sync ledgers): the report is built after all of them."""
     targets = expand(
         f"{ROOT}/cubes/{{variant}}/{{product}}.h5", variant=list(VARIANTS), product=PRODUCTS
@@ -124,6 +175,7 @@ def get_report_inputs():
         targets += [f"{ROOT}/synced/{name}.h5", f"{ROOT}/synced/{name}.ledger.csv"]
         if spec["prior_tool_layout"]:
             targets.append(f"{ROOT}/synced/{name}.prior-tool")
+    targets += get_export_outputs()
     targets += expand(
         f"{ROOT}/raw/{{product}}/{{month}}.{{table}}.csv",
         product=PRODUCTS,

@@ -189,6 +189,7 @@ def check_semantics(config: dict) -> None:
 
     for key, message in experiment_problems(config)[:1]:
         raise ConfigError(key, message)
+    _check_export_splits(config["exports"]["splits"])
     needs_email = config["mode"] == "production" and any(registry[n].is_jsoc for n in config["products"])
     if needs_email and not jsoc_email(config):
         raise ConfigError("jsoc.email", "JSOC products need a registered email in production mode: set the "
@@ -289,6 +290,28 @@ def _check_variants(config: dict, cadence: dt.timedelta) -> None:
                     check_available(variant.calibration, name)
                 except (RuntimeError, ValueError) as err:
                     raise ConfigError(f"{key}.calibration" if entry else "calibration", str(err)) from None
+
+
+def _check_export_splits(splits: dict) -> None:
+    """Fractions that sum to 1, a duration for the gap, explicit ranges in order and apart."""
+    total = sum(splits["fractions"].values())
+    if abs(total - 1) > 1e-9:
+        raise ConfigError("exports.splits.fractions", f"train, val and test sum to {total:g}, not 1")
+    if _duration(splits, "gap", "exports.splits.gap") < dt.timedelta(0):
+        raise ConfigError("exports.splits.gap", f"{splits['gap']} is negative")
+    spans = []
+    for index, entry in enumerate(splits["ranges"]):
+        key = f"exports.splits.ranges[{index}]"
+        try:
+            start, finish = parse_day(entry["start"]), parse_day(entry["finish"])
+        except ValueError as err:
+            raise ConfigError(key, f"not a calendar date ({err})") from None
+        if finish < start:
+            raise ConfigError(f"{key}.finish", f"{finish} is before its start {start}")
+        for other, (first, last) in enumerate(spans):
+            if start <= last and first <= finish:
+                raise ConfigError(key, f"{start}..{finish} overlaps exports.splits.ranges[{other}] ({first}..{last})")
+        spans.append((start, finish))
 
 
 def _check_qc(config: dict, registry) -> None:
