@@ -1,0 +1,38 @@
+"""PyTorch datasets over the exports of a synced experiment (``pip install heliocube[ml]`` for torch).
+
+- :class:`ZarrDataset`: map-style, random access to the rows of the Zarr store ``{root}/exports/{experiment}.zarr``
+  (every year group, in time order).
+- :class:`ShardDataset`: iterable, streams the WebDataset shards ``{root}/exports/{experiment}/shards/*.tar`` with
+  the ``webdataset`` library, split across DataLoader workers and distributed ranks without duplicates or losses.
+
+Both give the same sample: a dict with ``image`` (a ``(C, H, W)`` float32 tensor), ``time`` (ISO UTC),
+``channels``, ``index`` (the row on the experiment's time axis) and ``header`` (selected header fields per channel),
+and take the same options: channel selection, temporal step, spatial downsampling (NaN-aware mean pooling),
+normalization on/off and ``split=`` (``{root}/exports/{experiment}/splits.csv``).
+
+The datasets are imported on first use, so ``import heliocube.ml`` (and the workflow) loads no torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+__all__ = ["ShardDataset", "ZarrDataset", "split_positions", "splits_path"]
+
+_WHERE = {
+    "ZarrDataset": ".zarr_dataset",
+    "ShardDataset": ".shard_dataset",
+    "split_positions": ".splits",
+    "splits_path": ".splits",
+}
+
+
+def __getattr__(name: str):
+    # PEP 562: torch (about a second to import) is loaded only when a dataset is asked for
+    if name not in _WHERE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(_WHERE[name], __name__), name)
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

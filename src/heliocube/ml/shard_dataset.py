@@ -1,0 +1,150 @@
+"""Iterable dataset over an experiment's WebDataset shards ``{root}/exports/{experiment}/shards/*.tar``."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import random
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import webdataset as wds
+
+from .partition import consumer, partition
+from .preprocess import Preprocess, check_channels, check_step, resolve_normalizer
+from .splits import export_dir, read_splits, split_positions, splits_path
+
+__all__ = ["ShardDataset"]
+
+
+def sample_key(member: str) -> str:
+    """``YYYY/MM/DD/HHMM`` of a member ``YYYY/MM/DD/HHMM.<CHANNEL>.npy`` or ``YYYY/MM/DD/HHMM.json``."""
+    folder, _, name = member.rpartition("/")
+    return f"{folder}/{name.split('.', 1)[0]}"
+
+
+class ShardDataset(torch.utils.data.IterableDataset):
+    """The samples of an experiment's shards, streamed: each shard is opened once and read front to back.
+
+    Parameters
+    ----------
+    shards : str or os.PathLike
+        ``{root}/exports/{experiment}/shards`` (its ``index.json`` lists the shards and their sample counts).
+    channels, step, downsample, normalize, split, splits, header_keys
+        As for :class:`heliocube.ml.ZarrDataset` (``header_keys`` are looked up in each sample's ``.json``).
+    shuffle : bool
+        Shuffle the shard order by ``(seed, epoch)`` and the samples within a buffer of ``buffer_size`` samples
+        of each reader; the same ``(seed, epoch)`` and reader layout give the same order.
+    seed : int
+        Seed of the shuffle.
+    epoch : int
+        First epoch; :meth:`set_epoch` changes it, as with ``DistributedSampler``.
+    buffer_size : int
+        Samples held per reader for shuffling (raw bytes: ``C * H * W * 4`` bytes each for float32 shards).
+    rank, world_size : int, optional
+        This process's share of a distributed run (default: ``torch.distributed``'s when initialised, else one).
+
+    Notes
+    -----
+    Every reader (rank x DataLoader worker) computes the same list of the epoch's samples and takes its own
+    contiguous run of it (:func:`heliocube.ml.partition.partition`): no sample is read twice or lost, and ranks
+    get equal counts (give or take one), which distributed training needs to stay in step. ``split`` and ``step``
+    are applied before the cut, from the index and the split manifest (one row per synced row, like the shards);
+    each sample's time is checked against the manifest as it is read.
+    """
+
+    def __init__(self, shards: str | os.PathLike, *, channels: Sequence[str] | None = None, step: int = 1,
+                 downsample: int = 1, normalize: Any = False, split: str | None = None,
+                 splits: str | os.PathLike | None = None, header_keys: Sequence[str] = (), shuffle: bool = False,
+                 seed: int = 0, epoch: int = 0, buffer_size: int = 16, rank: int | None = None,
+                 world_size: int | None = None):  # fmt: skip
+        self.folder = Path(shards)
+        index_path = self.folder / "index.json"
+        if not index_path.is_file():
+            raise FileNotFoundError(f"{index_path}: no shard index; the workflow's export stage writes it")
+        index = json.loads(index_path.read_text())
+        self.shards = sorted(index["shards"])  # named by date: time order
+        self.counts = np.array([index["shards"][name] for name in self.shards], dtype=np.int64)
+        self.all_channels = list(index["channels"])
+        self.channels = check_channels(channels, self.all_channels, str(self.folder))
+        keep = np.arange(self.counts.sum()) % check_step(step) == 0
+        self.times = None
+        if split is not None:
+            manifest = read_splits(splits or splits_path(self.folder))
+            if len(manifest) != len(keep):
+                raise ValueError(f"{splits or splits_path(self.folder)} has {len(manifest)} rows, the shards "
+                                 f"{len(keep)} samples: both must hold every synced row")  # fmt: skip
+            keep &= split_positions(manifest, split)
+            self.times = np.datetime_as_string(manifest["time"].to_numpy().astype("datetime64[s]"), unit="s")
+        self.keep = keep
+        self.header_keys = list(header_keys)
+        self.shuffle, self.seed, self.epoch, self.buffer_size = shuffle, seed, epoch, buffer_size
+        self.rank, self.world_size = rank, world_size
+        normalizer = resolve_normalizer(normalize, export_dir(self.folder) / "normalization.json")
+        self.preprocess = Preprocess(self.channels, downsample, normalizer)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Shuffle the next pass as epoch ``epoch`` (call before each epoch, in the main process)."""
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        """Samples of one epoch over every reader (what a DataLoader over all ranks yields)."""
+        return int(self.keep.sum())
+
+    def _raw(self, runs: list[tuple[int, np.ndarray]]) -> Iterator[dict[str, Any]]:
+        """The raw samples (member bytes by suffix) of ``runs``, each shard streamed once by webdataset."""
+        suffixes = {"json"} | {f"{channel.lower()}.npy" for channel in self.channels}
+        starts = np.concatenate([[0], np.cumsum(self.counts)[:-1]])
+        for shard, positions in runs:
+            wanted, seen = set(positions.tolist()), {"key": None, "n": -1}
+
+            def select(member: str, wanted=wanted, seen=seen) -> bool:
+                # counts samples as their members go by, and skips the bytes of every sample not read here
+                key = sample_key(member)
+                if key != seen["key"]:
+                    seen["key"], seen["n"] = key, seen["n"] + 1
+                return seen["n"] in wanted and member.split(".", 1)[1].lower() in suffixes
+
+            url = str(self.folder / self.shards[shard])
+            samples = wds.tarfile_samples([{"url": url}], select_files=select)
+            read = 0
+            # zip asks the positions first, so the tar is left as soon as the run's last sample is read
+            for position, sample in zip(positions.tolist(), samples):  # noqa: B905
+                sample["__index__"] = int(starts[shard] + position)
+                read += 1
+                yield sample
+            if read != len(positions):
+                raise ValueError(f"{url}: {read} of the samples at positions {positions.tolist()} found; "
+                                 f"index.json says {self.counts[shard]}: rebuild the shards")
+
+    def _decode(self, sample: dict[str, Any]) -> dict[str, Any]:
+        meta = json.loads(sample["json"])
+        index = sample["__index__"]
+        if self.times is not None and meta["time"][:19] != self.times[index]:
+            raise ValueError(f"{sample['__url__']}: sample {sample['__key__']} is at {meta['time']}, the split "
+                             f"manifest's row {index} at {self.times[index]}: rebuild the exports together")
+        frames = [np.load(io.BytesIO(sample[f"{channel.lower()}.npy"]), allow_pickle=False)
+                  for channel in self.channels]  # fmt: skip
+        header = {channel: {key: meta_header(meta, channel)[key] for key in self.header_keys
+                            if key in meta_header(meta, channel)} for channel in self.channels}  # fmt: skip
+        return self.preprocess(frames, time=meta["time"][:19], index=index, header=header)
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        index, count = consumer(self.rank, self.world_size)
+        runs = partition(self.counts, self.keep, index, count, shuffle=self.shuffle, seed=self.seed,
+                         epoch=self.epoch)  # fmt: skip
+        raw = self._raw(runs)
+        if self.shuffle:
+            rng = random.Random(f"{self.seed}:{self.epoch}:{index}:{count}")
+            raw = wds.shuffle(self.buffer_size, initial=self.buffer_size, rng=rng)(raw)
+        for sample in raw:
+            yield self._decode(sample)
+
+
+def meta_header(meta: dict[str, Any], channel: str) -> dict[str, Any]:
+    """The header keywords of ``channel`` in a sample's ``.json`` (:func:`heliocube.export.shards.sample_metadata`)."""
+    return meta["frames"][channel]["header"]
