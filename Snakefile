@@ -32,6 +32,8 @@ localrules:
     cube_master,
     export_zarr_consolidate,
     export_splits,
+    export_shard_index,
+    export_normalization,
 
 
 rule all:

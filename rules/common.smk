@@ -3,8 +3,10 @@
 import re
 import sys
 
-from heliocube.config import ConfigError, operations_warnings, validate_config
+from heliocube.config import ConfigError, config_hash, operations_warnings, validate_config
 from heliocube.experiments import experiments_of
+from heliocube.export.normalization import phase1_config
+from heliocube.export.periods import export_month_params, export_months_of
 from heliocube.export.years import export_year_params, export_years_of
 from heliocube.registry import get_product
 from heliocube.timegrid import days_of_month, listed_days_of_month, months_in_range
@@ -147,8 +149,64 @@ def get_export_year_params(wildcards):
     )
 
 
+def get_export_month_frame_indexes(wildcards):
+    """Frame indexes a month's synced rows come from: the month's and, when in range, its neighbours' (a row near
+    the month's edge can match a frame across it, a running difference subtracts the row before), per product."""
+    spec = EXPERIMENTS[wildcards.experiment]
+    i = MONTHS.index(wildcards.month)
+    return [
+        f"{ROOT}/frames/{spec['variant']}/{product}/{month}.index.csv"
+        for month in MONTHS[max(i - 1, 0) : i + 2]
+        for product in spec["products"]
+    ]
+
+
+def get_export_month_params(wildcards):
+    """The experiment clipped to the job's month, the shard options and the month's shard names; a param, so a
+    range change that reaches the month (and only such a change) rewrites it."""
+    return export_month_params(
+        EXPERIMENTS[wildcards.experiment],
+        wildcards.month,
+        config["exports"]["shards"],
+        anchor=config["date_start"],
+    )
+
+
+def get_export_shard_parts(wildcards):
+    """The months' shard index parts of the experiment."""
+    return [
+        f"{ROOT}/exports/{wildcards.experiment}/shards/{month}.index.json"
+        for month in export_months_of(EXPERIMENTS[wildcards.experiment])
+    ]
+
+
+def get_export_stats_params(wildcards):
+    """The experiment clipped to the job's year and what phase 1 of the normalization depends on (the transform
+    and the histogram, not the clip or the scaling, which only the gather step applies)."""
+    params = export_year_params(
+        EXPERIMENTS[wildcards.experiment], wildcards.year, {}, anchor=config["date_start"]
+    )
+    params.pop("zarr")
+    params["normalization"] = phase1_config(config["exports"]["normalization"])
+    return params
+
+
+def get_export_stats_parts(wildcards):
+    """The years' phase-1 statistics of the experiment."""
+    return [
+        f"{ROOT}/exports/{wildcards.experiment}/stats/{year}.json"
+        for year in export_years_of(EXPERIMENTS[wildcards.experiment])
+    ]
+
+
+def get_config_hash():
+    """The hash of what decides the data (heliocube.config.config_hash), recorded in the normalization artifact."""
+    return config_hash(config)
+
+
 def get_export_outputs():
-    """Every experiment's Zarr store (root metadata, written last) and splits, unless exports are disabled."""
+    """Every experiment's Zarr store (root metadata, written last), splits, shard index (after every shard) and
+    normalization artifact, unless exports are disabled."""
     if not config["exports"]["enabled"]:
         return []
     targets = []
@@ -156,6 +214,8 @@ def get_export_outputs():
         targets += [
             f"{ROOT}/exports/{name}.zarr/zarr.json",
             f"{ROOT}/exports/{name}/splits.csv",
+            f"{ROOT}/exports/{name}/shards/index.json",
+            f"{ROOT}/exports/{name}/normalization.json",
         ]
     return targets
 

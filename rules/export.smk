@@ -64,3 +64,94 @@ rule export_splits:
         "../envs/heliocube.yaml"
     script:
         "../scripts/export_splits.py"
+
+
+rule export_shards:
+    """One month of an experiment's WebDataset shards: a tar per period (default a day) whose samples are the
+    synced rows, SDOML-lite names, and the month's part of the shard index. One job per experiment-month: the
+    synced file is `ancient` (it is rewritten whenever anything changes), so the frame indexes its rows come from
+    (the month's and its neighbours') and the month's clipped range in params decide when the month is rewritten:
+    extending the range rewrites the last month and writes the new ones, in jobs of at most 31 tars."""
+    input:
+        synced=ancient(f"{ROOT}/synced/{{experiment}}.h5"),
+        frames=get_export_month_frame_indexes,
+    output:
+        f"{ROOT}/exports/{{experiment}}/shards/{{month}}.index.json",
+    params:
+        month=get_export_month_params,
+    resources:
+        runtime=240,
+        mem_mb=1000,
+    log:
+        f"{ROOT}/logs/export_shards/{{experiment}}/{{month}}.log",
+    benchmark:
+        f"{ROOT}/benchmarks/export_shards/{{experiment}}/{{month}}.tsv"
+    conda:
+        "../envs/heliocube.yaml"
+    script:
+        "../scripts/export_shards.py"
+
+
+rule export_shard_index:
+    """The experiment's shard index: samples, bytes and sha256 of every shard, from the months' parts."""
+    input:
+        get_export_shard_parts,
+    output:
+        f"{ROOT}/exports/{{experiment}}/shards/index.json",
+    resources:
+        runtime=10,
+        mem_mb=500,
+    log:
+        f"{ROOT}/logs/export_shard_index/{{experiment}}.log",
+    benchmark:
+        f"{ROOT}/benchmarks/export_shard_index/{{experiment}}.tsv"
+    conda:
+        "../envs/heliocube.yaml"
+    script:
+        "../scripts/export_shard_index.py"
+
+
+rule export_stats:
+    """Phase 1 of the normalization for one experiment-year: each channel's mergeable statistics (count, mean, M2,
+    min, max, fixed-edge histogram) of its transformed synced rows. Rerun as export_zarr's years are."""
+    input:
+        synced=ancient(f"{ROOT}/synced/{{experiment}}.h5"),
+        cubes=get_export_year_cubes,
+    output:
+        f"{ROOT}/exports/{{experiment}}/stats/{{year}}.json",
+    params:
+        year=get_export_stats_params,
+    resources:
+        runtime=240,
+        mem_mb=1000,
+    log:
+        f"{ROOT}/logs/export_stats/{{experiment}}/{{year}}.log",
+    benchmark:
+        f"{ROOT}/benchmarks/export_stats/{{experiment}}/{{year}}.tsv"
+    conda:
+        "../envs/heliocube.yaml"
+    script:
+        "../scripts/export_stats.py"
+
+
+rule export_normalization:
+    """The gather step: the years' statistics merged into the versioned normalization artifact, with each
+    channel's clip and scaling for the configured preset."""
+    input:
+        get_export_stats_parts,
+    output:
+        f"{ROOT}/exports/{{experiment}}/normalization.json",
+    params:
+        settings=config["exports"]["normalization"],
+        config_hash=get_config_hash(),
+    resources:
+        runtime=10,
+        mem_mb=500,
+    log:
+        f"{ROOT}/logs/export_normalization/{{experiment}}.log",
+    benchmark:
+        f"{ROOT}/benchmarks/export_normalization/{{experiment}}.tsv"
+    conda:
+        "../envs/heliocube.yaml"
+    script:
+        "../scripts/export_normalization.py"
