@@ -48,7 +48,7 @@ def block_starts(times: pd.DatetimeIndex, block: str) -> pd.DatetimeIndex:
     if block == "month":
         starts = naive.to_period("M").to_timestamp()
     elif block == "week":
-        starts = naive.normalize() - pd.to_timedelta(naive.dayofweek, unit="D")
+        starts = naive.normalize() - pd.to_timedelta(naive.day_of_week, unit="D")
     elif block == "day":
         starts = naive.normalize()
     else:
