@@ -271,6 +271,42 @@ def test_golden_window_data_are_unchanged(demo_run):
 
 
 @pytest.mark.workflow
+def test_demo_writes_shards_and_a_normalization_per_experiment_equal_to_the_synced_rows(demo_run):
+    """Each demo experiment's day shards stream (webdataset, shard shuffling) exactly its synced rows, bit for bit,
+    and its normalization artifact counts every finite synced pixel of every channel."""
+    import h5py
+
+    from heliocube.export.channels import channel_name
+    from heliocube.export.normalization import Normalizer
+    from heliocube.export.shards import read_shards
+
+    workdir, _, result = demo_run
+    assert result.returncode == 0, result.stderr[-3000:]
+    root = workdir / "out"
+    for experiment in ("soho-sdo-6h", "eit-lasco-difference-6h"):
+        shards = root / "exports" / experiment / "shards"
+        index = json.loads((shards / "index.json").read_text())
+        normalizer = Normalizer.load(root / "exports" / experiment / "normalization.json")
+        assert normalizer.settings.preset == "minmax" and normalizer.meta["parts"] == ["2010.json"]
+        with h5py.File(root / "synced" / f"{experiment}.h5", "r") as synced:
+            times = [t.decode() for t in synced["time"][()]]
+            frames = {channel_name(str(p)): synced[str(p)]["data"][()] for p in synced.attrs["products"]}
+        assert index["channels"] == list(frames) and index["n_samples"] == len(times)
+        assert sorted(index["shards"]) == sorted({f"{t[:10]}.tar" for t in times})  # one shard per day
+        samples = sorted(read_shards([shards / name for name in index["shards"]], shardshuffle=5, seed=1),
+                         key=lambda sample: sample["__key__"])
+        assert [s["json"]["time"] for s in samples] == [f"{t}Z" for t in times]
+        for channel, rows in frames.items():
+            assert all(s[f"{channel.lower()}.npy"].tobytes() == row.tobytes() for s, row in zip(samples, rows,
+                                                                                               strict=True))
+            assert normalizer.stats[channel].count == np.isfinite(rows).sum()
+            assert normalizer.stats[channel].min == float(np.nanmin(rows))
+            scaled = normalizer.forward(rows, channel)
+            assert np.nanmin(scaled) == 0.0 and np.nanmax(scaled) == 1.0
+            assert np.array_equal(np.isnan(scaled), np.isnan(rows))
+
+
+@pytest.mark.workflow
 def test_demo_report_opens_in_chromium_with_every_section_and_image(demo_run, tmp_path):
     """The report rule wrote one self-contained page; Chromium renders every section and every image of it."""
     from .test_report import check_report_in_browser
