@@ -131,7 +131,8 @@ class PartialStats:
         """The ``q`` quantile (0 <= q <= 1) from the histogram, exact at 0 and 1 (the min and max).
 
         Between, the rank ``q * (count - 1)`` is located in its bin and interpolated linearly between the bin's
-        edges, then kept within [min, max]: the error is at most one bin's width (relative ``2**-mantissa_bits``).
+        edges, then kept within [min, max]: the estimate lies in the bin of the value of rank ``floor(q * (count -
+        1))``, so within one bin (relative width ``2**-mantissa_bits``) of it.
         """
         if not 0.0 <= q <= 1.0:
             raise ValueError(f"quantile {q} is not within [0, 1]")
