@@ -3,10 +3,11 @@
 Snakemake deletes the outputs of a job that fails, and it deletes them before the job runs, so a killed job leaves
 them missing too. On the next run a *missing intermediate* file whose consumers' outputs exist rebuilds nothing:
 with ``a -> b -> c`` built, deleting ``b`` gives "Nothing to be done", and the ``c`` built from the old ``b`` stays.
-Here that is a failed or killed query job (its month index is needed by no target) or cube job (the per-year cube
-is read only by its master): the rerun reports success over the master cube, synced files and report built from
-the old data. So each job, as it starts, removes every output built (directly or through other jobs) from its own
-outputs: then a failure or a kill leaves the whole chain missing, and the next run rebuilds it.
+Here that is a failed or killed query job (its month index is needed by no target), cube job (the per-year cube
+is read only by its master) or Zarr export job (a year group, read only by the store's consolidation): the rerun
+reports success over the master cube, synced files, exports and report built from the old data. So each job, as
+it starts, removes every output built (directly or through other jobs) from its own outputs: then a failure or a
+kill leaves the whole chain missing, and the next run rebuilds it.
 
 :func:`downstream_outputs` lists those outputs from the config alone (no globbing), mirroring ``rules/*.smk``;
 ``tests/test_downstream.py`` checks the listing against the jobs ``snakemake --forcerun`` plans.
@@ -16,6 +17,7 @@ receipts or manifests.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
@@ -24,10 +26,13 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from .experiments import experiments_of
-from .timegrid import months_in_range
+from .timegrid import months_in_range, parse_day
 from .variants import variants_of
 
-__all__ = ["OUTPUTS", "STAGES", "clear_downstream", "consumers_of", "downstream_outputs", "job_of", "outputs_of"]
+__all__ = [
+    "DIRECTORY_STAGES", "OUTPUTS", "STAGES", "clear_downstream", "consumers_of", "downstream_cleared",
+    "downstream_outputs", "job_of", "outputs_of",
+]
 
 log = logging.getLogger(__name__)
 
@@ -40,15 +45,19 @@ OUTPUTS: dict[str, tuple[str, ...]] = {
     "cube_master": ("cubes/{variant}/{product}.h5", "cubes/{variant}/{product}_times.csv"),
     "seed_metadata": ("cubes/{variant}/{product}.seeded.h5",),
     "sync": ("synced/{experiment}.h5", "synced/{experiment}.csv", "synced/{experiment}.ledger.csv"),
-    "sync_prior_tool": ("synced/{experiment}.prior-tool",),  # a directory output
+    "sync_prior_tool": ("synced/{experiment}.prior-tool",),
+    "export_zarr": ("exports/{experiment}.zarr/{year}",),
+    "export_zarr_consolidate": ("exports/{experiment}.zarr/zarr.json",),
+    "export_splits": ("exports/{experiment}/splits.csv",),
+    "export_shards": ("exports/{experiment}/shards/{month}.index.json",),  # its tars are not declared
+    "export_shard_index": ("exports/{experiment}/shards/index.json",),
+    "export_stats": ("exports/{experiment}/stats/{year}.json",),
+    "export_normalization": ("exports/{experiment}/normalization.json",),
     "report": ("report/index.html",),
 }
 STAGES = tuple(OUTPUTS)
-
-#: What a removed output may be: a table, an HDF5 file, the report page, a prior-tool folder (never a FITS file,
-#: a manifest's parquet or a receipt, whatever a path computation gets wrong).
-_REMOVABLE = re.compile(r".+(\.csv|\.h5|\.html|\.prior-tool)")
-_PROTECTED_TOP = {"manifests", "embedded-archive", "logs", "benchmarks"}
+#: Stages whose output is a directory (``directory()`` in the rule); every other output is a file.
+DIRECTORY_STAGES = frozenset({"sync_prior_tool", "export_zarr"})
 
 
 def _wildcard_values(config: Mapping) -> dict[str, set[str]]:
@@ -94,9 +103,13 @@ def consumers_of(config: Mapping, stage: str, **wildcards: str) -> list[tuple[st
         return [("clean", {"variant": v, **wildcards}) for v in variants] + report
     if stage == "clean":  # the report reads the clean ledger too
         return [("cube", {"variant": wildcards["variant"], "product": product, "year": wildcards["month"][:4]}),
-                *report]
-    if stage == "cube":
-        return [("cube_master", {"variant": wildcards["variant"], "product": product})]
+                *_export_jobs(config, "export_shards", "month", _neighbours(config, wildcards["month"]),
+                              wildcards["variant"], product), *report]
+    if stage == "cube":  # an export year reads the year before's cubes too (its first rows' matches)
+        years = (wildcards["year"], f"{int(wildcards['year']) + 1:04d}")
+        return [("cube_master", {"variant": wildcards["variant"], "product": product}),
+                *_export_jobs(config, "export_zarr", "year", years, wildcards["variant"], product),
+                *_export_jobs(config, "export_stats", "year", years, wildcards["variant"], product)]
     if stage == "cube_master":
         out = []
         if product in config["metadata_seeding"]["products"]:
@@ -104,12 +117,43 @@ def consumers_of(config: Mapping, stage: str, **wildcards: str) -> list[tuple[st
         out += [("sync", {"experiment": name}) for name, spec in experiments_of(config).items()
                 if spec["variant"] == wildcards["variant"] and product in spec["products"]]
         return out + report
-    if stage == "sync":
+    if stage == "sync":  # the exports by year or month read the synced file as `ancient`: their cubes decide
         spec = experiments_of(config)[wildcards["experiment"]]
-        return ([("sync_prior_tool", dict(wildcards))] if spec["prior_tool_layout"] else []) + report
-    if stage in ("seed_metadata", "sync_prior_tool"):
+        return ([("sync_prior_tool", dict(wildcards))] if spec["prior_tool_layout"] else []) + (
+            [("export_splits", dict(wildcards))] if config["exports"]["enabled"] else []) + report
+    gathered_by = {"export_zarr": "export_zarr_consolidate", "export_shards": "export_shard_index",
+                   "export_stats": "export_normalization"}
+    if stage in gathered_by:
+        return [(gathered_by[stage], {"experiment": wildcards["experiment"]})]
+    if stage != "report":  # seeded cubes, prior-tool folders, the exports' gathered files: read by the report only
         return report
-    return []  # the report: nothing reads it
+    return []
+
+
+def _neighbours(config: Mapping, month: str) -> list[str]:
+    """The configured months whose export shards read ``month``'s frames: itself and the months either side."""
+    months = months_in_range(config["date_start"], config["date_finish"])
+    i = months.index(month)
+    return months[max(i - 1, 0): i + 2]
+
+
+def _export_jobs(config: Mapping, stage: str, key: str, values, variant: str, product: str) -> list:
+    """Jobs of an export ``stage`` (by year or month) of each experiment that exports ``product`` at ``variant``."""
+    if not config["exports"]["enabled"]:
+        return []
+    jobs = []
+    for name, spec in experiments_of(config).items():
+        if spec["variant"] == variant and product in spec["products"]:
+            covered = _export_years(spec) if key == "year" else months_in_range(spec["date_start"],
+                                                                                spec["date_finish"])
+            jobs += [(stage, {"experiment": name, key: value}) for value in values if value in covered]
+    return jobs
+
+
+def _export_years(experiment: Mapping) -> list[str]:
+    """The years of an experiment's Zarr store, one group each: those of its range (as ``rules/export.smk``)."""
+    first, last = (parse_day(experiment[key]).year for key in ("date_start", "date_finish"))
+    return [f"{year:04d}" for year in range(first, last + 1)]
 
 
 def downstream_outputs(config: Mapping, stage: str, **wildcards: str) -> list[Path]:
@@ -171,18 +215,22 @@ def job_of(config: Mapping, stage: str, output: str | os.PathLike) -> dict[str, 
 
 
 def _removable(path: Path, root: Path) -> bool:
-    """True for a workflow output inside ``root``: never the root, raw downloads, receipts or manifests.
+    """True for a declared workflow output inside ``root`` (a second line of defence: the paths come from the
+    config's validated names). Never the root, a raw download, a receipt, a manifest's day file or a log: only a
+    path one of :data:`OUTPUTS` describes, a directory only for :data:`DIRECTORY_STAGES`.
 
-    Containment is judged on the paths as written (a folder of the tree may be a link to another disk, as on a
-    cluster's scratch space): the paths come from the config's validated names, this is a second line of defence.
+    Containment is judged on the paths as written: a folder of the tree may be a link to another disk (as on a
+    cluster's scratch space), and removing an output through it is what the workflow's own rerun does.
     """
-    relative = os.path.relpath(os.path.normpath(os.path.abspath(path)), os.path.abspath(root))
-    parts = Path(relative).parts
-    if not parts or parts[0] == ".." or len(parts) < 2 or parts[0] in _PROTECTED_TOP:
+    relative = Path(os.path.relpath(os.path.normpath(os.path.abspath(path)), os.path.abspath(root))).as_posix()
+    if relative.startswith("../") or relative in (".", ".."):
         return False
-    if not _REMOVABLE.fullmatch(path.name) or (parts[0] == "raw" and len(parts) != 3):
-        return False  # under raw/ only the month tables raw/{product}/{month}.{slots,ledger}.csv
-    return path.is_file() or path.is_symlink() or (path.is_dir() and path.name.endswith(".prior-tool"))
+    stages = [stage for stage in STAGES if any(_pattern(t).fullmatch(relative) for t in OUTPUTS[stage])]
+    if not stages or "query" in stages:  # the query's month index is upstream of every job
+        return False
+    if path.is_dir() and not path.is_symlink():
+        return any(stage in DIRECTORY_STAGES for stage in stages)
+    return path.is_file() or path.is_symlink()
 
 
 def clear_downstream(config: Mapping, stage: str, output: str | os.PathLike) -> list[Path]:
@@ -219,3 +267,28 @@ def clear_downstream(config: Mapping, stage: str, output: str | os.PathLike) -> 
         log.info("removed stale downstream output %s so the next run rebuilds it, even if this job fails", path)
         removed.append(path)
     return removed
+
+
+@contextlib.contextmanager
+def downstream_cleared(config: Mapping, stage: str, output: str | os.PathLike):
+    """Run a job of ``stage`` (the one writing ``output``) with its downstream outputs removed first.
+
+    On entry :func:`clear_downstream`; if the job then raises, it clears again (nothing, unless a file came back)
+    and logs, before the error propagates, that the next run rebuilds what is built from the job's outputs. The
+    line matters with Snakemake's ``retries``: each attempt rewrites the job's log, and the attempt that removed
+    the files may not be the last.
+    """
+    clear_downstream(config, stage, output)
+    try:
+        yield
+    except BaseException:
+        wildcards = job_of(config, stage, output)
+        if wildcards is not None:
+            clear_downstream(config, stage, output)
+            listed = downstream_outputs(config, stage, **wildcards)
+            left = [path for path in listed if path.exists() or path.is_symlink()]
+            log.error("the job failed: %d of the %d outputs built from its outputs are missing (removed as a job "
+                      "of %s started), so the next run rebuilds them%s", len(listed) - len(left), len(listed),
+                      stage, f"; remove the {len(left)} others before it: {', '.join(map(str, left))}" if left
+                      else "")
+        raise

@@ -18,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 from .config import cadence_of, config_hash, qc_thresholds_of, slot_tolerance_of, validate_config
-from .downstream import clear_downstream
+from .downstream import downstream_cleared
 from .fetch import fetch_days
 from .fetch.gate import AcceptAll
 from .logs import configure_logging  # here too: the entry points' logging set-up, beside the entry points
@@ -56,9 +56,10 @@ def _clears_downstream(stage: str, output: str):
         @functools.wraps(job)
         def run(*args, **kwargs):
             arguments = signature.bind(*args, **kwargs).arguments
-            if arguments.get("config") is not None:
-                clear_downstream(validate_config(arguments["config"]), stage, arguments[output])
-            return job(*args, **kwargs)
+            if arguments.get("config") is None:
+                return job(*args, **kwargs)
+            with downstream_cleared(validate_config(arguments["config"]), stage, arguments[output]):
+                return job(*args, **kwargs)
 
         return run
 
