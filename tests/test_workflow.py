@@ -322,3 +322,70 @@ def test_demo_report_opens_in_chromium_with_every_section_and_image(demo_run, tm
     check_report_in_browser(report, tmp_path, min_images=4 + 5 * 6 + 5 * 4)
     assert (workdir / "out" / "logs" / "report.log").exists()
     assert (workdir / "out" / "benchmarks" / "report.tsv").exists()
+
+
+@pytest.mark.workflow
+def test_demo_exports_a_zarr_store_per_experiment_equal_to_the_synced_rows(demo_run):
+    """Both demo experiments: a consolidated Zarr store whose 2010 group holds the synced rows bit for bit (every
+    channel on the synced axis, decoded by xarray with no custom code) and a split for every synced row."""
+    import h5py
+    import xarray as xr
+    import zarr
+
+    from heliocube.export.channels import channel_name
+
+    workdir, _, result = demo_run
+    assert result.returncode == 0, result.stderr[-3000:]
+    root = workdir / "out"
+    for name in ("soho-sdo-6h", "eit-lasco-difference-6h"):
+        store = zarr.open_consolidated(root / "exports" / f"{name}.zarr", mode="r")
+        assert list(store.group_keys()) == ["2010"] and store.attrs["years"] == ["2010"]
+        with h5py.File(root / "synced" / f"{name}.h5", "r") as synced:
+            products = [str(p) for p in synced.attrs["products"]]
+            times = pd.to_datetime([t.decode() for t in synced["time"][()]])
+            assert store.attrs["channels"] == [channel_name(p) for p in products]
+            ds = xr.open_zarr(root / "exports" / f"{name}.zarr", group="2010")
+            np.testing.assert_array_equal(ds["time"].values, times.to_numpy())
+            for product in products:
+                channel = channel_name(product)
+                expected = synced[product]["data"][()]
+                np.testing.assert_array_equal(store["2010"][channel][:].view(np.uint32), expected.view(np.uint32))
+                assert len(store["2010"][channel].attrs["NAXIS1"]) == len(times)
+        splits = pd.read_csv(root / "exports" / name / "splits.csv")
+        assert pd.to_datetime(splits["time"]).dt.tz_localize(None).tolist() == list(times)
+        assert set(splits["split"]) <= {"train", "val", "test", "gap"}
+
+
+@pytest.fixture(scope="module")
+def new_year_run(tmp_path_factory):
+    """EIT 195 over the last day of 2010 and the first of 2011, synced and exported, on its own port."""
+    tmp_path = tmp_path_factory.mktemp("new-year")
+    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    config.update(products=["EIT195"], date_start="2010-12-31", date_finish="2011-01-01", output_root="out",
+                  image_size=32, variants=[], metadata_seeding={"products": []},
+                  experiments=[{"name": "eit", "products": ["EIT195"]}])
+    config["archive"].update(embedded_port=free_port(), embedded_frame_size=64)
+    config_file = tmp_path / "config.yaml"
+    config_file.write_text(yaml.safe_dump(config))
+    result = snakemake(tmp_path, "--configfile", str(config_file))
+    yield tmp_path, config, result
+    pidfile = tmp_path / "out" / "embedded-archive" / f"archive-127.0.0.1-{config['archive']['embedded_port']}.pid"
+    subprocess.run([sys.executable, "-m", "heliocube.archive", "stop", "--pidfile", str(pidfile)], check=False,
+                   capture_output=True, timeout=60)
+
+
+@pytest.mark.workflow
+def test_extending_the_range_into_a_year_plans_one_zarr_job_for_that_year_only(new_year_run):
+    import xarray as xr
+
+    workdir, config, result = new_year_run
+    assert result.returncode == 0, result.stderr[-3000:]
+    store = workdir / "out" / "exports" / "eit.zarr"
+    assert [len(xr.open_zarr(store, group=year)["time"]) for year in ("2010", "2011")] == [4, 4]
+    extended = workdir / "extended.yaml"
+    extended.write_text(yaml.safe_dump({**config, "date_finish": "2011-01-02"}))
+    plan = snakemake(workdir, "--configfile", str(extended), "-n")
+    assert plan.returncode == 0, plan.stderr[-3000:]
+    text = plan.stdout + plan.stderr
+    jobs = re.findall(r"(?m)^(?:local)?rule export_zarr:\n(?:    .*\n)*?    wildcards: (.*)$", text)
+    assert jobs == ["experiment=eit, year=2011"], text[-3000:]

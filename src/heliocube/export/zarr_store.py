@@ -139,6 +139,7 @@ def header_lists(headers: Sequence[str], keywords: Sequence[str] | None = None) 
 def _create(group, name: str, data: np.ndarray, attrs: Mapping[str, Any] | None = None, **options):
     """A 1-D array of ``data`` along ``time``, one chunk."""
     if data.dtype.kind in "OUS":
+        # zarr's variable-length UTF-8 strings (a registered v3 extension; fixed-width UTF-32 has no v3 spec)
         dtype, fill = str, ""
         data = _text(data)
     else:
