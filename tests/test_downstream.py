@@ -213,14 +213,23 @@ def test_a_failing_job_leaves_nothing_built_from_its_outputs(config, caplog):
 
 
 def test_every_script_gives_its_job_the_config():
-    """A job removes what is downstream only when it has the config: each script must pass it."""
+    """A job removes what is downstream only when it has the config: each script passes it, to its job in
+    heliocube.jobs or to jobs.clearing_downstream around the entry point of its stage's package (the exports).
+    The report has nothing downstream."""
     for script in sorted((REPO / "scripts").glob("*.py")):
-        for call in ast.walk(ast.parse(script.read_text())):
-            if isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and hasattr(jobs, call.func.id):
-                parameters = inspect.signature(getattr(jobs, call.func.id)).parameters
-                if "config" in parameters:
-                    names = [k.arg for k in call.keywords] + [ast.unparse(a) for a in call.args]
-                    assert "config" in names or "snakemake.config" in names, (script.name, call.func.id)
+        tree = ast.parse(script.read_text())
+        calls = [c for c in ast.walk(tree) if isinstance(c, ast.Call) and isinstance(c.func, ast.Name)]
+        wrapped = [c for c in calls if c.func.id == "clearing_downstream"]
+        jobs_called = [c for c in calls if c.func.id != "clearing_downstream" and hasattr(jobs, c.func.id)
+                       and "config" in inspect.signature(getattr(jobs, c.func.id)).parameters]
+        given = [c for c in wrapped + jobs_called
+                 if "snakemake.config" in [ast.unparse(a) for a in c.args] + [ast.unparse(k.value) for k in c.keywords]]
+        if script.stem == "report":
+            assert not given
+        else:
+            assert given, f"{script.name} runs its job without the config: nothing downstream would be removed"
+        for call in wrapped:  # the stage named is the script's rule
+            assert ast.literal_eval(call.args[1]) == script.stem, script.name
 
 
 # ------------------------------------------------------------------------------------------- a real workflow run

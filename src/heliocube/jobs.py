@@ -8,6 +8,7 @@ Snakemake.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import functools
 import inspect
@@ -31,6 +32,7 @@ from .variants import Variant
 __all__ = [
     "archive_context",
     "clean_job",
+    "clearing_downstream",
     "configure_logging",
     "cube_job",
     "embedded_archive_url",
@@ -64,6 +66,15 @@ def _clears_downstream(stage: str, output: str):
         return run
 
     return decorate
+
+
+@contextlib.contextmanager
+def clearing_downstream(config: dict, stage: str, output: str):
+    """Run a job whose entry point lives in its stage's package (the exports) as the jobs here run: with every
+    output built from its own removed first, ``output`` being its first declared output (see
+    :func:`_clears_downstream`)."""
+    with downstream_cleared(validate_config(config), stage, output):
+        yield
 
 
 def embedded_archive_url(config: dict) -> str | None:
