@@ -21,6 +21,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from .debian import apt_install
+
 __all__ = ["CHROMIUM_PACKAGES", "ensure_chromium_installed", "probe_page", "screenshot"]
 
 CHROMIUM_PACKAGES = ("chromium",)
@@ -61,20 +63,8 @@ def ensure_chromium_installed(timeout: float = 900) -> str:
     found = _chromium()
     if found:
         return found
-    cannot = pytest.fail if os.environ.get("HELIOCUBE_REQUIRE_BROWSER") else pytest.skip
-    if os.geteuid() != 0:
-        cannot(f"chromium is missing; not root, so cannot apt-get install {' '.join(CHROMIUM_PACKAGES)}")
-    apt_get = shutil.which("apt-get", path=_SEARCH_PATH)
-    if apt_get is None:
-        cannot(f"chromium is missing and there is no apt-get to install {' '.join(CHROMIUM_PACKAGES)}")
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    install = [apt_get, "install", "-y", "--no-install-recommends", "-o", "DPkg::Lock::Timeout=300",
-               *CHROMIUM_PACKAGES]
-    result = subprocess.run(install, env=env, capture_output=True, text=True, timeout=timeout, check=False)
-    if result.returncode != 0:  # a fresh machine may have no package lists yet
-        subprocess.run([apt_get, "update", "-o", "DPkg::Lock::Timeout=300"], env=env, capture_output=True,
-                       timeout=timeout, check=False)
-        result = subprocess.run(install, env=env, capture_output=True, text=True, timeout=timeout, check=False)
+    result = apt_install(CHROMIUM_PACKAGES, reason="chromium is missing", require_env="HELIOCUBE_REQUIRE_BROWSER",
+                         timeout=timeout)
     found = _chromium()
     if result.returncode != 0 or not found:
         pytest.fail(f"apt-get install {' '.join(CHROMIUM_PACKAGES)} failed (rc {result.returncode}):\n"

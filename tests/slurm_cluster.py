@@ -32,6 +32,8 @@ from pathlib import Path
 
 import pytest
 
+from .debian import apt_install
+
 __all__ = ["SLURM_PACKAGES", "ensure_slurm_installed", "slurm_cluster"]
 
 #: Debian packages giving the daemons, the client commands and munge (the minimum of the recipe).
@@ -97,21 +99,7 @@ def ensure_slurm_installed(timeout: float = 900) -> None:
     if not missing:
         return
     reason = f"SLURM test cluster needs {', '.join(missing)}"
-    # A developer machine without root or apt may skip; CI (which sets HELIOCUBE_REQUIRE_SLURM) must not.
-    cannot = pytest.fail if os.environ.get("HELIOCUBE_REQUIRE_SLURM") else pytest.skip
-    if os.geteuid() != 0:
-        cannot(f"{reason}; not root, so cannot apt-get install {' '.join(SLURM_PACKAGES)}")
-    apt_get = _which("apt-get")
-    if apt_get is None:
-        cannot(f"{reason}; no apt-get to install {' '.join(SLURM_PACKAGES)}")
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    install = [apt_get, "install", "-y", "--no-install-recommends", "-o", "DPkg::Lock::Timeout=300",
-               *SLURM_PACKAGES]
-    result = subprocess.run(install, env=env, capture_output=True, text=True, timeout=timeout, check=False)
-    if result.returncode != 0:  # a fresh machine may have no package lists yet
-        subprocess.run([apt_get, "update", "-o", "DPkg::Lock::Timeout=300"], env=env, capture_output=True,
-                       timeout=timeout, check=False)
-        result = subprocess.run(install, env=env, capture_output=True, text=True, timeout=timeout, check=False)
+    result = apt_install(SLURM_PACKAGES, reason=reason, require_env="HELIOCUBE_REQUIRE_SLURM", timeout=timeout)
     missing = _missing_commands()
     if result.returncode != 0 or missing:
         pytest.fail(f"apt-get install {' '.join(SLURM_PACKAGES)} failed (rc {result.returncode}, still missing "
