@@ -15,8 +15,9 @@ holds, not over its bytes, where the bytes carry run-specific noise:
   at every depth. gzip: the decompressed content, classified again (the gzip header holds a time stamp).
 * Anything else: its bytes.
 
-Logs, benchmarks, the report, the embedded archive's own files, Snakemake's metadata and hidden files (except zarr v2
-metadata) are skipped (:data:`SKIPPED_DIRS`). Software versions stay in: a change of version is a real difference.
+Logs, benchmarks, the report, the EIT header caches, the embedded archive's files, Snakemake's metadata and hidden
+files (except zarr v2 metadata) are skipped (:data:`SKIPPED_DIRS`, :data:`SKIPPED_SUFFIXES`). Software versions
+stay in: a change of version is a real difference.
 In text (not in pixel bytes) the root's absolute path reads as ``<root>``, so trees in two directories compare;
 other paths and URLs are data, so the two runs compared must use the same relative ``output_root`` and the same
 archive URL.
@@ -32,11 +33,15 @@ import json
 import re
 from pathlib import Path
 
-__all__ = ["SKIPPED_DIRS", "VOLATILE_FITS_CARDS", "VOLATILE_KEYS", "data_checksum", "data_checksums"]
+__all__ = ["SKIPPED_DIRS", "SKIPPED_SUFFIXES", "VOLATILE_FITS_CARDS", "VOLATILE_KEYS", "data_checksum",
+           "data_checksums", "is_skipped"]
 
 #: Top-level directories of an output root (and directories anywhere) that hold no data. The report is a view of
 #: the data plus this run's rule runtimes, so two runs with identical data still differ there (test_report checks it).
 SKIPPED_DIRS = frozenset({"logs", "benchmarks", "embedded-archive", ".snakemake", "report"})
+#: File-name endings of caches that are not data: the EIT header cache holds the archive's answers in arrival order
+#: (a resumed query appends after a torn line), and what it lists is compared through the manifests.
+SKIPPED_SUFFIXES = (".headers.jsonl",)
 #: HDF5 attributes, table columns and JSON keys that differ between identical runs: when a file was written or
 #: (``mtime_ns``, the fetch receipts' identity of a QC-inspected raw file) downloaded.
 VOLATILE_KEYS = frozenset({"created", "mtime_ns"})
@@ -77,15 +82,18 @@ def data_checksums(root: str | Path, volatile: frozenset[str] = VOLATILE_KEYS) -
     sums = {}
     for path in sorted(root.rglob("*")):
         relative = path.relative_to(root)
-        if not path.is_file() or _skipped(relative):
+        if not path.is_file() or is_skipped(relative):
             continue
         sums[relative.as_posix()] = data_checksum(path, volatile, roots)
     return sums
 
 
-def _skipped(relative: Path) -> bool:
+def is_skipped(relative: Path) -> bool:
+    """Whether the file or folder at ``relative`` (to the root) holds no data for :func:`data_checksums`."""
     *dirs, name = relative.parts
-    if any(part in SKIPPED_DIRS or part.startswith(".") for part in dirs):
+    if any(part in SKIPPED_DIRS or part.startswith(".") for part in dirs) or name in SKIPPED_DIRS:
+        return True
+    if name.endswith(SKIPPED_SUFFIXES):
         return True
     return name.startswith(".") and name not in _HIDDEN_DATA
 
