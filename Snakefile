@@ -42,6 +42,11 @@ rule all:
         get_final_output(),
 
 
+# A real run (not a dry run) needs the JSOC email for JSOC products; it stops here, before any job, without it.
+onstart:
+    require_jsoc_email()
+
+
 # Every run (not a dry run) ends by saying where the outputs are and what was rejected, in a few lines.
 onsuccess:
     print_run_summary(ROOT)

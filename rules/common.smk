@@ -3,7 +3,7 @@
 import re
 import sys
 
-from heliocube.config import ConfigError, config_hash, operations_warnings, validate_config
+from heliocube.config import ConfigError, config_hash, missing_email, operations_warnings, validate_config
 from heliocube.experiments import experiments_of
 from heliocube.export.normalization import phase1_config
 from heliocube.export.periods import export_month_params, export_months_of
@@ -15,10 +15,21 @@ from heliocube.variants import variants_of
 
 # One code path with `heliocube check-config`: the package checks the schema (filling nested defaults) and what spans
 # keys (unknown product, range outside operations, size dividing the native size, JSOC email in production).
+# The JSOC email is left to the Snakefile's onstart (real runs only, before any job): Snakemake does not say at
+# parse time whether this is a dry run, and a dry run contacts nothing, so it plans without the email.
 try:
-    config.update(validate_config(config))
+    config.update(validate_config(config, require_email=False))
 except ConfigError as err:
     sys.exit(f"heliocube: {err}")  # one line naming the key, not a traceback
+if problem := missing_email(config):
+    print(f"heliocube: warning: config key 'jsoc.email': {problem}; a real run stops before any job",
+          file=sys.stderr)
+
+
+def require_jsoc_email():
+    """Stop a real run, before any job, when JSOC products have no email (the config check a dry run skips)."""
+    if problem := missing_email(config):
+        sys.exit(f"heliocube: config key 'jsoc.email': {problem}")
 for warning in operations_warnings(config):
     print(f"heliocube: warning: {warning}", file=sys.stderr)
 

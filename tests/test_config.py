@@ -182,3 +182,22 @@ def test_check_config_and_the_workflow_judge_the_same_config(name, tmp_path):
     if key is not None and key != "<file>":  # Snakemake reads --configfile itself: its YAML error names no key
         assert f"config key '{key}'" in checked.stderr and f"config key '{key}'" in planned.stderr
         assert "Traceback" not in planned.stderr and not (REPO / "README.md" / "out").exists()
+
+
+def test_a_dry_run_plans_without_the_jsoc_email_and_a_real_run_stops_before_any_job(tmp_path, monkeypatch):
+    """The README's example command dry-runs from the repo root with no email (a dry run contacts nothing) and says
+    what a real run would refuse; the real run is refused before any job, naming the key, and writes nothing."""
+    monkeypatch.delenv("HELIOCUBE_JSOC_EMAIL", raising=False)
+    planned = subprocess.run([SNAKEMAKE, "--profile", "profiles/local", "--configfile",
+                              "config/examples/sdo-2010-2020-6h.yaml", "-n", "--quiet", "rules"],
+                             cwd=REPO, capture_output=True, text=True, timeout=300, check=False)
+    assert planned.returncode == 0, planned.stderr[-3000:]
+    assert "warning: config key 'jsoc.email'" in planned.stderr
+    path, root = tmp_path / "hmi.yaml", tmp_path / "out"
+    path.write_text(yaml.safe_dump({"mode": "production", "products": ["HMI_720s"], "date_start": "2012-01-01",
+                                    "date_finish": "2012-01-01", "output_root": str(root)}))
+    ran = subprocess.run([SNAKEMAKE, "--profile", "profiles/local", "--configfile", str(path)], cwd=REPO,
+                         capture_output=True, text=True, timeout=300, check=False)
+    assert ran.returncode != 0
+    assert "heliocube: config key 'jsoc.email': JSOC products need a registered email" in ran.stdout + ran.stderr
+    assert "Traceback" not in ran.stderr and not root.exists()

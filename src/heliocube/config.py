@@ -29,6 +29,7 @@ __all__ = [
     "jsoc_email",
     "load_config",
     "load_schema",
+    "missing_email",
     "native_size_of",
     "operations_warnings",
     "printable_config",
@@ -84,8 +85,11 @@ def _key_of(error: jsonschema.ValidationError) -> str:
     return path or "<root>"
 
 
-def validate_config(config: dict) -> dict:
+def validate_config(config: dict, *, require_email: bool = True) -> dict:
     """Check ``config`` against the schema and the semantic rules; return a copy with defaults filled in.
+
+    ``require_email=False`` lets a config without the JSOC email through (a dry run plans without contacting
+    JSOC; `missing_email` then says what a real run would refuse).
 
     Raises
     ------
@@ -97,7 +101,7 @@ def validate_config(config: dict) -> dict:
     errors = sorted(validator.iter_errors(filled), key=lambda e: (list(e.absolute_path), e.message))
     if errors:
         raise ConfigError(_key_of(errors[0]), errors[0].message)
-    check_semantics(filled)
+    check_semantics(filled, require_email=require_email)
     return filled
 
 
@@ -153,7 +157,7 @@ def _day(config: dict, key: str) -> dt.date:
         raise ConfigError(key, f"{config[key]!r} is not a calendar date ({err})") from None
 
 
-def check_semantics(config: dict) -> None:
+def check_semantics(config: dict, *, require_email: bool = True) -> None:
     """The checks a schema cannot express. ``config`` must already have its defaults filled in.
 
     Raises
@@ -190,10 +194,17 @@ def check_semantics(config: dict) -> None:
     for key, message in experiment_problems(config)[:1]:
         raise ConfigError(key, message)
     _check_export_splits(config["exports"]["splits"])
-    needs_email = config["mode"] == "production" and any(registry[n].is_jsoc for n in config["products"])
+    if require_email and (problem := missing_email(config)):
+        raise ConfigError("jsoc.email", problem)
+
+
+def missing_email(config: dict) -> str | None:
+    """Why a real run of ``config`` would be refused for want of a JSOC email, or None."""
+    needs_email = config["mode"] == "production" and any(get_product(n).is_jsoc for n in config["products"])
     if needs_email and not jsoc_email(config):
-        raise ConfigError("jsoc.email", "JSOC products need a registered email in production mode: set the "
-                          f"environment variable {config['jsoc']['email_env']} or jsoc.email")
+        return ("JSOC products need a registered email in production mode: set the environment variable "
+                f"{config['jsoc']['email_env']} or jsoc.email")
+    return None
 
 
 def _operations_of(product) -> tuple[dt.date, dt.date]:
