@@ -19,15 +19,7 @@ from collections import Counter
 from pathlib import Path
 from typing import TextIO
 
-import pandas as pd
-
 __all__ = ["print_run_summary", "run_summary"]
-
-
-def _column(paths, column: str) -> pd.Series:
-    """``column`` of every CSV in ``paths``, one after the other (tables with no rows add nothing)."""
-    parts = [pd.read_csv(path, usecols=[column], dtype=str, keep_default_na=False)[column] for path in paths]
-    return pd.concat(parts, ignore_index=True) if parts else pd.Series([], dtype=str)
 
 
 def _count(n: int, noun: str) -> str:
@@ -53,13 +45,16 @@ def run_summary(root: str | os.PathLike) -> str:
         candidates by reason (fetch ledgers) and frames that failed to clean (clean ledgers); the report's path,
         or that it was not built.
     """
+    # imported here: the Snakefile imports this module at every parse (each SLURM job too), the tables only at the end
+    from .report.collect import clean_ledgers, fetch_ledgers, slot_tables
+
     root = Path(root).absolute()
     masters = [p for p in root.glob("cubes/*/*.h5") if not p.name.endswith(".seeded.h5")]
     seeded = list(root.glob("cubes/*/*.seeded.h5"))
     synced = list(root.glob("synced/*.h5"))
-    status = _column(sorted(root.glob("raw/*/*.slots.csv")), "status")
-    rejected = Counter(_column(sorted(root.glob("raw/*/*.ledger.csv")), "reason"))
-    clean_failed = len(_column(sorted(root.glob("frames/*/*/*.ledger.csv")), "reason"))
+    status = slot_tables(root)["status"]
+    rejected = Counter(fetch_ledgers(root)["reason"])
+    clean_failed = len(clean_ledgers(root))
     report = root / "report" / "index.html"
     variants = len({p.parent.name for p in masters})
     rejections = f"{_count(sum(rejected.values()), 'candidate')} rejected"

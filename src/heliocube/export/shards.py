@@ -23,7 +23,6 @@ Tars are deterministic: members in time then channel order, each with the sample
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import io
 import json
 import logging
@@ -33,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..fetch.download import sha256_of
 from ..paths import atomic_path
 from .periods import month_shard_days, shard_name
 from .synced_source import SyncedSource
@@ -127,14 +127,6 @@ def write_shard(source: SyncedSource, rows: np.ndarray, path: str | os.PathLike,
     return len(rows)
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def write_month_shards(synced_path: str | os.PathLike, index_path: str | os.PathLike, shard_names: list[str], *,
                        period_days: int = 1, float16: bool = False) -> dict:
     """Write one experiment-month's shards beside its index part ``{YYYY-MM}.index.json``, then the part.
@@ -173,7 +165,7 @@ def write_month_shards(synced_path: str | os.PathLike, index_path: str | os.Path
             rows = source.rows_between(np.datetime64(day), np.datetime64(_period_end(day, period_days)))
             path = index_path.parent / name
             counts[name] = write_shard(source, rows, path, float16=float16)
-            sizes[name], digests[name] = path.stat().st_size, _sha256(path)
+            sizes[name], digests[name] = path.stat().st_size, sha256_of(path)
         part = {"experiment": source.experiment, "channels": list(source.channels),
                 "dtype": "float16" if float16 else "float32", "period_days": int(period_days),
                 "shapes": {c: list(source.frame_shape(c)) for c in source.channels},
