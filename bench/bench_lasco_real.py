@@ -70,7 +70,8 @@ def frame_segments(path: Path, gate: FrameQC) -> np.ndarray:
     region = region_masks(header, data.shape, gate.product.valid_region)
     # every segment: no early stop once the blooms alone reach the rejection count
     every = dataclasses.replace(gate.thresholds, streak_segments=10**9)
-    work = checks.FrameWork(data, region, None, saturation_level(data.dtype, header, every))
+    work = checks.FrameWork(data, region, None, saturation_level(data.dtype, header, every,
+                                                                      gate.product.full_scale_dn))
     return checks.streak_segments(work, region, every)
 
 

@@ -194,7 +194,8 @@ def _real_segments(name: str) -> tuple[FrameQC, np.ndarray]:
     gate = FrameQC(f"LASCO_{header['DETECTOR'].strip()}")
     every = dataclasses.replace(gate.thresholds, streak_segments=10**9)
     region = region_masks(header, data.shape, gate.product.valid_region)
-    return gate, checks.streak_segments(data, region, every, header=header)
+    return gate, checks.streak_segments(data, region, every, header=header,
+                                        full_scale_dn=gate.product.full_scale_dn)
 
 
 def _in_boxes(segment, labels, kind=None) -> bool:
@@ -220,9 +221,11 @@ def test_real_lasco_streaks_flagged(name):
     data, header = read_frame(path)
     gate = FrameQC(f"LASCO_{header['DETECTOR'].strip()}")
     region = region_masks(header, data.shape, gate.product.valid_region)
-    segments = checks.streak_segments(data, region, gate.thresholds, header=header)
+    segments = checks.streak_segments(data, region, gate.thresholds, header=header,
+                                      full_scale_dn=gate.product.full_scale_dn)
     print(f"\n[qc] real {name}: {len(segments)} segments {segments.tolist()}")
-    assert checks.streaks(data, region, gate.thresholds, header=header) is not None
+    assert checks.streaks(data, region, gate.thresholds, header=header,
+                          full_scale_dn=gate.product.full_scale_dn) is not None
     # the blooming streaks are horizontal (along rows): within about 1 degree
     rise, run = np.abs(segments[:, 3] - segments[:, 1]), np.abs(segments[:, 2] - segments[:, 0])
     assert np.all(rise <= np.maximum(2, 0.02 * run))

@@ -52,6 +52,7 @@ class Product:
     valid_region: ValidRegion
     operations: tuple[str | None, str | None]
     units: str = "DN"
+    full_scale_dn: int | None = None
 
     def series_for(self, level: str | None = None) -> str:
         """The JSOC series or archive path pattern of ``level`` (default: the product's default level)."""

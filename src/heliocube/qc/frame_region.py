@@ -26,23 +26,20 @@ import numpy as np
 from .framework import FrameWork
 from .thresholds import Thresholds
 
-__all__ = ["FULL_SCALE_DN", "fill_mask", "halo_mask", "saturation_level", "search_region"]
+__all__ = ["fill_mask", "halo_mask", "saturation_level", "search_region"]
 
-#: full scale of SoHO's 14-bit analogue-to-digital converters (LASCO, EIT): raw frames hold DN up to this
-FULL_SCALE_DN = 2**14 - 1
-
-
-def saturation_level(dtype, header, thresholds: Thresholds) -> float | None:
+def saturation_level(dtype, header, thresholds: Thresholds, full_scale_dn: int | None = None) -> float | None:
     """The value at and above which a pixel of this frame is saturated, or None when unknown.
 
-    Raw (integer) frames: ``streak_saturation`` x the 14-bit full scale. Calibrated (float) frames: the same
-    fraction of the header's DSATVAL (the saturation value in the frame's units) when it gives one.
+    Raw (integer) frames: ``streak_saturation`` x ``full_scale_dn``, the camera's full scale (the registry's
+    ``full_scale_dn``; None: unknown). Calibrated (float) frames: the same fraction of the header's DSATVAL (the
+    saturation value in the frame's units) when it gives one.
     """
     fraction = float(thresholds.streak_saturation)
     if fraction <= 0:
         return None
     if np.dtype(dtype).kind in "iu":
-        return fraction * FULL_SCALE_DN
+        return fraction * full_scale_dn if full_scale_dn else None
     try:
         dsat = float(header.get("DSATVAL")) if header is not None and header.get("DSATVAL") is not None else None
     except (TypeError, ValueError):

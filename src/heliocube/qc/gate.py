@@ -157,7 +157,8 @@ class FrameQC:
         if rejection is not None:
             return rejection
         region = region_masks(header, data.shape, self.product.valid_region)
-        work = checks.FrameWork(data, region, stored_blank(data, header), saturation_level(data.dtype, header, th))
+        work = checks.FrameWork(data, region, stored_blank(data, header), saturation_level(data.dtype, header, th,
+                                                                                       self.product.full_scale_dn))
         metrics["hole_fraction"] = fraction = checks.hole_fraction(work, region)
         if fraction > th.hole_fraction:
             return Rejection("holes", round(fraction, 6), f"> {th.hole_fraction:g} of the valid region")
@@ -198,7 +199,7 @@ class FrameQC:
             return out
         geo = disk_geometry(header, data.shape)
         region = region_masks(header, data.shape, self.product.valid_region)
-        saturation = saturation_level(data.dtype, header, self.thresholds)
+        saturation = saturation_level(data.dtype, header, self.thresholds, self.product.full_scale_dn)
         work = checks.FrameWork(data, region, stored_blank(data, header), saturation)
         out.update(
             centre_x=geo.cx,

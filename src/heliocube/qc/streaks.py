@@ -141,7 +141,8 @@ def _streak_segments(work: FrameWork, thresholds: Thresholds) -> np.ndarray:
     return blooms if lines is None else np.concatenate([blooms, lines.reshape(-1, 4).astype(np.int32)])
 
 
-def streak_segments(data: np.ndarray, mask, thresholds: Thresholds = _DEFAULT, header=None) -> np.ndarray:
+def streak_segments(data: np.ndarray, mask, thresholds: Thresholds = _DEFAULT, header=None,
+                    full_scale_dn: int | None = None) -> np.ndarray:
     """Straight segments (x0, y0, x1, y1): saturated blooms, then Canny + probabilistic Hough on the log image.
 
     Runs on the full-resolution frame. The Hough transform sees the Canny edges of the log image together with its
@@ -155,10 +156,11 @@ def streak_segments(data: np.ndarray, mask, thresholds: Thresholds = _DEFAULT, h
     (:func:`heliocube.qc.frame_region.search_region`). Runs of saturated pixels at least ``streak_bloom_length``
     long (:func:`bloom_segments`) come first, one segment each: a bloom too short for the Hough transform's
     minimum length is still found, and when they alone reach ``streak_segments`` the Hough search is skipped (the
-    verdict is reached). ``header`` gives the saturation level of float frames (DSATVAL).
+    verdict is reached). The saturation level comes from ``header`` (DSATVAL) for float frames and from
+    ``full_scale_dn`` (the product's, in the registry) for raw integer ones.
     """
     if not isinstance(data, FrameWork):
-        data = FrameWork(data, mask, saturation=saturation_level(data.dtype, header, thresholds))
+        data = FrameWork(data, mask, saturation=saturation_level(data.dtype, header, thresholds, full_scale_dn))
     return _streak_segments(data, thresholds)
 
 
@@ -169,6 +171,7 @@ def _streak_rejection(segments: np.ndarray, thresholds: Thresholds) -> Rejection
     return None
 
 
-def streaks(data: np.ndarray, mask, thresholds: Thresholds = _DEFAULT, header=None) -> Rejection | None:
+def streaks(data: np.ndarray, mask, thresholds: Thresholds = _DEFAULT, header=None,
+            full_scale_dn: int | None = None) -> Rejection | None:
     """Reject when at least ``streak_segments`` blooms or long straight segments cross the valid region."""
-    return _streak_rejection(streak_segments(data, mask, thresholds, header), thresholds)
+    return _streak_rejection(streak_segments(data, mask, thresholds, header, full_scale_dn), thresholds)
