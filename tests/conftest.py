@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 
 import pytest
+import yaml
 
 from heliocube.archive.mission import SyntheticMission
 from heliocube.archive.server import ArchiveServer
 from heliocube.config import validate_config
 from heliocube.query import ArchiveContext
+from tests.workflow_runs import DIALECT_PRODUCTS, REPO, VARIANTS, free_port, snakemake
 
 os.environ.setdefault("NO_PROXY", "127.0.0.1,localhost")
 
@@ -72,3 +76,23 @@ def context_for(archive, tmp_path):
 def clean_context_for(clean_archive, tmp_path):
     """Like ``context_for``, against the archive without broken files."""
     return lambda **overrides: make_context(clean_archive, tmp_path / "out", **overrides)
+
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory):
+    """The demo config on its own port, run once per session (every module asserting on the demo shares it); the
+    auto-started archive is stopped afterwards."""
+    tmp_path = tmp_path_factory.mktemp("demo")
+    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    config.update(products=DIALECT_PRODUCTS, date_start="2010-10-15", date_finish="2010-10-16",
+                  output_root="out")
+    config["archive"].update(embedded_port=free_port(), embedded_frame_size=64)
+    config["image_size"] = 32
+    config["variants"] = VARIANTS
+    config_file = tmp_path / "config.yaml"
+    config_file.write_text(yaml.safe_dump(config))
+    result = snakemake(tmp_path, "--configfile", str(config_file))
+    yield tmp_path, config_file, result
+    pidfile = tmp_path / "out" / "embedded-archive" / f"archive-127.0.0.1-{config['archive']['embedded_port']}.pid"
+    subprocess.run([sys.executable, "-m", "heliocube.archive", "stop", "--pidfile", str(pidfile)], check=False,
+                   capture_output=True, timeout=60)

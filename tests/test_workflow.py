@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -18,45 +17,7 @@ import yaml
 
 from heliocube.frameio import read_frame
 from heliocube.header import with_record_keywords
-
-REPO = Path(__file__).resolve().parents[1]
-DIALECT_PRODUCTS = ["EIT195", "LASCO_C2", "MDI_96m", "AIA171", "HMI_720s"]
-#: A two-variant sweep: the second keeps every other slot, at a quarter of the served size.
-VARIANTS = [{"image_size": 32, "resize_method": "mean"},
-            {"image_size": 16, "resize_method": "subsample", "cadence": "12h"}]
-VARIANT_NAMES = ["32px-mean-6h", "16px-subsample-12h"]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def snakemake(workdir: Path, *args: str, timeout: int = 600) -> subprocess.CompletedProcess:
-    command = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--directory", str(workdir),
-               "--profile", str(REPO / "profiles" / "local"), "--cores", "2", *args]
-    env = {**os.environ, "NO_PROXY": "127.0.0.1,localhost"}
-    return subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env, check=False)
-
-
-@pytest.fixture(scope="module")
-def demo_run(tmp_path_factory):
-    """The demo config on its own port, run once for the module; the auto-started archive is stopped afterwards."""
-    tmp_path = tmp_path_factory.mktemp("demo")
-    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
-    config.update(products=DIALECT_PRODUCTS, date_start="2010-10-15", date_finish="2010-10-16",
-                  output_root="out")
-    config["archive"].update(embedded_port=free_port(), embedded_frame_size=64)
-    config["image_size"] = 32
-    config["variants"] = VARIANTS
-    config_file = tmp_path / "config.yaml"
-    config_file.write_text(yaml.safe_dump(config))
-    result = snakemake(tmp_path, "--configfile", str(config_file))
-    yield tmp_path, config_file, result
-    pidfile = tmp_path / "out" / "embedded-archive" / f"archive-127.0.0.1-{config['archive']['embedded_port']}.pid"
-    subprocess.run([sys.executable, "-m", "heliocube.archive", "stop", "--pidfile", str(pidfile)], check=False,
-                   capture_output=True, timeout=60)
+from tests.workflow_runs import DIALECT_PRODUCTS, REPO, VARIANT_NAMES, free_port, snakemake
 
 
 def access_log(workdir: Path) -> list[dict]:
