@@ -42,9 +42,12 @@ from .cache import CACHE_MISMATCH, MISSING, recorded_digests, recorded_mismatch
 from .download import DownloadError, download_verified, sha256_of
 from .gate import QC_METRICS, AcceptAll, Rejection
 from .jsoc_urls import resolve_jsoc_urls
+from .limiter import ConnectionLimiter
+from .pipeline import schedule_downloads
 from .verdicts import judge, previous_verdicts
 
-__all__ = ["LEDGER_COLUMNS", "SLOT_COLUMNS", "fetch_days", "raw_file_name"]
+__all__ = ["LEDGER_COLUMNS", "SLOT_COLUMNS", "Filled", "Slot", "fetch_days", "fill_slots", "raw_file_name",
+           "slot_tables"]
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +71,7 @@ def raw_file_name(product, record_id: str) -> str:
 
 
 @dataclasses.dataclass
-class _Slot:
+class Slot:
     day: dt.date
     time: pd.Timestamp
     ranked: list[int]
@@ -157,23 +160,50 @@ def fetch_days(product_name: str, days: list[dt.date], context, root: str | os.P
     product = get_product(product_name)
     gate = gate or AcceptAll()
     candidates = _load_candidates(product_name, days, root)
-    slots: list[_Slot] = []
+    slots: list[Slot] = []
     for day in sorted(days):
         day_slots = slots_for_day(day, cadence, anchor)
         for time, ranked in zip(day_slots, rank_candidates(day_slots, candidates, pd.Timedelta(tolerance)),
                                 strict=True):
-            slots.append(_Slot(day, time, ranked))
+            slots.append(Slot(day, time, ranked))
     receipts = _previous_receipts(product_name, days, root)
+    filled = fill_slots(product, slots, candidates, context, root, gate=gate, receipts=receipts,
+                        digests=_recorded_digests(product_name, days, root), progress_every=progress_every)
+    return _write_receipts(product_name, days, slots, candidates, filled.known_urls, root, cadence, tolerance,
+                           filled.verdicts if filled.fingerprint else None, filled.fingerprint, filled.cache_notes)
+
+
+@dataclasses.dataclass
+class Filled:
+    """What :func:`fill_slots` learnt besides the slots' choices: each record's archive-relative location, the QC
+    verdicts (to record), the gate's fingerprint, and the cached files discarded as changed (by candidate position)."""
+
+    known_urls: dict
+    verdicts: dict
+    fingerprint: str | None
+    cache_notes: dict
+
+
+def fill_slots(product, slots: list[Slot], candidates: pd.DataFrame, context, root, *, gate=None,
+               receipts: list[dict] = (), digests: dict | None = None, progress_every: float | None = None) -> Filled:
+    """Fill ``slots`` (each with its ranked candidate positions) in rounds, in place: each open slot offers its
+    next candidate, the round's downloads run in parallel, and a failure or rejection moves only its own slot on.
+
+    ``receipts`` are earlier receipts of these slots (their locations and QC verdicts are reused), ``digests`` the
+    SHA-256 each cached file must still have (one that differs is discarded and downloaded again).
+    """
+    product_name, gate = product.name, gate or AcceptAll()
     base = context.jsoc_url if product.is_jsoc else context.sdac_url  # every location resolves against this base
     known_urls = _previous_urls(receipts, base)  # record id -> archive-relative location
     refused: dict[str, Rejection] = {}  # record id -> why JSOC would not export it
     fingerprint = getattr(gate, "fingerprint", None)
     verdicts = previous_verdicts(receipts, fingerprint)  # record id -> Verdict, reusable
-    digests = _recorded_digests(product_name, days, root)  # record id -> sha256 its cached file must still have
+    digests = dict(digests or {})  # record id -> sha256 its cached file must still have
     cache_notes: dict[int, Rejection] = {}  # candidate position -> why its cached file was discarded
     checked: set[int] = set()
     qc_counts = collections.Counter()  # files inspected, verdicts reused
     session = new_session(context.connections)
+    limiter = ConnectionLimiter(context.connections)  # every request of the job to its archive holds a slot
 
     def target_of(position: int) -> Path | None:
         return _raw_target(root, product, candidates.iloc[position])
@@ -196,9 +226,9 @@ def fetch_days(product_name: str, days: list[dt.date], context, root: str | os.P
             _discard_changed(pool, [p for p in needed if p not in checked], candidates, target_of, digests, verdicts,
                              cache_notes)
             checked.update(needed)
-            _resolve_urls(product, candidates, needed, known_urls, context, base, refused)
-            jobs = {position: pool.submit(_download, session, product, candidates.iloc[position], known_urls, root,
-                                          context, base, refused) for position in needed}
+            jobs = _start_downloads(pool, product, candidates, needed, known_urls, context, base, refused, limiter,
+                                    lambda position: _download(session, product, candidates.iloc[position],
+                                                               known_urls, root, context, base, refused, limiter))
             for slot in round_slots:
                 outcome = jobs[slot.current].result()
                 if isinstance(outcome, Rejection):
@@ -216,8 +246,7 @@ def fetch_days(product_name: str, days: list[dt.date], context, root: str | os.P
     progress.finish()
     log.info("%s QC: %d files inspected, %d verdicts reused", product_name, qc_counts["inspected"],
              qc_counts["reused"])
-    return _write_receipts(product_name, days, slots, candidates, known_urls, root, cadence, tolerance,
-                           verdicts if fingerprint else None, fingerprint, cache_notes)
+    return Filled(known_urls, verdicts, fingerprint, cache_notes)
 
 
 def _discard_changed(pool, positions, candidates, target_of, digests, verdicts, notes) -> None:
@@ -240,9 +269,12 @@ def _discard_changed(pool, positions, candidates, target_of, digests, verdicts, 
         log.warning("%s: %s", record_id, detail)
 
 
-def _resolve_urls(product, candidates, positions, known_urls, context, base: str, refused: dict) -> None:
-    """Fill ``known_urls`` with the archive-relative location of each candidate that still needs downloading
-    (JSOC: from exports sized by the manifest's bytes; ``refused`` gets the records JSOC would not export). A
+def _start_downloads(pool, product, candidates, positions, known_urls, context, base: str, refused: dict, limiter,
+                     download) -> dict:
+    """Start the downloads of ``positions`` (:func:`heliocube.fetch.pipeline.schedule_downloads`): at once for
+    a candidate with its location, as its export finishes for one that needs a JSOC export. Returns each one's
+    future outcome. ``known_urls`` gets the archive-relative location of each candidate that still needs
+    downloading (JSOC: from exports sized by the manifest's bytes; ``refused`` the records JSOC would not export). A
     manifest's absolute URL (written before locations) becomes a location when it lies on ``base``; any other value
     is kept as it is, for `_download` to refuse with its reason."""
     for position in positions:
@@ -253,10 +285,18 @@ def _resolve_urls(product, candidates, positions, known_urls, context, base: str
     # but before its receipt left no record of it.
     sizes = {candidates.iloc[p]["record_id"]: candidates.iloc[p]["size"] for p in positions}  # in time order
     unresolved = {record_id: size for record_id, size in sizes.items() if record_id not in known_urls}
-    if unresolved and product.is_jsoc:
-        exported = resolve_jsoc_urls(product, unresolved, context)
-        known_urls.update({record: _location_or_as_is(url, base) for record, url in exported.urls.items()})
-        refused.update(exported.refused)
+    unresolved = unresolved if product.is_jsoc else {}
+
+    def export(on_result):
+        def record(result):  # the locations first: the downloads read them
+            known_urls.update({record: _location_or_as_is(url, base) for record, url in result.urls.items()})
+            refused.update(result.refused)
+            return on_result(result)
+
+        resolve_jsoc_urls(product, unresolved, context, on_result=record, limiter=limiter)
+
+    return schedule_downloads(pool, positions, lambda position: candidates.iloc[position]["record_id"], unresolved,
+                              download, export)
 
 
 def _raw_target(root, product, row: pd.Series) -> Path | None:
@@ -275,7 +315,7 @@ def _location_or_as_is(url: str, base: str) -> str:
 
 
 def _download(session, product, row: pd.Series, known_urls: dict, root, context, base: str,
-              refused: dict) -> Path | Rejection:
+              refused: dict, limiter=None) -> Path | Rejection:
     """The candidate's raw file (downloaded unless cached), or why it cannot be had: a record id that names no
     plain local file (``unsafe_record``), a location off the archive (``foreign_host``) or outside its base
     (``unsafe_location``, refused before any request), or the download's failure."""
@@ -295,7 +335,8 @@ def _download(session, product, row: pd.Series, known_urls: dict, root, context,
         return Rejection("unsafe_location", detail=str(err))
     try:
         size = None if pd.isna(row["size"]) else int(row["size"])
-        return download_verified(session, url, target, context.policy, context.timeout, expected_size=size)
+        return download_verified(session, url, target, context.policy, context.timeout, expected_size=size,
+                                 limiter=limiter)
     except DownloadError as err:
         return Rejection(err.reason, detail=err.detail)
 
@@ -306,11 +347,12 @@ _LEGACY_HINT = (" (manifests written before heliocube kept archive-relative loca
                 " archive moved, delete the product's manifests so the query lists them again)")
 
 
-def _write_receipts(product_name, days, slots, candidates, known_urls, root, cadence, tolerance, verdicts,
-                    fingerprint, cache_notes):
+def slot_tables(product_name, slots, candidates, known_urls, root, verdicts, cache_notes):
+    """The slot table (`SLOT_COLUMNS`), the ledger (`LEDGER_COLUMNS`) and the records each day's slots judged, of
+    slots :func:`fill_slots` filled."""
     slot_rows, ledger_rows = [], []
     product = get_product(product_name)
-    judged_on: dict[str, set[str]] = {day.isoformat(): set() for day in days}  # records each day's slots judged
+    judged_on: dict[str, set[str]] = collections.defaultdict(set)  # records each day's slots judged
     for slot in slots:
         chosen = None if slot.chosen is None else candidates.iloc[slot.chosen]
         status = "ok" if chosen is not None else ("failed" if slot.ranked else "empty")
@@ -347,8 +389,13 @@ def _write_receipts(product_name, days, slots, candidates, known_urls, root, cad
                 "record_id": row["record_id"], "time_utc": row["time_utc"].isoformat(), "reason": rejection.reason,
                 "value": rejection.value, "detail": rejection.detail,
             })
-    slot_table = pd.DataFrame(slot_rows, columns=SLOT_COLUMNS)
-    ledger = pd.DataFrame(ledger_rows, columns=LEDGER_COLUMNS)
+    return pd.DataFrame(slot_rows, columns=SLOT_COLUMNS), pd.DataFrame(ledger_rows, columns=LEDGER_COLUMNS), judged_on
+
+
+def _write_receipts(product_name, days, slots, candidates, known_urls, root, cadence, tolerance, verdicts,
+                    fingerprint, cache_notes):
+    slot_table, ledger, judged_on = slot_tables(product_name, slots, candidates, known_urls, root, verdicts,
+                                                cache_notes)
     for day in days:
         receipt = {
             "product": product_name, "day": day.isoformat(), "cadence_seconds": cadence.total_seconds(),
