@@ -1,6 +1,6 @@
 """The ``heliocube`` command: utilities around the workflow (the workflow itself runs with snakemake).
 
-One function per subcommand (``_check_config``, ``_info``, ``_report``, ``_verify``, and the archive's in
+One function per subcommand (``_check_config``, ``_info``, ``_report``, ``_verify``, ``_serve``, and the archive's in
 :mod:`heliocube.archive.cli`); the work is done by the package, each imported only when its subcommand runs.
 """
 
@@ -85,6 +85,20 @@ def _verify(args: argparse.Namespace) -> int:
     return 1
 
 
+def _serve(args: argparse.Namespace) -> int:
+    root = Path(args.root)
+    if not root.is_dir():
+        print(f"error: {root} is not a directory (give the workflow's output_root)", file=sys.stderr)
+        return 2
+    import uvicorn
+
+    from .serve.app import create_app
+
+    print(f"serving {root.resolve()} at http://{args.host}:{args.port} (API docs: /docs)", flush=True)
+    uvicorn.run(create_app(root), host=args.host, port=args.port, log_level=args.log_level)
+    return 0
+
+
 def _package_version() -> str:
     try:
         return version("heliocube")
@@ -151,6 +165,23 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("--repair", action="store_true",
                         help="remove what the next workflow run must rebuild, and say what to run")
     verify.set_defaults(func=_verify)
+
+    serve = commands.add_parser(
+        "serve",
+        help="serve an output tree over HTTP: images, parameter heatmaps, parameters, headers, events",
+        description="A local read API (FastAPI, run by uvicorn) over the datasets of a workflow output root, "
+        "answering the GSU image-parameter API's requests: images by channel, time and size; parameter "
+        "heatmaps; the parameters of one frame or a paged time range as JSON or the seed's XML; header "
+        "information; temporal and spatiotemporal event queries. OpenAPI docs at /docs. Only files under ROOT "
+        "are read. heliocube.serve.client mirrors the seed's Python calls.",
+    )
+    serve.add_argument("root", metavar="ROOT", help="the workflow's output root (output_root in the config)")
+    serve.add_argument("--host", default="127.0.0.1",
+                       help="address to listen on (default: %(default)s, this machine only)")
+    serve.add_argument("--port", type=int, default=8000, help="port to listen on (default: %(default)s)")
+    serve.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"],
+                       help="uvicorn's log level (default: %(default)s)")
+    serve.set_defaults(func=_serve)
 
     archive = commands.add_parser(
         "archive",
