@@ -17,7 +17,7 @@ from ..header import jsoc_value
 from ..manifest import keywords_json, normalize_manifest
 from ..retry import RetryableError, call_with_retries
 
-__all__ = ["jsoc_client", "jsoc_times_to_utc", "parse_quality", "query_jsoc", "span_recordset"]
+__all__ = ["jsoc_client", "jsoc_times_to_utc", "list_jsoc", "parse_quality", "query_jsoc", "span_recordset"]
 
 #: Keywords asked for when the series has them: the slot times and quality, and everything that places a frame on
 #: the Sun. JSOC's as-is segment files carry none of it; QC and the clean stage take it from the manifest
@@ -116,6 +116,21 @@ def query_jsoc(product, days: list[dt.date], context) -> pd.DataFrame:
         Manifest rows (see `heliocube.manifest.MANIFEST_COLUMNS`); ``url`` is empty because JSOC resolves
         file locations at export time.
     """
+    step = product.query_step if product.query_step and product.query_step > product.cadence else None
+    # T_REC selects records but T_OBS dates them: widen the span so a record whose T_REC and T_OBS fall on
+    # different sides of midnight is still listed, then keep the requested days by observation time.
+    start = dt.datetime.combine(min(days), dt.time()) - SPAN_MARGIN
+    duration = dt.timedelta(days=(max(days) - min(days)).days + 1) + 2 * SPAN_MARGIN
+    frame = list_jsoc(product, start, duration, context, step)
+    day_set = set(days)
+    frame = frame[[t.date() in day_set for t in frame["time_utc"]]]
+    return normalize_manifest(frame)
+
+
+def list_jsoc(product, start: dt.datetime, duration: dt.timedelta, context,
+              step: dt.timedelta | None = None) -> pd.DataFrame:
+    """Manifest rows of every record of ``product`` whose T_REC lies in ``[start, start + duration)`` (UTC), from
+    one record set (``step``: JSOC's ``@`` thinning; None lists the native cadence), in JSOC's order."""
     series = product.series_for(context.level_for(product))
     client = call_with_retries(lambda: jsoc_client(context.jsoc_url, context.email), context.policy,
                                "JSOC address check", (*TRANSIENT, RetryableError))
@@ -124,11 +139,6 @@ def query_jsoc(product, days: list[dt.date], context) -> pd.DataFrame:
     available = set(info.keywords.index)
     keys = [key for key in WANTED_KEYS if key in available]
     by_wavelength = "WAVELNTH" in info.primekeys
-    step = product.query_step if product.query_step and product.query_step > product.cadence else None
-    # T_REC selects records but T_OBS dates them: widen the span so a record whose T_REC and T_OBS fall on
-    # different sides of midnight is still listed, then keep the requested days by observation time.
-    start = dt.datetime.combine(min(days), dt.time()) - SPAN_MARGIN
-    duration = dt.timedelta(days=(max(days) - min(days)).days + 1) + 2 * SPAN_MARGIN
     recordset = span_recordset(series, start, duration, step, product.wavelength if by_wavelength else None)
     table = call_with_retries(lambda: client.query(recordset, key=keys, convert_numeric=False), context.policy,
                               f"JSOC rs_list {recordset}", TRANSIENT)
@@ -161,7 +171,4 @@ def query_jsoc(product, days: list[dt.date], context) -> pd.DataFrame:
         "exptime": _numeric(table["EXPTIME"]) if "EXPTIME" in table else pd.NA,
         "keywords": [keywords_json(row) for row in typed],
     })
-    frame = frame[frame["time_utc"].notna()]
-    day_set = set(days)
-    frame = frame[[t.date() in day_set for t in frame["time_utc"]]]
-    return normalize_manifest(frame)
+    return normalize_manifest(frame[frame["time_utc"].notna()])
