@@ -10,6 +10,10 @@ Both give the same sample: a dict with ``image`` (a ``(C, H, W)`` float32 tensor
 and take the same options: channel selection, temporal step, spatial downsampling (NaN-aware mean pooling),
 normalization on/off and ``split=`` (``{root}/exports/{experiment}/splits.csv``).
 
+- :class:`EventDataset`: map-style, the sampled frames of an event dataset (``{root}/events/{name}/dataset/
+  events.h5``) with their flare labels as targets; a sample holds ``image`` (``(1, H, W)``), ``label``, ``time``,
+  ``phase``, ``event_id`` and the frame's product, GOES class and file name.
+
 The datasets are imported on first use, so ``import heliocube.ml`` (and the workflow) loads no torch.
 """
 
@@ -17,9 +21,10 @@ from __future__ import annotations
 
 import importlib
 
-__all__ = ["ShardDataset", "ZarrDataset", "split_positions", "splits_path"]
+__all__ = ["EventDataset", "ShardDataset", "ZarrDataset", "split_positions", "splits_path"]
 
 _WHERE = {
+    "EventDataset": ".event_dataset",
     "ZarrDataset": ".zarr_dataset",
     "ShardDataset": ".shard_dataset",
     "split_positions": ".splits",
