@@ -22,6 +22,7 @@ include: "rules/clean.smk"
 include: "rules/cube.smk"
 include: "rules/sync.smk"
 include: "rules/export.smk"
+include: "rules/events.smk"
 include: "rules/report.smk"
 
 

@@ -4,6 +4,7 @@ import re
 import sys
 
 from heliocube.config import ConfigError, config_hash, missing_email, operations_warnings, validate_config
+from heliocube.events.settings import events_of, sampling_of
 from heliocube.experiments import experiments_of
 from heliocube.export.normalization import phase1_config
 from heliocube.export.periods import export_month_params, export_months_of
@@ -247,6 +248,7 @@ def get_report_inputs():
         if spec["prior_tool_layout"]:
             targets.append(f"{ROOT}/synced/{name}.prior-tool")
     targets += get_export_outputs()
+    targets += get_event_outputs()
     targets += expand(
         f"{ROOT}/raw/{{product}}/{{month}}.{{table}}.csv",
         product=PRODUCTS,
@@ -265,3 +267,69 @@ def get_report_inputs():
 def get_final_output():
     """Every dataset output and the report over them (which depends on all of them, see get_report_inputs)."""
     return [*get_report_inputs(), f"{ROOT}/report/index.html"]
+
+
+# ------------------------------------------------------------------------------------------------ event datasets
+EVENTS = events_of(config)
+
+
+wildcard_constraints:
+    name="|".join(re.escape(name) for name in EVENTS) or "(?!)",
+    event_id=r"[A-Za-z0-9][A-Za-z0-9._+-]*",
+
+
+def get_event_spec(wildcards):
+    """The event dataset's entry with its defaults resolved; a param, so a changed selection reruns its jobs."""
+    return EVENTS[wildcards.name]
+
+
+def get_event_csv(wildcards):
+    """The event table a csv-sourced dataset reads (none for HEK)."""
+    spec = EVENTS[wildcards.name]
+    return [spec["csv"]] if spec.get("source") == "csv" and spec.get("csv") else []
+
+
+def get_event_sampling(wildcards):
+    """The dataset's sampling settings (heliocube.events.dataset); a param, so a new seed resamples."""
+    return sampling_of(config, wildcards.name)
+
+
+def _event_rows(name):
+    """The rows of the dataset's events.csv, once its checkpoint has run (Snakemake re-evaluates after it)."""
+    import csv
+
+    with open(checkpoints.events_select.get(name=name).output.events, newline="") as stream:
+        return list(csv.DictReader(stream))
+
+
+def get_events_table(wildcards):
+    """The dataset's events.csv, as `ancient`: a new selection reruns only the events whose row changed (the row is a
+    param, get_event_row), not every event's fetch."""
+    return ancient(checkpoints.events_select.get(name=wildcards.name).output.events)
+
+
+def get_event_row(wildcards):
+    """The event's row of events.csv (its window and class)."""
+    return next(row for row in _event_rows(wildcards.name) if row["event_id"] == wildcards.event_id)
+
+
+def get_event_frame_tables(wildcards):
+    """One frame table per kept event of the dataset."""
+    return [f"{ROOT}/events/{wildcards.name}/frames/{row['event_id']}.csv" for row in _event_rows(wildcards.name)]
+
+
+def get_event_jsoc_connections(wildcards):
+    """JSOC connections an event's job opens (its channels are JSOC series)."""
+    return config["fetch"]["connections_per_archive"]
+
+
+def get_event_outputs():
+    """Every event dataset's outputs (its labels first)."""
+    targets = []
+    for name in EVENTS:
+        targets += [
+            f"{ROOT}/events/{name}/candidates.csv",
+            *(f"{ROOT}/events/{name}/dataset/{output}" for output in ("labels.csv", "labels.tsv", "summary.csv",
+                                                                        "summary.md", "accounting.csv", "events.h5")),
+        ]
+    return targets

@@ -193,6 +193,10 @@ def check_semantics(config: dict, *, require_email: bool = True) -> None:
 
     for key, message in experiment_problems(config)[:1]:
         raise ConfigError(key, message)
+    from .events.settings import event_problems
+
+    for key, message in event_problems(config)[:1]:
+        raise ConfigError(key, message)
     _check_export_splits(config["exports"]["splits"])
     if require_email and (problem := missing_email(config)):
         raise ConfigError("jsoc.email", problem)
@@ -200,7 +204,9 @@ def check_semantics(config: dict, *, require_email: bool = True) -> None:
 
 def missing_email(config: dict) -> str | None:
     """Why a real run of ``config`` would be refused for want of a JSOC email, or None."""
-    needs_email = config["mode"] == "production" and any(get_product(n).is_jsoc for n in config["products"])
+    event_products = [name for entry in config.get("events") or [] for name in entry["products"]]
+    needs_email = config["mode"] == "production" and any(get_product(n).is_jsoc
+                                                          for n in [*config["products"], *event_products])
     if needs_email and not jsoc_email(config):
         return ("JSOC products need a registered email in production mode: set the environment variable "
                 f"{config['jsoc']['email_env']} or jsoc.email")

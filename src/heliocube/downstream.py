@@ -53,18 +53,26 @@ OUTPUTS: dict[str, tuple[str, ...]] = {
     "export_shard_index": ("exports/{experiment}/shards/index.json",),
     "export_stats": ("exports/{experiment}/stats/{year}.json",),
     "export_normalization": ("exports/{experiment}/normalization.json",),
+    "events_select": ("events/{name}/candidates.csv", "events/{name}/events.csv"),  # a checkpoint
+    "events_frames": ("events/{name}/frames/{event_id}.csv",),  # its cleaned FITS and receipts are not declared
+    "events_dataset": tuple(f"events/{{name}}/dataset/{output}" for output in (
+        "labels.csv", "labels.tsv", "summary.csv", "summary.md", "accounting.csv", "events.h5", "per_event",
+        "sampling")),
     "report": ("report/index.html",),
 }
 STAGES = tuple(OUTPUTS)
 #: Stages whose output is a directory (``directory()`` in the rule); every other output is a file.
-DIRECTORY_STAGES = frozenset({"sync_prior_tool", "export_zarr"})
+DIRECTORY_STAGES = frozenset({"sync_prior_tool", "export_zarr", "events_dataset"})
+#: Event ids come from HEK or a CSV at run time (events.csv), not from the config: any plain file name is one.
+_EVENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,200}")
 
 
 def _wildcard_values(config: Mapping) -> dict[str, set[str]]:
     """Every value each wildcard takes in the config's DAG."""
     months = months_in_range(config["date_start"], config["date_finish"])
     return {"product": set(config["products"]), "month": set(months), "year": {m[:4] for m in months},
-            "variant": {v.name for v in variants_of(config)}, "experiment": set(experiments_of(config))}
+            "variant": {v.name for v in variants_of(config)}, "experiment": set(experiments_of(config)),
+            "name": {entry["name"] for entry in config.get("events") or []}}
 
 
 def _check(config: Mapping, stage: str, wildcards: Mapping[str, str]) -> None:
@@ -75,7 +83,9 @@ def _check(config: Mapping, stage: str, wildcards: Mapping[str, str]) -> None:
         raise ValueError(f"stage {stage!r} takes wildcards {sorted(needed)}, not {sorted(wildcards)}")
     values = _wildcard_values(config)
     for name, value in wildcards.items():
-        if value not in values[name]:
+        if name == "event_id" and _EVENT_ID.fullmatch(value):
+            continue
+        if value not in values.get(name, ()):
             raise ValueError(f"{name}={value!r} is not a {name} of this config (one of {sorted(values[name])})")
 
 
@@ -121,6 +131,8 @@ def consumers_of(config: Mapping, stage: str, **wildcards: str) -> list[tuple[st
         spec = experiments_of(config)[wildcards["experiment"]]
         return ([("sync_prior_tool", dict(wildcards))] if spec["prior_tool_layout"] else []) + (
             [("export_splits", dict(wildcards))] if config["exports"]["enabled"] else []) + report
+    if stage in ("events_select", "events_frames"):  # the events' frame tables are known from events.csv only
+        return [("events_dataset", {"name": wildcards["name"]})]
     gathered_by = {"export_zarr": "export_zarr_consolidate", "export_shards": "export_shard_index",
                    "export_stats": "export_normalization"}
     if stage in gathered_by:

@@ -6,6 +6,7 @@ Routes
 ``/cgi-bin/ajax/checkAddress.sh``, ``/cgi-bin/ajax/show_series``: JSON as JSOC answers the drms client.
 ``/SUM{p}/D{k}/S00000/{file}`` and ``/SUM0/D{request}/S00000/{export file}``: FITS files.
 ``/sdac/...``: nginx-style autoindex listings, ``img_hdr.txt`` and files (HTTP Range supported).
+``/hek/her?cmd=search&...``: a deterministic flare list in the HEK's JSON dialect (:mod:`.hek`).
 ``/health``: JSON with the mission's seed and frame size. Anything else: 404.
 """
 
@@ -24,7 +25,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from . import jsoc, sdac
+from . import hek, jsoc, sdac
 from .mission import SyntheticMission
 
 __all__ = ["FAULT_KINDS", "UNSAFE_NAMES", "ArchiveServer", "FaultConfig"]
@@ -339,6 +340,11 @@ class ArchiveServer:
             return self._file(*found, headers, minimal_header=not path.startswith("/SUM0/"))
         if path == "/sdac" or path.startswith("/sdac/"):
             return self._sdac(path[len("/sdac/") :], headers)
+        if path == "/hek/her":
+            try:
+                return _json(hek.search(self.mission.seed, params))
+            except hek.HEKQueryError as err:
+                return _Response(400, json.dumps({"error": str(err)}).encode(), "application/json")
         return _not_found()
 
     def _jsoc(self, cgi: str, params: dict) -> _Response:
