@@ -168,6 +168,10 @@ def test_a_range_pages_with_limit_offset_and_step_across_year_files(url):
     assert [f["time"] for f in paged["frames"]] == TIMES[30:130:3][2:9]
     last = get(url, "/params/range", channel="AIA193", start=start, end=end, limit=7, offset=33, step=3).json()
     assert [f["time"] for f in last["frames"]] == [TIMES[129]] and last["next_offset"] is None
+    arrays = client.get_aia_imageparam_bulk_ndarray(start, end, "AIA193", limit=30, offset=10, step=2, base_url=url)
+    assert arrays["time"] == TIMES[30:130:2][10:40] and (arrays["total"], arrays["next_offset"]) == (50, 40)
+    assert arrays["params"].dtype == np.float32 and arrays["parameter_names"] == list(PARAMETER_NAMES)
+    np.testing.assert_array_equal(arrays["params"], param_values(100, 4, 30)[::2][10:40])
     beyond = get(url, "/params/range", channel="AIA193", start=start, end=end, offset=500).json()
     assert beyond["frames"] == [] and beyond["total"] == 100
     xml = client.get_aia_imageparam_bulk_xml(dt.datetime(2010, 12, 31, 23, 0), dt.datetime(2011, 1, 1, 1, 0),

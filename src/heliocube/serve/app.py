@@ -9,6 +9,7 @@ parameter at fault (``"limit: ..."``).
 from __future__ import annotations
 
 import datetime as dt
+import io
 import os
 from enum import StrEnum
 from pathlib import Path
@@ -57,6 +58,20 @@ class ImageFormat(StrEnum):
 class DataFormat(StrEnum):
     json = "json"
     xml = "xml"
+
+
+class RangeFormat(StrEnum):
+    json = "json"
+    xml = "xml"
+    npz = "npz"
+
+
+def _npz(arrays: dict[str, Any], paging: dict[str, Any]) -> Response:
+    """numpy's ``.npz`` (uncompressed): the page as float32 without formatting numbers; paging in X- headers."""
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    headers = {f"X-{key.replace('_', '-').title()}": str(value) for key, value in paging.items() if value is not None}
+    return Response(buffer.getvalue(), media_type="application/octet-stream", headers=headers)
 
 
 def parse_time(text: str, parameter: str) -> np.datetime64:
@@ -133,10 +148,12 @@ def _header_values(series: Series, positions: np.ndarray) -> list[dict[str, Any]
     """
     columns = {k: series.column(k, positions) for k in ("CRPIX1", "CRPIX2", "CRVAL1", "CRVAL2", "CDELT1", "CDELT2",
                                                         "R_SUN", "qc_quality")}
+    texts = series.read("headers", positions) if all("headers" in h for h in series.handles) else [b""] * len(
+        positions)
     out = []
     for n, position in enumerate(positions):
-        handle, row = series.locate(position)
-        header = handle["headers"].asstr()[row] if "headers" in handle else ""
+        handle, _ = series.locate(position)
+        header = texts[n].decode() if isinstance(texts[n], bytes) else str(texts[n])
 
         def value(key, _n=n, _header=header):
             column = columns.get(key)
@@ -248,19 +265,26 @@ def create_app(root: str | os.PathLike) -> FastAPI:
                 k: meta[k] for k in ("channel", "variant", "time", "grid")}))
         return _json({**meta, "params": values[0]})
 
-    @app.get("/params/range", summary="The parameters of the frames in a time range, paged (limit, offset, step)")
+    @app.get("/params/range", summary="The parameters of the frames in a time range, paged (limit, offset, step)",
+             description="JSON (``frames``: time and [row][column][parameter] values), the seed's XML, or numpy's "
+             "npz (arrays ``params`` (N, G, G, P) float32, ``time``, ``parameter_names``, ``parameter_units``; "
+             "the paging fields as X-Total, X-Offset, X-Limit, X-Step, X-Next-Offset headers).")
     def params_range(channel: Channel, start: Start, end: End, limit: Limit = MAX_LIMIT, offset: Offset = 0,
-                     step: Step = 1, variant: Variant = None, format: DataFormat = DataFormat.json):
+                     step: Step = 1, variant: Variant = None, format: RangeFormat = RangeFormat.json):
         begin, finish = _range(start, end)
         product = catalog.resolve_product("params", channel)
         series = catalog.series("params", catalog.resolve_variant("params", product, variant), product)
         page, paging = _page(series.between(begin, finish), limit, offset, step)
         meta, values = params_payload(series, page)
         times = [series.time_text(p) for p in page]
-        if format is DataFormat.xml:
+        if format is RangeFormat.xml:
             attrs = {k: meta[k] for k in ("channel", "variant", "grid")} | {
                 k: v for k, v in paging.items() if v is not None}
             return _xml(xml.params_range_xml(values, times, meta["parameter_names"], attrs))
+        if format is RangeFormat.npz:
+            return _npz({"params": values, "time": np.array(times, dtype=str),
+                         "parameter_names": np.array(meta["parameter_names"], dtype=str),
+                         "parameter_units": np.array(meta["parameter_units"], dtype=str)}, paging)
         return _json({**meta, **paging, "frames": [{"time": t, "params": v} for t, v in zip(times, values,
                                                                                          strict=True)]})
 

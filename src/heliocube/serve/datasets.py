@@ -35,6 +35,9 @@ KINDS = ("cubes", "params")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
 #: Used when a file records no cadence and holds a single frame (the seed's cadence).
 _DEFAULT_CADENCE = np.timedelta64(6, "m")
+#: Bytes of decoded chunks kept per open parameter file (filled only by what is read): a 100-frame page of
+#: 64x64x10 float32 is 16 MiB, so a page asked again, or the next page of a series, is not decompressed again.
+PARAMS_CHUNK_CACHE = 32 * 2**20
 
 
 class RequestError(LookupError):
@@ -75,6 +78,8 @@ class Series:
     cadence: np.timedelta64
     signature: tuple
     handles: list[h5py.File] = field(default_factory=list, repr=False)
+    columns: dict[str, np.ndarray | None] = field(default_factory=dict, repr=False)
+    datasets: dict[tuple[int, str], h5py.Dataset] = field(default_factory=dict, repr=False)
 
     def nearest(self, time: np.datetime64, tolerance: np.timedelta64) -> int:
         """Position of the frame nearest ``time``; RequestError naming ``time`` when none is within ``tolerance``."""
@@ -104,7 +109,7 @@ class Series:
     def read(self, dataset: str, positions: np.ndarray) -> np.ndarray:
         """``dataset`` rows of the frames at ``positions`` (in that order), one contiguous read per file."""
         positions = np.asarray(positions, dtype=int)
-        first = self.handles[0][dataset] if self.handles else None
+        first = self.dataset(0, dataset) if self.handles else None
         if first is None or len(positions) == 0:
             shape = (0, *first.shape[1:]) if first is not None else (0,)
             return np.empty(shape, dtype=first.dtype if first is not None else np.float32)
@@ -113,22 +118,38 @@ class Series:
             mask = self.file_index[positions] == f
             rows = self.frame_index[positions][mask]
             lo, hi = int(rows.min()), int(rows.max()) + 1
+            source = self.dataset(int(f), dataset)
             if hi - lo <= 2 * len(rows):  # a slice is one HDF5 read; sparse steps read row by row
-                out[mask] = self.handles[f][dataset][lo:hi][rows - lo]
+                out[mask] = source[lo:hi][rows - lo]
             else:
-                out[mask] = np.stack([self.handles[f][dataset][r] for r in rows])
+                out[mask] = np.stack([source[r] for r in rows])
         return out
 
+    def dataset(self, file: int, name: str) -> h5py.Dataset:
+        """``name`` in the series' ``file``-th file, kept open: HDF5's chunk cache lives with the open dataset."""
+        key = (file, name)
+        if key not in self.datasets:
+            self.datasets[key] = self.handles[file][name]
+        return self.datasets[key]
+
     def column(self, name: str, positions: np.ndarray) -> np.ndarray | None:
-        """The per-frame column ``frames/<name>`` at ``positions``; None when the files do not record it."""
-        values = []
-        for p in np.asarray(positions, dtype=int):
-            handle, row = self.locate(p)
-            if f"frames/{name}" not in handle:
-                return None
-            value = handle[f"frames/{name}"][row]
-            values.append(value.decode() if isinstance(value, bytes) else value)
-        return np.asarray(values)
+        """The per-frame column ``frames/<name>`` at ``positions``; None when a file does not record it.
+
+        A column is read whole once (a few bytes per frame) and kept with the series.
+        """
+        if name not in self.columns:
+            key = f"frames/{name}"
+            if not self.handles or not all(key in h for h in self.handles):
+                self.columns[name] = None
+            else:
+                parts = [read_column(h[key]) for h in self.handles]
+                self.columns[name] = np.concatenate(parts)[self._offsets[self.file_index] + self.frame_index]
+        column = self.columns[name]
+        return None if column is None else column[np.asarray(positions, dtype=int)]
+
+    @property
+    def _offsets(self) -> np.ndarray:
+        return np.concatenate([[0], np.cumsum([len(h["data" if "data" in h else "params"]) for h in self.handles])])
 
     def close(self) -> None:
         for handle in self.handles:
@@ -229,7 +250,9 @@ class Catalog:
 
     @staticmethod
     def _build(kind, variant, product, files, signature) -> Series:
-        handles = [h5py.File(p, "r") for p in files]
+        # parameter files: a chunk cache that holds a page of decoded 64x64x10 frames (HDF5's default is 1 MiB)
+        cache = {"rdcc_nbytes": PARAMS_CHUNK_CACHE, "rdcc_nslots": 10007} if kind == "params" else {}
+        handles = [h5py.File(p, "r", **cache) for p in files]
         times = [_frame_times(h) for h in handles]
         all_times = np.concatenate(times) if times else np.empty(0, "datetime64[ns]")
         file_index = np.concatenate([np.full(len(t), i) for i, t in enumerate(times)]) if times else np.empty(0, int)
