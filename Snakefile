@@ -23,6 +23,7 @@ include: "rules/cube.smk"
 include: "rules/sync.smk"
 include: "rules/export.smk"
 include: "rules/events.smk"
+include: "rules/params.smk"
 include: "rules/report.smk"
 
 

@@ -8,6 +8,7 @@ from heliocube.events.settings import events_of, sampling_of
 from heliocube.experiments import experiments_of
 from heliocube.export.normalization import phase1_config
 from heliocube.export.periods import export_month_params, export_months_of
+from heliocube.params.settings import settings_for
 from heliocube.export.years import export_year_params, export_years_of
 from heliocube.registry import get_product
 from heliocube.timegrid import days_of_month, listed_days_of_month, months_in_range
@@ -232,6 +233,28 @@ def get_export_outputs():
     return targets
 
 
+def get_params_variants():
+    """The variants whose cubes get image parameters: params.variants, or every variant."""
+    return config["params"]["variants"] or list(VARIANTS)
+
+
+def get_params_settings(wildcards):
+    """The product-variant's parameter settings as JSON (heliocube.params.settings); a param, so a changed
+    setting reruns its jobs."""
+    return settings_for(config["params"], wildcards.product, VARIANTS[wildcards.variant].as_params()).to_json()
+
+
+def get_params_outputs():
+    """Every parameter file and heatmap folder: params.products x the params variants x the years."""
+    return expand(
+        f"{ROOT}/params/{{variant}}/{{product}}/{{year}}{{suffix}}",
+        variant=get_params_variants(),
+        product=config["params"]["products"],
+        year=YEARS,
+        suffix=[".h5", "_heatmaps"],
+    )
+
+
 def get_report_inputs():
     """Every dataset output (master and seeded cubes, synced files, prior-tool layouts, exports) and every table the report
     reads (slot tables, fetch, clean and sync ledgers): the report is built after all of them."""
@@ -248,6 +271,7 @@ def get_report_inputs():
         if spec["prior_tool_layout"]:
             targets.append(f"{ROOT}/synced/{name}.prior-tool")
     targets += get_export_outputs()
+    targets += get_params_outputs()
     targets += get_event_outputs()
     targets += expand(
         f"{ROOT}/raw/{{product}}/{{month}}.{{table}}.csv",

@@ -45,7 +45,8 @@ SAMPLE_JOBS = {
     "export_zarr": {"experiment": "both", "year": "2010"}, "export_zarr_consolidate": {"experiment": "both"},
     "export_splits": {"experiment": "hmi-12h"}, "export_shards": {"experiment": "both", "month": "2010-12"},
     "export_shard_index": {"experiment": "both"}, "export_stats": {"experiment": "hmi-12h", "year": "2010"},
-    "export_normalization": {"experiment": "both"}, "report": {},
+    "export_normalization": {"experiment": "both"},
+    "params": {"variant": V32, "product": "HMI_720s", "year": "2011"}, "report": {},
 }
 
 

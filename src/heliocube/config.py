@@ -197,6 +197,10 @@ def check_semantics(config: dict, *, require_email: bool = True) -> None:
 
     for key, message in event_problems(config)[:1]:
         raise ConfigError(key, message)
+    from .params.settings import params_problems
+
+    for key, message in params_problems(config)[:1]:
+        raise ConfigError(key, message)
     _check_export_splits(config["exports"]["splits"])
     if require_email and (problem := missing_email(config)):
         raise ConfigError("jsoc.email", problem)

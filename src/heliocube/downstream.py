@@ -58,11 +58,12 @@ OUTPUTS: dict[str, tuple[str, ...]] = {
     "events_dataset": tuple(f"events/{{name}}/dataset/{output}" for output in (
         "labels.csv", "labels.tsv", "summary.csv", "summary.md", "accounting.csv", "events.h5", "per_event",
         "sampling")),
+    "params": ("params/{variant}/{product}/{year}.h5", "params/{variant}/{product}/{year}_heatmaps"),
     "report": ("report/index.html",),
 }
 STAGES = tuple(OUTPUTS)
 #: Stages whose output is a directory (``directory()`` in the rule); every other output is a file.
-DIRECTORY_STAGES = frozenset({"sync_prior_tool", "export_zarr", "events_dataset"})
+DIRECTORY_STAGES = frozenset({"sync_prior_tool", "export_zarr", "events_dataset", "params"})
 #: Event ids come from HEK or a CSV at run time (events.csv), not from the config: any plain file name is one.
 _EVENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,200}")
 
@@ -119,7 +120,8 @@ def consumers_of(config: Mapping, stage: str, **wildcards: str) -> list[tuple[st
         years = (wildcards["year"], f"{int(wildcards['year']) + 1:04d}")
         return [("cube_master", {"variant": wildcards["variant"], "product": product}),
                 *_export_jobs(config, "export_zarr", "year", years, wildcards["variant"], product),
-                *_export_jobs(config, "export_stats", "year", years, wildcards["variant"], product)]
+                *_export_jobs(config, "export_stats", "year", years, wildcards["variant"], product),
+                *_params_jobs(config, wildcards)]
     if stage == "cube_master":
         out = []
         if product in config["metadata_seeding"]["products"]:
@@ -160,6 +162,15 @@ def _export_jobs(config: Mapping, stage: str, key: str, values, variant: str, pr
                                                                                 spec["date_finish"])
             jobs += [(stage, {"experiment": name, key: value}) for value in values if value in covered]
     return jobs
+
+
+def _params_jobs(config: Mapping, wildcards: Mapping[str, str]) -> list:
+    """The parameter job of a per-year cube, when params.products and params.variants (none: all) include it."""
+    section = config.get("params") or {}
+    if wildcards["product"] in section.get("products", []) and wildcards["variant"] in (
+            section.get("variants") or [v.name for v in variants_of(config)]):
+        return [("params", dict(wildcards))]
+    return []
 
 
 def _export_years(experiment: Mapping) -> list[str]:

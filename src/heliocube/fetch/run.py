@@ -42,8 +42,6 @@ from .cache import CACHE_MISMATCH, MISSING, recorded_digests, recorded_mismatch
 from .download import DownloadError, download_verified, sha256_of
 from .gate import QC_METRICS, AcceptAll, Rejection
 from .jsoc_urls import resolve_jsoc_urls
-from .limiter import ConnectionLimiter
-from .pipeline import schedule_downloads
 from .verdicts import judge, previous_verdicts
 
 __all__ = ["LEDGER_COLUMNS", "SLOT_COLUMNS", "Filled", "Slot", "fetch_days", "fill_slots", "raw_file_name",
@@ -203,7 +201,6 @@ def fill_slots(product, slots: list[Slot], candidates: pd.DataFrame, context, ro
     checked: set[int] = set()
     qc_counts = collections.Counter()  # files inspected, verdicts reused
     session = new_session(context.connections)
-    limiter = ConnectionLimiter(context.connections)  # every request of the job to its archive holds a slot
 
     def target_of(position: int) -> Path | None:
         return _raw_target(root, product, candidates.iloc[position])
@@ -226,9 +223,9 @@ def fill_slots(product, slots: list[Slot], candidates: pd.DataFrame, context, ro
             _discard_changed(pool, [p for p in needed if p not in checked], candidates, target_of, digests, verdicts,
                              cache_notes)
             checked.update(needed)
-            jobs = _start_downloads(pool, product, candidates, needed, known_urls, context, base, refused, limiter,
-                                    lambda position: _download(session, product, candidates.iloc[position],
-                                                               known_urls, root, context, base, refused, limiter))
+            _resolve_urls(product, candidates, needed, known_urls, context, base, refused)
+            jobs = {position: pool.submit(_download, session, product, candidates.iloc[position], known_urls, root,
+                                          context, base, refused) for position in needed}
             for slot in round_slots:
                 outcome = jobs[slot.current].result()
                 if isinstance(outcome, Rejection):
@@ -269,12 +266,9 @@ def _discard_changed(pool, positions, candidates, target_of, digests, verdicts, 
         log.warning("%s: %s", record_id, detail)
 
 
-def _start_downloads(pool, product, candidates, positions, known_urls, context, base: str, refused: dict, limiter,
-                     download) -> dict:
-    """Start the downloads of ``positions`` (:func:`heliocube.fetch.pipeline.schedule_downloads`): at once for
-    a candidate with its location, as its export finishes for one that needs a JSOC export. Returns each one's
-    future outcome. ``known_urls`` gets the archive-relative location of each candidate that still needs
-    downloading (JSOC: from exports sized by the manifest's bytes; ``refused`` the records JSOC would not export). A
+def _resolve_urls(product, candidates, positions, known_urls, context, base: str, refused: dict) -> None:
+    """Fill ``known_urls`` with the archive-relative location of each candidate that still needs downloading
+    (JSOC: from exports sized by the manifest's bytes; ``refused`` gets the records JSOC would not export). A
     manifest's absolute URL (written before locations) becomes a location when it lies on ``base``; any other value
     is kept as it is, for `_download` to refuse with its reason."""
     for position in positions:
@@ -285,18 +279,10 @@ def _start_downloads(pool, product, candidates, positions, known_urls, context, 
     # but before its receipt left no record of it.
     sizes = {candidates.iloc[p]["record_id"]: candidates.iloc[p]["size"] for p in positions}  # in time order
     unresolved = {record_id: size for record_id, size in sizes.items() if record_id not in known_urls}
-    unresolved = unresolved if product.is_jsoc else {}
-
-    def export(on_result):
-        def record(result):  # the locations first: the downloads read them
-            known_urls.update({record: _location_or_as_is(url, base) for record, url in result.urls.items()})
-            refused.update(result.refused)
-            return on_result(result)
-
-        resolve_jsoc_urls(product, unresolved, context, on_result=record, limiter=limiter)
-
-    return schedule_downloads(pool, positions, lambda position: candidates.iloc[position]["record_id"], unresolved,
-                              download, export)
+    if unresolved and product.is_jsoc:
+        exported = resolve_jsoc_urls(product, unresolved, context)
+        known_urls.update({record: _location_or_as_is(url, base) for record, url in exported.urls.items()})
+        refused.update(exported.refused)
 
 
 def _raw_target(root, product, row: pd.Series) -> Path | None:
@@ -315,7 +301,7 @@ def _location_or_as_is(url: str, base: str) -> str:
 
 
 def _download(session, product, row: pd.Series, known_urls: dict, root, context, base: str,
-              refused: dict, limiter=None) -> Path | Rejection:
+              refused: dict) -> Path | Rejection:
     """The candidate's raw file (downloaded unless cached), or why it cannot be had: a record id that names no
     plain local file (``unsafe_record``), a location off the archive (``foreign_host``) or outside its base
     (``unsafe_location``, refused before any request), or the download's failure."""
@@ -335,8 +321,7 @@ def _download(session, product, row: pd.Series, known_urls: dict, root, context,
         return Rejection("unsafe_location", detail=str(err))
     try:
         size = None if pd.isna(row["size"]) else int(row["size"])
-        return download_verified(session, url, target, context.policy, context.timeout, expected_size=size,
-                                 limiter=limiter)
+        return download_verified(session, url, target, context.policy, context.timeout, expected_size=size)
     except DownloadError as err:
         return Rejection(err.reason, detail=err.detail)
 
