@@ -220,8 +220,8 @@ def _write_cubes(events: pd.DataFrame, sampled: pd.DataFrame, output_root, out: 
                 for position, row in enumerate(rows):
                     frame, header = read_cleaned_frame(output_root, sampled.loc[row, "file"],
                                                        int(sampled.loc[row, "hdu"]))  # fmt: skip
-                    cube.write(row, frame)
                     single.write(position, frame)
+                    cube.copy(row, single, position)
                     if config["fits_copies"]:
                         _write_copy(fits_dir, sampled.loc[row], frame, header)
                         copies.add(sampled.loc[row, "filename"])

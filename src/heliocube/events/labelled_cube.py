@@ -145,6 +145,16 @@ class LabelledCubeWriter:
         self._file["frames"][row] = frame
         self.written += 1
 
+    def copy(self, row: int, source: LabelledCubeWriter, source_row: int) -> None:
+        """Store the frame ``source`` holds at ``source_row`` as table row ``row``, copying its compressed chunk
+        (both files have the same chunks and filters: a frame is compressed once, not once per file)."""
+        if source.shape != self.shape:
+            raise ValueError(f"{self.table.loc[row, 'file']}: frame shape {source.shape}, the dataset's frames are "
+                             f"{self.shape}; an event dataset needs one frame size (one variant)")
+        mask, chunk = source._file["frames"].id.read_direct_chunk((source_row, 0, 0))
+        self._file["frames"].id.write_direct_chunk((row, 0, 0), chunk, mask)
+        self.written += 1
+
     def __exit__(self, exc_type, exc, tb) -> None:
         self._file.close()
         if exc_type is None and self.written != len(self.table):
