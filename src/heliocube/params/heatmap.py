@@ -14,7 +14,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-__all__ = ["render_heatmap", "write_heatmaps"]
+__all__ = ["heatmap_name", "render_heatmap", "render_heatmap_sheet", "write_heatmaps"]
 
 
 def _display(image: np.ndarray) -> np.ndarray:
@@ -26,6 +26,36 @@ def _display(image: np.ndarray) -> np.ndarray:
     lo, hi = np.percentile(finite, [1, 99.5])
     scaled = np.clip((image - lo) / (hi - lo if hi > lo else 1.0), 0, 1)
     return np.sqrt(np.nan_to_num(scaled))
+
+
+def _draw(figure, axes, bar_axes, image: np.ndarray, grid_values: np.ndarray, name: str, units: str,
+          title: str) -> None:
+    """One heatmap on ``axes`` with its colour bar on ``bar_axes``."""
+    values = np.asarray(grid_values, dtype=np.float64)
+    height, width = np.asarray(image).shape
+    axes.imshow(_display(image), cmap="gray", origin="lower", extent=(0, width, 0, height), interpolation="nearest")
+    finite = values[np.isfinite(values)]
+    vmin, vmax = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+    cells = axes.imshow(np.ma.masked_invalid(values), cmap="viridis", origin="lower", extent=(0, width, 0, height),
+                        alpha=0.6, interpolation="nearest", vmin=vmin, vmax=vmax if vmax > vmin else vmin + 1e-9)
+    grid = values.shape[0]
+    if grid <= 32:  # cell borders, where they do not hide the image
+        for k in range(1, grid):
+            axes.axhline(k * height / grid, color="white", lw=0.3, alpha=0.5)
+            axes.axvline(k * width / grid, color="white", lw=0.3, alpha=0.5)
+    axes.set_xticks([])
+    axes.set_yticks([])
+    if title:
+        axes.set_title(title, fontsize=9)
+    bar = figure.colorbar(cells, cax=bar_axes)
+    bar.set_label(f"{name.replace('_', ' ')} [{units}]", fontsize=8)
+    bar.ax.tick_params(labelsize=7)
+
+
+def _encode(figure, fmt: str) -> bytes:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format=fmt)
+    return buffer.getvalue()
 
 
 def render_heatmap(image: np.ndarray, grid_values: np.ndarray, name: str, units: str, *, title: str = "",
@@ -54,30 +84,37 @@ def render_heatmap(image: np.ndarray, grid_values: np.ndarray, name: str, units:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    values = np.asarray(grid_values, dtype=np.float64)
-    height, width = np.asarray(image).shape
     figure = Figure(figsize=(5.2, 4.4), dpi=100)
     FigureCanvasAgg(figure)
-    axes = figure.add_axes((0.04, 0.06, 0.72, 0.84))
-    axes.imshow(_display(image), cmap="gray", origin="lower", extent=(0, width, 0, height), interpolation="nearest")
-    finite = values[np.isfinite(values)]
-    vmin, vmax = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
-    cells = axes.imshow(np.ma.masked_invalid(values), cmap="viridis", origin="lower", extent=(0, width, 0, height),
-                        alpha=0.6, interpolation="nearest", vmin=vmin, vmax=vmax if vmax > vmin else vmin + 1e-9)
-    grid = values.shape[0]
-    if grid <= 32:  # cell borders, where they do not hide the image
-        for k in range(1, grid):
-            axes.axhline(k * height / grid, color="white", lw=0.3, alpha=0.5)
-            axes.axvline(k * width / grid, color="white", lw=0.3, alpha=0.5)
-    axes.set_xticks([])
-    axes.set_yticks([])
+    _draw(figure, figure.add_axes((0.04, 0.06, 0.72, 0.84)), figure.add_axes((0.79, 0.06, 0.04, 0.84)), image,
+          grid_values, name, units, title)
+    return _encode(figure, fmt)
+
+
+def render_heatmap_sheet(image: np.ndarray, values: np.ndarray, names, units, *, title: str = "",
+                         fmt: str = "png") -> bytes:
+    """All parameters of one frame as heatmaps on one sheet (two rows), e.g. for the report.
+
+    Parameters
+    ----------
+    values : numpy.ndarray
+        ``(G, G, P)`` parameters, the last axis in the order of ``names`` and ``units``.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    columns = (len(names) + 1) // 2
+    figure = Figure(figsize=(2.6 * columns, 5.0), dpi=90)
+    FigureCanvasAgg(figure)
     if title:
-        axes.set_title(title, fontsize=9)
-    bar = figure.colorbar(cells, cax=figure.add_axes((0.79, 0.06, 0.04, 0.84)))
-    bar.set_label(f"{name.replace('_', ' ')} [{units}]")
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format=fmt)
-    return buffer.getvalue()
+        figure.suptitle(title, fontsize=10)
+    for k, (name, unit) in enumerate(zip(names, units, strict=True)):
+        row, column = divmod(k, columns)
+        left, bottom = column / columns, 0.5 - row * 0.47
+        axes = figure.add_axes((left + 0.01, bottom + 0.02, 0.70 / columns, 0.38))
+        bar = figure.add_axes((left + 0.74 / columns, bottom + 0.02, 0.04 / columns, 0.38))
+        _draw(figure, axes, bar, image, values[..., k], name, unit, "")
+    return _encode(figure, fmt)
 
 
 def heatmap_name(slot_time: str, parameter: str) -> str:

@@ -14,6 +14,7 @@ from ..paths import atomic_path
 from . import collect, figures
 from .cubes import master_cubes, sample_cube, synced_abs_dt, synced_files
 from .html import Facts, Figure, Section, Table, Text, ThumbnailGrid, render_page
+from .params import params_blocks
 from .thumbnails import display_settings, thumbnail_png
 
 __all__ = ["SECTIONS", "build_report"]
@@ -27,6 +28,7 @@ SECTIONS = (
     ("rejections", "Rejections over time"),
     ("sync-dt", "Synced |dt|"),
     ("thumbnails", "Thumbnails"),
+    ("params", "Image parameters"),
     ("runtimes", "Runtimes"),
     ("ledgers", "Ledgers"),
 )
@@ -190,6 +192,7 @@ def build_report(root: str | os.PathLike, output_path: str | os.PathLike, *, thu
         "rejections": lambda: _rejections(fetch_ledger),
         "sync-dt": lambda: _sync_dt(synced),
         "thumbnails": lambda: _thumbnails(samples),
+        "params": lambda: params_blocks(root),
         "runtimes": lambda: _runtimes(collect.benchmarks(root)),
         "ledgers": lambda: _ledgers(fetch_ledger, clean_ledger, sync_ledger, max_table_rows),
     }
