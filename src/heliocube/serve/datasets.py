@@ -190,7 +190,7 @@ class Catalog:
     def __init__(self, root: str | os.PathLike) -> None:
         self.root = Path(root).resolve()
         self._series: dict[tuple[str, str, str], Series] = {}
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # a parameter series asks for its cube's
 
     # listings: every name comes from the file system, so a request can only select what is there
     def variants(self, kind: str, product: str | None = None) -> list[str]:
@@ -245,6 +245,8 @@ class Catalog:
             if cached is not None:
                 cached.close()
             series = self._build(kind, variant, product, files, signature)
+            if kind == "params" and self._files("cubes", variant, product):
+                series.cadence = self.series("cubes", variant, product).cadence  # parameter files record none
             self._series[key] = series
             return series
 
