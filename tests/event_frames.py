@@ -56,11 +56,12 @@ def record_of(t: pd.Timestamp, wavelength: int = 131) -> str:
 
 
 def write_frame_table(root: Path, row: dict, *, product: str = "AIA131", wavelength: int = 131, status=None,
-                      times=None, day_files: bool = False, append: bool = False) -> Path:
+                      times=None, day_files: bool = False, append: bool = False, files: bool = True) -> Path:
     """Write ``events/demo/frames/{event_id}.csv`` and the cleaned FITS of its ``ok`` frames under ``root``.
 
     ``status(i, t)`` gives ``(status, reason)`` per frame (default every frame ``ok``); ``append`` adds the rows to
-    the event's table (a second product).
+    the event's table (a second product); ``files=False`` names the FITS files without writing them (for tests
+    that read no frame).
     """
     times = frame_times(row) if times is None else times
     rows, days = [], {}
@@ -75,7 +76,7 @@ def write_frame_table(root: Path, row: dict, *, product: str = "AIA131", wavelen
             else:
                 file = f"frames/test/{product}/{t:%Y%m%dT%H%M%S}.fits"
                 path = root / file
-                if not path.exists():
+                if files and not path.exists():
                     path.parent.mkdir(parents=True, exist_ok=True)
                     header = fits.Header({"BUNIT": "DN/s", "T_OBS": iso(t)})
                     fits.PrimaryHDU(np.full(SHAPE, expected_value(t), np.float32), header).writeto(path)

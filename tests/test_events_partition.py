@@ -74,7 +74,7 @@ def test_no_buffer_means_no_pre_or_post_bins(tmp_path):
 
 
 def _frames(tmp_path, events):
-    tables = [read_frame_table(write_frame_table(tmp_path, row), row["event_id"]) for row in events]
+    tables = [read_frame_table(write_frame_table(tmp_path, row, files=False), row["event_id"]) for row in events]
     return pd.concat(tables, ignore_index=True)
 
 

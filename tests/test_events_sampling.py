@@ -17,8 +17,8 @@ from .event_frames import event, frame_times, some_bad, write_events, write_fram
 
 def _owned(tmp_path, rows, status=None, times=None):
     events = read_events(write_events(tmp_path / "events.csv", rows))
-    tables = [read_frame_table(write_frame_table(tmp_path, row, status=status, times=times), row["event_id"])
-              for row in rows]  # fmt: skip
+    paths = [write_frame_table(tmp_path, row, status=status, times=times, files=False) for row in rows]
+    tables = [read_frame_table(path, row["event_id"]) for path, row in zip(paths, rows, strict=True)]
     frames = assign_owners(events, pd.concat(tables, ignore_index=True))
     frames["filename"] = [seed_file_name(p, r, t) for p, r, t in
                           zip(frames["product"], frames["record"], frames["time"], strict=True)]  # fmt: skip
