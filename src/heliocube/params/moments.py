@@ -33,12 +33,12 @@ class CellMoments:
 def histogram_moments(p: np.ndarray) -> CellMoments:
     """Moments of every cell from its normalised histogram ``p`` (``(..., L)``, bins at levels 0 .. L-1)."""
     z = np.arange(p.shape[-1], dtype=np.float64)
-    mean = (p * z).sum(axis=-1)
-    d = z - mean[..., None]
+    mean = p @ z
+    d = z - mean[..., None]  # centred first: raw moments of levels up to 255**4 would cancel
     d2 = d * d
-    variance = (d2 * p).sum(axis=-1)
-    m3 = (d2 * d * p).sum(axis=-1)
-    m4 = (d2 * d2 * p).sum(axis=-1)
+    variance = np.einsum("...i,...i->...", d2, p)
+    m3 = np.einsum("...i,...i,...i->...", d2, d, p)
+    m4 = np.einsum("...i,...i,...i->...", d2, d2, p)
     flat = variance <= 1e-12  # one level: exactly 0 up to rounding
     spread = np.where(flat, 1.0, variance)
     with np.errstate(invalid="ignore"):

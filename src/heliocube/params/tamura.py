@@ -67,12 +67,19 @@ def angle_bins_of_levels(gradients, mask: np.ndarray, n_bins: int) -> np.ndarray
     of 8-bit levels are looked up in a table of every pair (exact, and no arctan per pixel)."""
     if gradients.dh.dtype == np.int16:
         table = _bin_table(n_bins)
-        index = gradients.dh.astype(np.int32)
+        where = np.flatnonzero(mask) if np.count_nonzero(mask) < mask.size // 4 else None
+        dh, dv = (gradients.dh, gradients.dv) if where is None else (gradients.dh.ravel()[where],
+                                                                     gradients.dv.ravel()[where])
+        index = dh.astype(np.int32)
         index *= 2 * _MAX_8BIT + 1
-        index += gradients.dv
+        index += dv
         index += _MAX_8BIT * (2 * _MAX_8BIT + 2)
-        index[~mask] = table.size - 1
-        return np.take(table, index)
+        if where is None:  # most pixels are above the threshold: look every pixel up
+            index[~mask] = table.size - 1
+            return np.take(table, index)
+        out = np.full(mask.shape, n_bins, dtype=np.uint16)
+        out.ravel()[where] = np.take(table, index)  # a few are (quiet Sun at full resolution): only those
+        return out
     out = np.full(mask.shape, n_bins, dtype=np.uint16)
     out[mask] = angle_bins(gradients.dh[mask], gradients.dv[mask], n_bins)
     return out
