@@ -31,13 +31,8 @@ def _fractal(edges: np.ndarray) -> float:
     sizes = box_sizes(*edges.shape)
     if len(sizes) < 2:
         return math.nan
-    counts = []
-    for size in sizes:
-        n = 0
-        for y in range(0, edges.shape[0], size):
-            for x in range(0, edges.shape[1], size):
-                n += bool(edges[y:y + size, x:x + size].any())
-        counts.append(n)
+    h, w = edges.shape
+    counts = [int(edges.reshape(h // s, s, w // s, s).any(axis=(1, 3)).sum()) for s in sizes]
     if counts[0] == 0:
         return 0.0
     x = np.log(1.0 / np.asarray(sizes, dtype=float))
