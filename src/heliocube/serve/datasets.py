@@ -84,12 +84,12 @@ class Series:
     def nearest(self, time: np.datetime64, tolerance: np.timedelta64) -> int:
         """Position of the frame nearest ``time``; RequestError naming ``time`` when none is within ``tolerance``."""
         if len(self.times) == 0:
-            raise RequestError("time", f"{self.product} ({self.variant}) has no {self.kind} frames")
+            raise RequestError("time", f"{self.kind}/{self.variant}/{self.product} holds no frames")
         i = int(np.searchsorted(self.times, time))
         candidates = [j for j in (i - 1, i) if 0 <= j < len(self.times)]
         best = min(candidates, key=lambda j: abs(self.times[j] - time))
         if abs(self.times[best] - time) > tolerance:
-            raise RequestError("time", f"no {self.product} ({self.variant}) {self.kind} frame within "
+            raise RequestError("time", f"no {self.product} frame in {self.kind}/{self.variant} within "
                                f"{tolerance / np.timedelta64(1, 's'):g} s of {_iso(time)} (nearest: "
                                f"{_iso(self.times[best])}); widen it with tolerance=SECONDS")
         return best
