@@ -35,6 +35,8 @@ SHARDS_BOTH = ["exports/both/shards/2010-12.index.json", "exports/both/shards/20
 SHARDS_HMI = ["exports/hmi-12h/shards/2010-12.index.json", "exports/hmi-12h/shards/2011-01.index.json"]
 INDEX_BOTH, INDEX_HMI = ["exports/both/shards/index.json"], ["exports/hmi-12h/shards/index.json"]
 NORM_BOTH, NORM_HMI = ["exports/both/normalization.json"], ["exports/hmi-12h/normalization.json"]
+EVENT_DATASET = [f"events/flares/dataset/{name}" for name in ("labels.csv", "labels.tsv", "summary.csv", "summary.md",
+                                                               "accounting.csv", "events.h5", "per_event", "sampling")]
 #: One job of each stage in the config below.
 SAMPLE_JOBS = {
     "query": {"product": "HMI_720s", "month": "2011-01"}, "fetch": {"product": "HMI_720s", "month": "2011-01"},
@@ -46,6 +48,8 @@ SAMPLE_JOBS = {
     "export_splits": {"experiment": "hmi-12h"}, "export_shards": {"experiment": "both", "month": "2010-12"},
     "export_shard_index": {"experiment": "both"}, "export_stats": {"experiment": "hmi-12h", "year": "2010"},
     "export_normalization": {"experiment": "both"},
+    "events_select": {"name": "flares"}, "events_frames": {"name": "flares", "event_id": "FL20101231T101500"},
+    "events_dataset": {"name": "flares"},
     "params": {"variant": V32, "product": "HMI_720s", "year": "2011"}, "report": {},
 }
 
@@ -61,6 +65,7 @@ def config(tmp_path):
         "metadata_seeding": {"products": ["HMI_720s"]},
         "experiments": [{"name": "both", "products": ["EIT195", "HMI_720s"], "prior_tool_layout": True},
                         {"name": "hmi-12h", "products": ["HMI_720s"], "variant": V32}],
+        "events": [{"name": "flares", "products": ["AIA131"]}],
     })
 
 
@@ -118,6 +123,10 @@ def test_a_fetch_job_has_everything_built_from_its_month_downstream_in_pipeline_
     ("export_shard_index", {"experiment": "hmi-12h"}, REPORT),
     ("export_stats", {"experiment": "hmi-12h", "year": "2010"}, [*NORM_HMI, *REPORT]),
     ("export_normalization", {"experiment": "hmi-12h"}, REPORT),
+    # the frame tables are read from events.csv by the checkpoint's consumers: only the dataset is known from config
+    ("events_select", {"name": "flares"}, [*EVENT_DATASET, *REPORT]),
+    ("events_frames", {"name": "flares", "event_id": "FL20101231T101500"}, [*EVENT_DATASET, *REPORT]),
+    ("events_dataset", {"name": "flares"}, REPORT),
     ("report", {}, []),
 ])
 def test_downstream_of_each_stage(config, stage, wildcards, expected):
