@@ -13,6 +13,7 @@ As in the seed, :func:`convert_param_xml_to_ndarray` returns an array indexed ``
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from xml.etree import ElementTree as ET
 from xml.sax.saxutils import quoteattr
@@ -44,13 +45,17 @@ def _number_texts(values: np.ndarray) -> list[str]:
     return orjson.dumps(flat, option=orjson.OPT_SERIALIZE_NUMPY)[1:-1].decode().replace("null", "NaN").split(",")
 
 
+@functools.lru_cache(maxsize=8)
+def _frame_template(rows: int, cols: int, names: tuple[str, ...]) -> str:
+    """Every cell of a frame with its x and y written in and a ``{}`` per value: one ``str.format`` per frame."""
+    values = "".join(f"<{name}>{{}}</{name}>" for name in names)
+    return "".join(f"<cell><x>{x}</x><y>{y}</y>{values}</cell>" for y in range(rows) for x in range(cols))
+
+
 def _cells(grid: np.ndarray, names: Sequence[str]) -> str:
     """The cells of one (G, G, P) frame, row by row."""
-    rows, cols, n = grid.shape
-    template = "<cell><x>{}</x><y>{}</y>" + "".join(f"<{name}>{{}}</{name}>" for name in names) + "</cell>"
-    texts = _number_texts(grid)
-    return "".join(template.format(x, y, *texts[(y * cols + x) * n:(y * cols + x + 1) * n])
-                   for y in range(rows) for x in range(cols))
+    rows, cols, _ = grid.shape
+    return _frame_template(rows, cols, tuple(names)).format(*_number_texts(grid))
 
 
 def params_xml(grid: np.ndarray, names: Sequence[str], attrs: Mapping[str, object]) -> str:
