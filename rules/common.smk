@@ -307,6 +307,13 @@ def get_event_spec(wildcards):
     return EVENTS[wildcards.name]
 
 
+def get_event_frames_params(wildcards):
+    """What an event's frames depend on besides its row: the channels and how frames are cleaned (not the selection
+    rules, so a new selection reruns only the events whose row changed)."""
+    spec = EVENTS[wildcards.name]
+    return {key: spec[key] for key in ("products", "image_size", "resize_method")}
+
+
 def get_event_csv(wildcards):
     """The event table a csv-sourced dataset reads (none for HEK)."""
     spec = EVENTS[wildcards.name]

@@ -38,7 +38,7 @@ rule events_frames:
         frames=f"{ROOT}/events/{{name}}/frames/{{event_id}}.csv",
     params:
         event=get_event_row,
-        spec=get_event_spec,
+        frames=get_event_frames_params,
     resources:
         jsoc_connections=get_event_jsoc_connections,
         runtime=240,
