@@ -340,8 +340,9 @@ def get_events_table(wildcards):
 
 
 def get_event_row(wildcards):
-    """The event's row of events.csv (its window and class)."""
-    return next(row for row in _event_rows(wildcards.name) if row["event_id"] == wildcards.event_id)
+    """The event's window from events.csv (what its frames depend on; its rank or reason text may change freely)."""
+    row = next(row for row in _event_rows(wildcards.name) if row["event_id"] == wildcards.event_id)
+    return {key: row[key] for key in ("event_id", "window_start", "window_end")}
 
 
 def get_event_frame_tables(wildcards):
