@@ -155,23 +155,22 @@ def build_event_dataset(events_csv: str | os.PathLike, frame_tables: Mapping[str
     out = dataset_dir(output_root, name)
     events, frames = _load(events_csv, frame_tables, config["label_overlap"])
     products = sorted(frames["product"].unique()) or [""]
-    chosen: dict = {}
-    logs, summary_rows, outcomes = {}, [], pd.Series(dtype=object)
+    chosen, logs, summary_rows = [], {}, []
+    frames["outcome"] = ""
     for _, event in events.iterrows():
         event_id, event_logs = event["event_id"], []
         for product in products:
             rows = frames[(frames["event_id"] == event_id) & (frames["product"] == product)]
             samples = sample_event(rows, event, product, seed=config["seed"], n_pre=config["n_pre"],
                                    n_post=config["n_post"])  # fmt: skip
-            for phase in ("pre", "flare", "post"):
-                chosen.update(dict.fromkeys(samples[phase].chosen, phase))
-                event_logs += samples[phase].log
-            outcome = _outcomes(rows, set(chosen))
-            outcomes = pd.concat([outcomes, outcome]) if len(outcomes) else outcome
+            picked = [label for phase in ("pre", "flare", "post") for label in samples[phase].chosen]
+            event_logs += [row for phase in ("pre", "flare", "post") for row in samples[phase].log]
+            outcome = _outcomes(rows, set(picked))
+            frames.loc[rows.index, "outcome"] = outcome
             summary_rows.append(_summary_row(event, product, samples, outcome))
+            chosen += picked
         logs[event_id] = pd.DataFrame(event_logs, columns=list(LOG_COLUMNS))
-    frames["outcome"] = outcomes.reindex(frames.index) if len(frames) else pd.Series(dtype=object)
-    sampled = frames.loc[sorted(chosen, key=lambda label: (frames.index.get_loc(label)))]
+    sampled = frames.loc[sorted(chosen)]  # each frame once: only its owner draws it
     sampled = sampled.assign(label=sampled["owner_phase"].map(LABEL_OF_PHASE))
     labels = label_table(sampled, **config["labels"])
     write_labels(labels, out / "labels.csv", out / "labels.tsv")
