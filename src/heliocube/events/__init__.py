@@ -4,5 +4,5 @@ cadence through the query/fetch/clean code, then pre/flare/post sampling, labels
 Modules: :mod:`.settings` (the config's ``events`` entries), :mod:`.hek` and :mod:`.table` (candidates in),
 :mod:`.selection` (kept or dropped, with reasons), :mod:`.frames` (one event's frames), :mod:`.run` (job entry
 points), and the sampling side (:mod:`.partition`, :mod:`.sampling`, :mod:`.labels`, :mod:`.summary`,
-:mod:`.dataset`). Nothing is imported here, so the Snakefile's parse stays cheap.
+:mod:`.labelled_cube`, :mod:`.dataset`). Nothing is imported here, so the Snakefile's parse stays cheap.
 """
