@@ -156,3 +156,15 @@ def test_malformed_frame_row_is_named(tmp_path):
     with pytest.raises(ValueError, match="row 1: status ok without a file"):
         read_frame_table(path, "E1")
     assert record_of(pd.Timestamp("2014-05-01T10:00:30")) == "aia.lev1_euv_12s[2014-05-01T10:00:30Z][131]"
+
+
+def test_without_a_peak_the_flare_midpoint_decides(tmp_path):
+    rows = [event("A", "2014-05-01T10:00:00", "2014-05-01T10:20:00"),  # midpoint 10:10
+            event("B", "2014-05-01T10:10:00", "2014-05-01T10:30:00")]  # midpoint 10:20
+    for row in rows:
+        row["peak"] = ""
+    events = read_events(write_events(tmp_path / "events.csv", rows))
+    assert events["peak"].isna().all()
+    owners = assign_owners(events, _frames(tmp_path, rows))
+    assert set(owners.loc[owners["time"] == pd.Timestamp("2014-05-01T10:14:00.57"), "owner_event"]) == {"A"}
+    assert set(owners.loc[owners["time"] == pd.Timestamp("2014-05-01T10:16:00.57"), "owner_event"]) == {"B"}

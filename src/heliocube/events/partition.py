@@ -97,7 +97,7 @@ def read_events(path: str | os.PathLike) -> pd.DataFrame:
         table[column] = _utc(table[column], f"{path}: column {column}")
     if "peak" in table.columns:
         table["peak"] = pd.to_datetime(table["peak"].replace("", None), format="ISO8601", utc=True,
-                                       errors="coerce").dt.tz_localize(None)  # fmt: skip
+                                       errors="coerce").dt.tz_localize(None).astype("datetime64[ns]")  # fmt: skip
     else:
         table["peak"] = pd.NaT
     if "goes_class" not in table.columns:
