@@ -183,6 +183,13 @@ def test_per_product_defaults_and_overrides():
     assert ParamSettings.from_json(custom.to_json()) == custom
 
 
+def test_a_grid_matters_only_where_parameters_are_built():
+    """The default grid (64) does not divide 32 px frames: no error while params.products is empty."""
+    config = validate_config({"products": ["AIA171"], "date_start": "2011-01-01", "date_finish": "2011-01-02",
+                              "image_size": 32}, require_email=False)
+    assert config["params"] == {"products": [], "variants": None, "grid": 64, "defaults": {}, "settings": {}}
+
+
 @pytest.mark.parametrize(("params", "key"), [
     ({"products": ["AIA193"]}, "params.products[0]"),
     ({"products": ["AIA171"], "grid": 3}, "params.grid"),

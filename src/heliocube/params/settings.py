@@ -153,8 +153,8 @@ def params_problems(config: Mapping) -> list[tuple[str, str]]:
                                                           f"({', '.join(variants)})"))
     grid = section.get("grid", 64)
     for name, variant in variants.items():
-        if chosen and name not in chosen:
-            continue
+        if not section.get("products") or (chosen and name not in chosen):
+            continue  # no parameters of this variant: any grid will do
         size = variant.image_size
         if size % grid or size // grid < 2:
             problems.append(("params.grid", f"{grid} does not divide variant {name}'s {size} px frames into cells "
