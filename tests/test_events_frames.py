@@ -103,6 +103,9 @@ def test_overlapping_events_share_their_downloads(clean_archive, clean_context_f
     assert exports and all("%7Bimage%7D" in q and "spikes" not in q for q in exports)
     for table in tables:  # each event has its own cleaned copy of the shared frames
         assert table.loc[table["status"] == "ok", "file"].str.contains(f"/{AIA}/").all()
+    seen = len(archive.access_log)  # a rerun (a retried job) downloads nothing and gives the same table
+    assert frames_of(config, context, first).equals(tables[0])
+    assert not [e for e in archive.access_log[seen:] if e["path"].startswith("/SUM")]
 
 
 def test_the_demo_built_its_event_dataset(demo_run):
