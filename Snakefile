@@ -28,7 +28,7 @@ include: "rules/report.smk"
 
 
 # Joining per-year cubes writes only virtual-dataset maps, consolidating a Zarr store only its metadata, splits
-# only a CSV of times: not worth a cluster submission.
+# only a CSV of times, selecting events one HEK query: not worth a cluster submission.
 localrules:
     all,
     cube_master,
@@ -36,6 +36,7 @@ localrules:
     export_splits,
     export_shard_index,
     export_normalization,
+    events_select,
 
 
 rule all:
