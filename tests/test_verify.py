@@ -85,7 +85,7 @@ def verify(root, *options, capsys) -> tuple[int, list[str]]:
 def test_an_intact_tree_verifies(tree, capsys):
     status, lines = verify(tree.root, capsys=capsys)
     assert status == 0
-    assert lines == ["checked 4 raw files, 4 frames, 4 cube rows: 0 mismatches"]
+    assert lines == ["checked 4 raw files, 4 handoffs, 4 frames, 4 cube rows: 0 mismatches"]
 
 
 @pytest.mark.parametrize("how", CORRUPTIONS)
@@ -104,7 +104,7 @@ def test_a_corrupted_raw_file_is_named_then_fetched_again_and_everything_rebuilt
     assert status == 1
     assert lines[0] == (f"{slots['path'].iloc[1]}: raw file vs raw/{PRODUCT}/2010/2010-10-15.receipt.json: "
                         f"expected sha256 {slots['sha256'].iloc[1]}, found {found}")
-    assert lines[1:] == ["checked 4 raw files, 4 frames, 4 cube rows: 1 mismatch",
+    assert lines[1:] == ["checked 4 raw files, 4 handoffs, 4 frames, 4 cube rows: 1 mismatch",
                          f"next: heliocube verify {tree.root} --repair"]
 
     status, lines = verify(tree.root, "--repair", capsys=capsys)
@@ -119,7 +119,8 @@ def test_a_corrupted_raw_file_is_named_then_fetched_again_and_everything_rebuilt
     pixels, sha = tree.cube()
     np.testing.assert_array_equal(pixels, reference_pixels)
     assert sha == reference_sha
-    assert verify(tree.root, capsys=capsys) == (0, ["checked 4 raw files, 4 frames, 4 cube rows: 0 mismatches"])
+    assert verify(tree.root, capsys=capsys) == (
+        0, ["checked 4 raw files, 4 handoffs, 4 frames, 4 cube rows: 0 mismatches"])
 
 
 def test_a_changed_frame_and_cube_row_are_named_and_rebuilt(tree, capsys):
@@ -138,7 +139,7 @@ def test_a_changed_frame_and_cube_row_are_named_and_rebuilt(tree, capsys):
     assert lines[0].startswith(f"{index['frame_file'].iloc[0]}[2]: frame vs frames/{name}/{PRODUCT}/2010-10.index.csv: "
                                f"expected sha256 {index['frame_sha256'].iloc[1]}, found ")
     assert lines[1].startswith(f"{year}[0]: cube row of {record} vs its frames/frame_sha256: expected sha256 ")
-    assert lines[2] == "checked 4 raw files, 4 frames, 4 cube rows: 2 mismatches"
+    assert lines[2] == "checked 4 raw files, 4 handoffs, 4 frames, 4 cube rows: 2 mismatches"
 
     status, lines = verify(tree.root, "--repair", capsys=capsys)
     removed = sorted(line.split()[1] for line in lines if line.startswith("removed "))

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import logging
 import os
 from collections.abc import Iterable
@@ -32,15 +33,13 @@ import pandas as pd
 from astropy.io import fits
 
 from .fetch.cache import CACHE_MISMATCH, recorded_mismatch
-from .fetch.gate import QC_METRICS
-from .fetch.run import LEDGER_COLUMNS
+from .fetch.gate import LEDGER_COLUMNS, QC_METRICS
 from .frameio import blank_to_nan, read_frame, write_frames, write_image
 from .header import with_record_keywords
 from .manifest import record_keywords
-from .paths import atomic_path
+from .paths import atomic_path, day_receipt_path
 from .progress import Progress
 from .registry import get_product
-from .resize import resize_frame
 from .variants import Variant
 
 __all__ = [
@@ -100,6 +99,8 @@ def clean_frame(data: np.ndarray, header: fits.Header, product_name: str, varian
     data with ``BLANK`` pixels (:func:`heliocube.frameio.read_frame`) become floats with NaN there first, so no
     step ever averages a ``BLANK`` value.
     """
+    from .resize import resize_frame  # OpenCV: not for the jobs that only read indexes (cube)
+
     data = blank_to_nan(data, header)
     if variant.calibration:
         from .calibrate import calibrate  # sunpy-heavy: imported only for variants that calibrate
@@ -156,6 +157,8 @@ def clean_days(product_name: str, variant: Variant, days: Iterable[dt.date], slo
     slots = slots[slots_on_grid(slots["slot"], variant.cadence, anchor)] if len(slots) else slots
     index_rows, ledger_rows = [], []
     days = sorted(days)  # an iterable, read once
+    handoffs = _recorded_handoffs(product_name, days, root)
+    n_handed = 0
     progress = Progress(f"{product_name} {variant.name} clean",
                         int(slots["day"].isin([day.isoformat() for day in days]).sum()), unit="frames",
                         every=progress_every, logger=log)
@@ -178,9 +181,16 @@ def clean_days(product_name: str, variant: Variant, days: Iterable[dt.date], slo
                 progress.advance()
                 continue
             try:
-                data, header = read_frame(Path(root, slot["path"]))
-                header = with_record_keywords(header, record_keywords(product, slot))  # as-is JSOC: the geometry
-                frame, header = clean_frame(data, header, product_name, variant, copy_header=False)
+                # the frame the fetch job kept when it decoded the file for QC; else decode it (the same result)
+                made = _from_handoff(handoffs.get(slot["sha256"]), root, slot, product, variant)
+                if made is not None:
+                    frame, header = made
+                    n_handed += 1
+                else:
+                    data, header = read_frame(Path(root, slot["path"]))
+                    header = with_record_keywords(header, record_keywords(product, slot))  # as-is JSOC: geometry
+                    made = _calibrated_binned(data, header, product_name, variant)
+                    frame, header = made or clean_frame(data, header, product_name, variant, copy_header=False)
             except (ValueError, RuntimeError) as exc:  # unreadable since fetch, or a calibration that cannot apply
                 ledger_rows.append({"product": product_name, "day": day.isoformat(), "slot": slot["slot"],
                                     "record_id": slot["record_id"], "time_utc": slot["time_utc"],
@@ -218,9 +228,37 @@ def clean_days(product_name: str, variant: Variant, days: Iterable[dt.date], slo
     progress.finish()
     index = pd.DataFrame(index_rows, columns=list(INDEX_COLUMNS))
     ledger = pd.DataFrame(ledger_rows, columns=LEDGER_COLUMNS)
-    log.info("%s %s: %d frames written, %d slots failed to clean", product_name, variant.name, len(index),
-             len(ledger))
+    log.info("%s %s: %d frames written (%d from the fetch job's handoff, the others decoded), %d slots failed to "
+             "clean", product_name, variant.name, len(index), n_handed, len(ledger))
     return index, ledger
+
+
+def _recorded_handoffs(product_name: str, days: list[dt.date], root) -> dict[str, dict]:
+    """Raw SHA-256 -> handoff entry, from the QC verdicts of the receipts of ``days`` and their neighbours."""
+    from .handoff import recorded_handoffs
+
+    near = sorted(set(days) | {d + dt.timedelta(days=k) for d in days for k in (-1, 1)})
+    paths = (day_receipt_path(root, product_name, day) for day in near)
+    return recorded_handoffs(json.loads(path.read_text()) for path in paths if path.exists())
+
+
+def _from_handoff(entry, root, slot, product, variant):
+    if entry is None:
+        return None
+    from .handoff import frame_from_handoff
+
+    return frame_from_handoff(root, entry, Path(root, slot["path"]), variant, product.name,
+                              record_keywords(product, slot))
+
+
+def _calibrated_binned(data, header, product_name: str, variant):
+    """A calibrated variant's frame from the decoded frame binned as a handoff would be (None: not such a variant),
+    so that its pixels are the same with or without the fetch job's handoff."""
+    if not variant.calibration:
+        return None
+    from .handoff import calibrated_from_decoded
+
+    return calibrated_from_decoded(data, header, variant, product_name)
 
 
 def check_cache_ledger(ledger: pd.DataFrame, root: str | os.PathLike) -> None:

@@ -30,7 +30,7 @@ import numpy as np
 from astropy.io import fits
 from astropy.io.fits.hdu.compressed.header import _bintable_header_to_image_header, _is_reserved_keyword
 
-__all__ = ["blank_to_nan", "card_text", "read_frame", "stored_blank", "write_frames", "write_image"]
+__all__ = ["blank_to_nan", "card_text", "read_frame", "read_header", "stored_blank", "write_frames", "write_image"]
 
 #: BITPIX of the images this module decodes or writes itself (big-endian on disk)
 _PLAIN_DTYPES = {8: ">u1", 16: ">i2", 32: ">i4", 64: ">i8", -32: ">f4", -64: ">f8"}
@@ -47,6 +47,8 @@ _TABLE_STRUCTURE = frozenset({"SIMPLE", "XTENSION", "BITPIX", "NAXIS", "EXTEND",
 _NAXIS_N = re.compile(r"NAXIS(\d+)")
 _END_CARD = b"END" + b" " * 77
 _BLOCK = 2880
+#: :func:`read_header` reads this many leading bytes first (an AIA file's headers are ~40 kB)
+_HEAD_READ = 1 << 17
 
 
 def _header_end(buf: bytes, start: int) -> int:
@@ -308,6 +310,40 @@ def read_frame(path: Path | str) -> tuple[np.ndarray, fits.Header]:
     if frame is None:
         raise ValueError("no HDU holds image data")
     return frame
+
+
+def read_header(path: Path | str) -> fits.Header | None:
+    """The header :func:`read_frame` returns for ``path``, without reading the image: for the files its fast paths
+    read (plain unscaled images, ``RICE_1`` tables after an empty primary HDU); None for the others."""
+    with open(path, "rb") as handle:
+        buf = handle.read(_HEAD_READ)
+        try:
+            end = _header_end(buf, 0)
+            if end < 0 and len(buf) == _HEAD_READ:  # a header longer than the first bytes
+                buf += handle.read()
+                end = _header_end(buf, 0)
+            if not buf.startswith(b"SIMPLE  =") or end < 0:
+                return None
+            header = fits.Header.fromstring(buf[:end].decode("ascii"))
+            if (header.get("SIMPLE") is True and int(header.get("NAXIS", 0)) == 2 and not header.get("GROUPS")
+                    and int(header["BITPIX"]) in _PLAIN_DTYPES and not _is_scaled(header) and "XTENSION" not in header):
+                return header  # _read_plain's file
+            table_start = _next_block(end)
+            table_end = _header_end(buf, table_start)
+            if table_end < 0:
+                buf += handle.read()  # nothing more when the first read had the whole file
+                table_end = _header_end(buf, table_start)
+            if (b"ZCMPTYPE" not in buf[: 40 * _BLOCK] or header.get("SIMPLE") is not True or header.get("NAXIS", 0)
+                    or header.get("GROUPS") or table_end < 0
+                    or not buf.startswith(b"XTENSION= 'BINTABLE'", table_start)):
+                return None
+            table = fits.Header.fromstring(buf[table_start:table_end].decode("ascii"))
+            if _rice_layout(table) is None:
+                return None
+            image = _image_header(table)
+        except Exception:  # read_frame hands such files to astropy
+            return None
+    return None if _is_scaled(image) else image  # _read_rice's file
 
 
 def card_text(card: fits.Card) -> str:

@@ -16,18 +16,15 @@ import json
 import logging
 from pathlib import Path
 
-import pandas as pd
-
 from .config import cadence_of, config_hash, qc_thresholds_of, slot_tolerance_of, validate_config
 from .downstream import downstream_cleared
-from .fetch import fetch_days
-from .fetch.gate import AcceptAll
 from .logs import configure_logging  # here too: the entry points' logging set-up, beside the entry points
 from .paths import atomic_path
-from .query import ArchiveContext, write_day_manifests
-from .registry import get_product
 from .timegrid import parse_day
 from .variants import Variant
+
+# Each job imports its stage's modules when it runs, so that a job's start costs only what its stage needs (no
+# pandas, astropy, requests or the fetch stack where they are not used; tests/test_job_start.py).
 
 __all__ = [
     "archive_context",
@@ -94,8 +91,11 @@ def embedded_archive_url(config: dict) -> str | None:
     )
 
 
-def archive_context(config: dict) -> ArchiveContext:
-    """The archive context of a job, after making sure the embedded archive runs when the config wants it."""
+def archive_context(config: dict):
+    """The archive context (:class:`heliocube.query.ArchiveContext`) of a job, after making sure the embedded
+    archive runs when the config wants it."""
+    from .query import ArchiveContext
+
     return ArchiveContext.from_config(config, embedded_archive_url(config))
 
 
@@ -106,6 +106,8 @@ def _days(days: list[str]) -> list[dt.date]:
 @_clears_downstream("query", output="index_path")
 def query_job(config: dict, product: str, days: list[str], index_path: str) -> None:
     """One query job: per-day manifests of ``product`` for ``days`` and the span's index."""
+    from .query import write_day_manifests
+
     config = validate_config(config)
     write_day_manifests(product, _days(days), archive_context(config), config["output_root"], index_path)
 
@@ -113,10 +115,16 @@ def query_job(config: dict, product: str, days: list[str], index_path: str) -> N
 def quality_gate(config: dict, product: str):
     """The QC gate of ``product`` as configured (``qc.enabled`` false: accept every whole, readable file)."""
     if not config["qc"]["enabled"]:
-        return AcceptAll()
-    from .qc import FrameQC
+        from .fetch.gate import AcceptAll
 
-    return FrameQC(product, qc_thresholds_of(config, product))
+        return AcceptAll()
+    from .handoff import HandoffSpec, HandoffWriter
+    from .qc import FrameQC
+    from .variants import variants_of
+
+    spec = HandoffSpec.for_variants(variants_of(config))  # the frame QC decoded, kept for the clean stage
+    writer = None if spec is None else HandoffWriter(config["output_root"], spec)
+    return FrameQC(product, qc_thresholds_of(config, product), handoff=writer)
 
 
 def _write_tables(*pairs) -> None:
@@ -128,6 +136,8 @@ def _write_tables(*pairs) -> None:
 @_clears_downstream("fetch", output="slots_path")
 def fetch_job(config: dict, product: str, days: list[str], slots_path: str, ledger_path: str) -> None:
     """One fetch job: fill the slots of ``days`` and write the slot table and the ledger of rejections."""
+    from .fetch import fetch_days
+
     config = validate_config(config)
     slots, ledger = fetch_days(
         product, _days(days), archive_context(config), config["output_root"],
@@ -141,6 +151,8 @@ def fetch_job(config: dict, product: str, days: list[str], slots_path: str, ledg
 def clean_job(config: dict, product: str, variant: dict, days: list[str], slots_path: str, index_path: str,
               ledger_path: str) -> None:
     """One clean job: the month's kept slots as calibrated, resized frames of ``variant`` (its params dict)."""
+    import pandas as pd
+
     from .clean import check_cache_ledger, clean_days
 
     config = validate_config(config)
@@ -156,6 +168,7 @@ def clean_job(config: dict, product: str, variant: dict, days: list[str], slots_
 def cube_job(config: dict, product: str, variant: dict, index_paths: list[str], cube_path: str) -> None:
     """One cube job: the year's frames of one product-variant streamed into an HDF5 cube (+ times CSV)."""
     from .assemble import build_year_cube
+    from .registry import get_product
 
     config = validate_config(config)
     spec = Variant.from_params(variant)

@@ -29,11 +29,11 @@ from __future__ import annotations
 import cv2
 import numpy as np
 from astropy.io import fits
-from scipy import sparse
 
 from heliocube.header import rescale_header
 
-__all__ = ["HEADER_CONVENTION", "INTERP_MIN_WEIGHT", "METHODS", "resize", "resize_factor", "resize_frame"]
+__all__ = ["HEADER_CONVENTION", "INTERP_MIN_WEIGHT", "METHODS", "resize", "resize_factor", "resize_frame",
+           "resized_header"]
 
 METHODS = ("subsample", "interp", "minpool", "maxpool", "mean", "sum")
 #: Pixel-grid convention of each method for :func:`heliocube.header.rescale_header`.
@@ -114,8 +114,10 @@ def _block_mean(data: np.ndarray, size: int) -> np.ndarray:
     return out
 
 
-def _interp_weights(n: int, size: int, f: int) -> sparse.csr_array:
-    """Sparse ``(size, n)`` matrix of Gaussian weights (sigma ``(f-1)/2``) centred on each block centre."""
+def _interp_weights(n: int, size: int, f: int):
+    """Sparse ``(size, n)`` matrix (``scipy.sparse.csr_array``) of Gaussian weights (sigma ``(f-1)/2``) centred on
+    each block centre."""
+    from scipy import sparse  # only interp needs it: the other methods' jobs start without scipy
     sigma = (f - 1) / 2.0
     half = int(np.ceil(4.0 * sigma)) + f  # covers the block and the Gaussian out to 4 sigma
     centres = np.arange(size) * f + (f - 1) / 2.0
@@ -223,7 +225,16 @@ def resize_frame(data: np.ndarray, header: fits.Header, size: int, method: str, 
     ``copy_header`` is False: then it is updated and returned.
     """
     out = resize(data, size, method)
-    n = int(np.shape(data)[0])
+    return out, resized_header(header, int(np.shape(data)[0]), size, method, out, copy_header=copy_header)
+
+
+def resized_header(header: fits.Header, n: int, size: int, method: str, out: np.ndarray, *,
+                   copy_header: bool = True) -> fits.Header:
+    """The header :func:`resize_frame` gives a frame of edge ``n`` resized to ``out`` (``size x size``) by ``method``.
+
+    Apart so that a frame resized from an exact intermediate (:mod:`heliocube.handoff`) gets the header of the
+    resize from ``n``.
+    """
     f = n // int(size)
     convention = HEADER_CONVENTION[method]
     history = f"heliocube resize: {method} {n}x{n} -> {size}x{size} (factor {f}, {convention} convention)"
@@ -241,4 +252,4 @@ def resize_frame(data: np.ndarray, header: fits.Header, size: int, method: str, 
                 new[key] = float(str(np.float32(func(finite))))
             else:  # FITS headers cannot hold NaN
                 del new[key]
-    return out, new
+    return new

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from typing import TYPE_CHECKING
 
-import numpy as np
-import pandas as pd
+if TYPE_CHECKING:
+    import pandas as pd
+
 
 __all__ = [
     "days_in_range",
@@ -130,6 +132,9 @@ def slots_for_day(day: dt.date, cadence: dt.timedelta, anchor: dt.date) -> pd.Da
     anchor_s = int(dt.datetime(anchor.year, anchor.month, anchor.day, tzinfo=dt.UTC).timestamp())
     day_s = int(dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC).timestamp())
     first_k = -((anchor_s - day_s) // step)  # ceil((day_s - anchor_s) / step)
+    import numpy as np
+    import pandas as pd
+
     times = anchor_s + step * np.arange(first_k, first_k + 86400 // step + 2, dtype=np.int64)
     times = times[(times >= day_s) & (times < day_s + 86400)]
     return pd.DatetimeIndex(pd.to_datetime(times, unit="s", utc=True))

@@ -4,6 +4,8 @@ What is checked (``heliocube verify ROOT``):
 
 - **raw files**: every file a day receipt (``raw/{product}/{YYYY}/{YYYY-MM-DD}.receipt.json``) names, the slots'
   chosen files and every file the QC gate judged, against the SHA-256 recorded when it was downloaded;
+- **handoffs**: every decoded frame a QC verdict kept for the clean stage (:mod:`heliocube.handoff`), against the
+  SHA-256 the receipt recorded beside the raw file's; a missing one is no mismatch (the clean stage decodes);
 - **cleaned frames**: every frame a month index (``frames/{variant}/{product}/{YYYY-MM}.index.csv``) lists, its
   file and HDU, against the ``frame_sha256`` the clean stage recorded (:func:`heliocube.clean.frame_digest`);
 - **cubes**: every row of the per-year cubes (``cubes/{variant}/{product}/{YYYY}.h5``) and seeded cubes against the
@@ -18,6 +20,7 @@ so what is removed is, or leads to, a target of ``rule all``:
 
 - a raw file: the slot table of each month whose receipts name it (a target): the fetch job reruns, finds the
   file changed, notes ``cache_mismatch`` in its ledger, downloads it again, and everything downstream follows;
+- a handoff: the handoff file itself (the clean stage then decodes the raw file; the next fetch run makes it again);
 - a frame: its month's frame index (its clean job writes the month's clean ledger, a target);
 - a row of a per-year cube: that cube and the product's master (a target, which needs the year again);
 - a row of a seeded cube or a synced file: that file (a target).
@@ -94,8 +97,8 @@ def verify_tree(root: str | os.PathLike) -> Verification:
     """
     root = Path(root)
     checked: Counter = Counter()
-    mismatches = [*_raw_files(root, checked), *_frames(root, checked), *_cubes(root, checked),
-                  *_synced(root, checked)]
+    mismatches = [*_raw_files(root, checked), *_handoffs(root, checked), *_frames(root, checked),
+                  *_cubes(root, checked), *_synced(root, checked)]
     return Verification(mismatches, checked)
 
 
@@ -128,6 +131,26 @@ def _raw_files(root: Path, checked: Counter) -> Iterator[Mismatch]:
             names = ", ".join(str(p.relative_to(root)) for p in receipts)
             yield Mismatch(relative, f"raw file vs {names}", expected, found,
                            tuple(sorted(str(month) for month in months)))
+
+
+def _handoffs(root: Path, checked: Counter) -> Iterator[Mismatch]:
+    """Every decoded frame a QC verdict handed to the clean stage (:mod:`heliocube.handoff`), against its recorded
+    SHA-256. The repair deletes a changed one (the clean stage never uses it: it decodes the raw file instead); one
+    that is missing is no mismatch, only a cache the clean stage goes without."""
+    seen = set()
+    for receipt_path in sorted(root.glob("raw/*/*/*.receipt.json")):
+        verdicts = (json.loads(receipt_path.read_text()).get("qc") or {}).get("verdicts") or {}
+        for verdict in verdicts.values():
+            entry = verdict.get("handoff") or {}
+            key = (entry.get("path"), entry.get("sha256"))
+            if not entry.get("path") or not entry.get("sha256") or key in seen:
+                continue
+            seen.add(key)
+            checked["handoffs"] += 1
+            found = recorded_mismatch(root / entry["path"], entry["sha256"])
+            if found is not None and found != MISSING:
+                yield Mismatch(entry["path"], f"handoff vs {receipt_path.relative_to(root)}", entry["sha256"], found,
+                               (entry["path"],))
 
 
 def _frames(root: Path, checked: Counter) -> Iterator[Mismatch]:

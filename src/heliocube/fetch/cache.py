@@ -9,18 +9,26 @@ verdict, the clean stage, ``heliocube verify``) compares it with the recorded di
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Iterable
 from pathlib import Path
 
-from .download import sha256_of
-
-__all__ = ["CACHE_MISMATCH", "MISSING", "recorded_digests", "recorded_files", "recorded_mismatch"]
+__all__ = ["CACHE_MISMATCH", "MISSING", "recorded_digests", "recorded_files", "recorded_mismatch", "sha256_of"]
 
 #: Ledger reason of a cached raw file that differs from its receipt's digest (discarded, never used).
 CACHE_MISMATCH = "cache_mismatch"
 #: What :func:`recorded_mismatch` finds when there is no file at all.
 MISSING = "no file"
+
+
+def sha256_of(path: str | os.PathLike) -> str:
+    """Hex SHA-256 of a file (here, not beside the downloads, so that the clean stage's checks import no HTTP)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def _is_digest(value) -> bool:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import os
 from pathlib import Path
 
@@ -12,6 +11,7 @@ from astropy.io import fits
 
 from ..httpclient import TRANSPORT_ERRORS, ForeignHost, NotFound, check_status, transport_error
 from ..retry import RetryableError, RetryPolicy, call_with_retries
+from .cache import sha256_of
 
 __all__ = ["DownloadError", "download_verified", "partial_path", "sha256_of", "verify_fits"]
 
@@ -26,15 +26,6 @@ class DownloadError(Exception):
         super().__init__(f"{reason}: {detail}")
         self.reason = reason
         self.detail = detail
-
-
-def sha256_of(path: str | os.PathLike) -> str:
-    """Hex SHA-256 of a file."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        for block in iter(lambda: stream.read(CHUNK), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def verify_fits(path: str | os.PathLike) -> None:

@@ -8,11 +8,13 @@ from typing import Protocol
 
 import pandas as pd
 
-__all__ = ["QC_METRICS", "AcceptAll", "QualityGate", "Rejection"]
+__all__ = ["LEDGER_COLUMNS", "QC_METRICS", "AcceptAll", "QualityGate", "Rejection"]
 
 #: QC measurements a gate may report for an accepted file (``metrics_of``); they follow the frame into the slot
 #: table, the frame index and the cube as ``qc_<name>`` columns (NaN when a check did not run).
 QC_METRICS = ("hole_fraction", "streak_segments", "cosmic_ray_count", "missing_blocks", "missvals", "quality")
+#: A fetch or clean ledger: one row per candidate that could not fill its slot (a :class:`Rejection` and where).
+LEDGER_COLUMNS = ["product", "day", "slot", "record_id", "time_utc", "reason", "value", "detail"]
 
 
 @dataclasses.dataclass(frozen=True)

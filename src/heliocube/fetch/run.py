@@ -40,7 +40,7 @@ from ..slots import rank_candidates
 from ..timegrid import slots_for_day
 from .cache import CACHE_MISMATCH, MISSING, recorded_digests, recorded_mismatch
 from .download import DownloadError, download_verified, sha256_of
-from .gate import QC_METRICS, AcceptAll, Rejection
+from .gate import LEDGER_COLUMNS, QC_METRICS, AcceptAll, Rejection
 from .jsoc_urls import resolve_jsoc_urls
 from .verdicts import judge, previous_verdicts
 
@@ -51,7 +51,6 @@ log = logging.getLogger(__name__)
 
 SLOT_COLUMNS = ["product", "day", "slot", "status", "record_id", "time_utc", "dt_seconds", "url", "path",
                 "sha256", "size", "n_rejected", *(f"qc_{name}" for name in QC_METRICS), "keywords"]
-LEDGER_COLUMNS = ["product", "day", "slot", "record_id", "time_utc", "reason", "value", "detail"]
 
 
 def raw_file_name(product, record_id: str) -> str:

@@ -19,7 +19,7 @@ import pandas as pd
 from .download import sha256_of
 from .gate import Rejection
 
-__all__ = ["Verdict", "judge", "previous_verdicts"]
+__all__ = ["Verdict", "handoff_current", "judge", "previous_verdicts"]
 
 
 @dataclasses.dataclass
@@ -35,11 +35,14 @@ class Verdict:
     mtime_ns: int
     sha256: str | None = None
     path: str | None = None
+    #: the decoded frame kept for the clean stage (:mod:`heliocube.handoff`): path, sha256, tag; None when none
+    handoff: dict | None = None
 
     @classmethod
-    def of_file(cls, path: Path, rejection: Rejection | None, metrics: dict, root) -> Verdict:
+    def of_file(cls, path: Path, rejection: Rejection | None, metrics: dict, root, handoff=None) -> Verdict:
         stat = path.stat()
-        return cls(rejection, metrics, stat.st_size, stat.st_mtime_ns, sha256_of(path), os.path.relpath(path, root))
+        return cls(rejection, metrics, stat.st_size, stat.st_mtime_ns, sha256_of(path), os.path.relpath(path, root),
+                   handoff)
 
     def matches(self, path: Path) -> bool:
         """Whether ``path`` is still the file this verdict was given on."""
@@ -64,14 +67,25 @@ def judge(gate, candidate: pd.Series, path: Path, verdicts: dict[str, Verdict],
     its recorded digest never gets here: the fetch stage deleted it and dropped its verdict first."""
     record_id = candidate["record_id"]
     known = verdicts.get(record_id)
-    if known is not None and known.matches(path):
+    tag = getattr(gate, "handoff_tag", None)
+    # an acceptance is reused when it also has the handoff the gate would write now (or found none possible)
+    if known is not None and known.matches(path) and (
+            known.rejection is not None or tag is None or handoff_current(known.handoff, tag, root)):
         counts["reused"] += 1
         return known
     counts["inspected"] += 1
     rejection = gate.after_download(candidate, path)
     metrics = gate.metrics_of(path) if rejection is None and hasattr(gate, "metrics_of") else {}
-    verdicts[record_id] = verdict = Verdict.of_file(path, rejection, metrics, root)
+    handoff = gate.handoff_of(path) if rejection is None and tag is not None else None
+    verdicts[record_id] = verdict = Verdict.of_file(path, rejection, metrics, root, handoff)
     return verdict
+
+
+def handoff_current(entry: dict | None, tag: str, root) -> bool:
+    """Whether a recorded handoff entry was made under ``tag`` and its file (if one was made) is there."""
+    if not entry or entry.get("tag") != tag:
+        return False
+    return entry.get("path") is None or Path(root, entry["path"]).is_file()
 
 
 def previous_verdicts(receipts: list[dict], fingerprint: str | None) -> dict[str, Verdict]:

@@ -68,7 +68,8 @@ class FrameQC:
     #: accepted files whose metrics are remembered for :meth:`metrics_of` (oldest forgotten first)
     METRICS_KEPT = 65536
 
-    def __init__(self, product_name: str, thresholds: Thresholds | dict | None = None, expected_size=None):
+    def __init__(self, product_name: str, thresholds: Thresholds | dict | None = None, expected_size=None, *,
+                 handoff=None):
         self.product = get_product(product_name)
         if thresholds is None:
             thresholds = Thresholds()
@@ -79,7 +80,16 @@ class FrameQC:
         #: streak detection is for coronagraphs: products whose valid region is an annulus around an occulter
         self.detect_streaks = self.product.is_coronagraph
         self._metrics: collections.OrderedDict[str, dict] = collections.OrderedDict()
+        self._handoffs: dict[str, dict] = {}
         self._lock = threading.Lock()
+        self._decoded = threading.local()
+        #: :class:`heliocube.handoff.HandoffWriter` keeping each accepted frame for the clean stage, or None
+        self.handoff = handoff
+
+    @property
+    def handoff_tag(self) -> str | None:
+        """The tag of the handoffs this gate writes (None: it writes none)."""
+        return None if self.handoff is None else self.handoff.tag
 
     @functools.cached_property
     def fingerprint(self) -> str:
@@ -109,8 +119,14 @@ class FrameQC:
         The metrics of an accepted file are kept for :meth:`metrics_of`. For a JSOC product the candidate's
         archive keywords (manifest ``keywords``) complete the file's header (:meth:`inspect`).
         """
+        self._decoded.frame = None
         rejection, metrics = self.inspect(path, keywords=record_keywords(self.product, candidate))
+        frame, self._decoded.frame = self._decoded.frame, None
         key = str(Path(path))
+        # the decoded frame, kept for the clean stage while it is in hand (the one decode of the common case)
+        handoff = None
+        if rejection is None and self.handoff is not None and frame is not None:
+            handoff = self.handoff.write(path, *frame)
         with self._lock:
             if rejection is None:
                 self._metrics[key] = metrics
@@ -119,7 +135,16 @@ class FrameQC:
                     self._metrics.popitem(last=False)
             else:
                 self._metrics.pop(key, None)
+            if handoff is None:
+                self._handoffs.pop(key, None)
+            else:
+                self._handoffs[key] = handoff
         return rejection
+
+    def handoff_of(self, path: Path | str) -> dict | None:
+        """The handoff entry (:meth:`heliocube.handoff.HandoffWriter.write`) of a file this gate accepted last."""
+        with self._lock:
+            return self._handoffs.pop(str(Path(path)), None)
 
     def metrics_of(self, path: Path | str) -> dict:
         """Metrics of a file this gate accepted (see :meth:`inspect`); {} when it did not or does not know it."""
@@ -147,6 +172,8 @@ class FrameQC:
             data, header = read_frame(path)
         except ValueError as exc:
             return Rejection("unreadable", None, str(exc)), metrics
+        if self.handoff is not None:  # for after_download's handoff, in this thread
+            self._decoded.frame = (data, header)
         return self._run(data, with_record_keywords(header, keywords), metrics), metrics
 
     def _run(self, data: np.ndarray, header, metrics: dict) -> Rejection | None:
