@@ -93,4 +93,5 @@ def test_the_demo_writes_the_aia_parameters_and_their_heatmaps(demo_run):
         heatmaps = sorted((path.parent / "2010_heatmaps").glob("*.png"))
         assert len(heatmaps) == 10 and all(p.stat().st_size > 5000 for p in heatmaps)
     page = (root / "report" / "index.html").read_text()
-    assert 'id="params"' in page and "tamura directionality" in page
+    assert 'id="params"' in page and page.count('alt="Image parameter heatmaps of AIA171') == 2
+    assert "<td>tamura_directionality</td>" in page
