@@ -12,7 +12,6 @@ import sunpy.map
 from astropy.coordinates import SkyCoord
 from astropy.io import fits
 
-from heliocube import calibrate as calibrate_module
 from heliocube.archive.templates import load_template_header, sunpy_test_path
 from heliocube.calibrate import (
     CalibrationUnavailable,
@@ -21,6 +20,7 @@ from heliocube.calibrate import (
     check_available,
     parse_options,
 )
+from heliocube.calibrate import degradation as degradation_module
 from heliocube.header import rescale_header
 
 #: LASCO and edited headers lack an observer: sunpy assumes Earth and says so on every coordinate access.
@@ -370,7 +370,7 @@ def test_exposure_and_geometry_compose_in_the_documented_order():
 
 @pytest.fixture
 def without_aiapy(monkeypatch):
-    monkeypatch.setattr(calibrate_module, "_aiapy_available", lambda: False)
+    monkeypatch.setattr(degradation_module, "_aiapy_available", lambda: False)
 
 
 def test_degradation_unavailable_says_why(without_aiapy, tmp_path):
@@ -417,13 +417,13 @@ def fake_aiapy(tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(tmp_path / "fakeaiapy"))
     for name in [m for m in sys.modules if m == "aiapy" or m.startswith("aiapy.")]:
         monkeypatch.delitem(sys.modules, name)
-    calibrate_module._correction_table.cache_clear()
+    degradation_module._correction_table.cache_clear()
     table = tmp_path / "aia_V10_response_table.txt"
     table.write_text("fake\n")
     yield table
     for name in [m for m in sys.modules if m == "aiapy" or m.startswith("aiapy.")]:
         del sys.modules[name]
-    calibrate_module._correction_table.cache_clear()
+    degradation_module._correction_table.cache_clear()
 
 
 def test_degradation_divides_by_aiapys_factor(fake_aiapy):

@@ -70,7 +70,8 @@ def test_sdoml_example_is_calibrated_like_sdoml(jsoc_email):
     (variant,) = variants_of(config)
     assert variant.name == "512px-mean-12min-dns-r976-north"
     assert variant.cadence == dt.timedelta(minutes=12) and variant.image_size == 512
-    assert variant.calibration == {"exposure_normalise": True, "fixed_rsun_arcsec": 976, "north_up": True}
+    assert variant.calibration == {"exposure_normalise": True, "fixed_rsun_arcsec": 976, "north_up": True,
+                                   "method": "affine"}  # the default resampling, kept so a change reruns
 
 
 def expected_counts(path: Path) -> dict[str, int]:

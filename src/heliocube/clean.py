@@ -93,7 +93,10 @@ def slots_on_grid(slot_times: pd.Series, cadence: dt.timedelta, anchor: dt.date)
 
 def clean_frame(data: np.ndarray, header: fits.Header, product_name: str, variant: Variant, *,
                 copy_header: bool = True) -> tuple[np.ndarray, fits.Header]:
-    """Calibrate (when the variant asks) and resize one full-resolution frame; float32 data and a new header.
+    """Calibrate (when the variant asks) and resize one frame; float32 data and a new header.
+
+    A calibrated variant's geometry goes straight to the output grid (:func:`heliocube.calibrate.calibrate_frame`,
+    ``calibration.method``).
 
     ``copy_header=False`` lets the resize update ``header`` itself (a caller that read it and owns it). Integer
     data with ``BLANK`` pixels (:func:`heliocube.frameio.read_frame`) become floats with NaN there first, so no
@@ -103,10 +106,10 @@ def clean_frame(data: np.ndarray, header: fits.Header, product_name: str, varian
 
     data = blank_to_nan(data, header)
     if variant.calibration:
-        from .calibrate import calibrate  # sunpy-heavy: imported only for variants that calibrate
+        from .calibrate import calibrate_frame  # sunpy-heavy: imported only for variants that calibrate
 
-        data, header = calibrate(data, header, variant.calibration, product_name)
-        copy_header = False  # calibrate returned a new header
+        return calibrate_frame(data, header, variant.calibration, product_name, variant.image_size,
+                               variant.resize_method, copy_header=copy_header)
     return resize_frame(data, header, variant.image_size, variant.resize_method, copy_header=copy_header)
 
 

@@ -92,14 +92,22 @@ def variants_of(config: Mapping) -> list[Variant]:
 
 
 def _enabled(calibration: Mapping) -> dict:
-    """Only the steps that do something, so an explicit ``false`` and an absent key name the same variant."""
+    """Only the steps that do something, so an explicit ``false`` and an absent key name the same variant.
+
+    ``method`` (how north-up and the fixed radius resample) is kept, with its default filled in, only when one of
+    those steps is enabled: its change then reruns the variant's clean jobs, and it changes nothing else.
+    """
     out = {}
     for key, value in dict(calibration).items():
+        if key == "method":
+            continue
         if isinstance(value, Mapping):
             if value.get("enabled"):
                 out[key] = dict(value)
         elif value not in (None, False):
             out[key] = value
+    if out.get("north_up") or out.get("fixed_rsun_arcsec") is not None:
+        out["method"] = calibration.get("method") or "affine"
     return out
 
 
