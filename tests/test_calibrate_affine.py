@@ -250,7 +250,7 @@ def test_sum_and_subsample_keep_their_meaning():
     product, header, size, coords, features = (eit[key] for key in ("product", "header", "size", "coords",
                                                                     "features"))
     mean, _ = calibrate_frame(features, header, SDOML, product, size, "mean")
-    total, total_header = calibrate_frame(features, header, SDOML, product, size, "sum")
+    total, _ = calibrate_frame(features, header, SDOML, product, size, "sum")
     f = header["NAXIS1"] // size
     np.testing.assert_allclose(total, mean * f * f, rtol=1e-6)
     ref, ref_header = calibrate_frame(features, header, REFERENCE, product, size, "subsample")
