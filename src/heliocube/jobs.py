@@ -88,6 +88,7 @@ def embedded_archive_url(config: dict) -> str | None:
         frame_size=archive["embedded_frame_size"],
         seed=archive["embedded_seed"],
         workdir=Path(config["output_root"], "embedded-archive"),
+        network=archive.get("network"),
     )
 
 

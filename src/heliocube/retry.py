@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
-__all__ = ["RetryPolicy", "RetryableError", "call_with_retries"]
+__all__ = ["RetryPolicy", "RetryableError", "call_with_retries", "retry_after_of"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -26,6 +26,19 @@ class RetryableError(Exception):
         super().__init__(message)
         self.retry_after = retry_after
         self.reason = reason
+
+
+def retry_after_of(err: BaseException) -> float | None:
+    """The Retry-After seconds a failure carries: a `RetryableError`'s hint, or the header of an HTTP error
+    answer that has one (``urllib.error.HTTPError``, which the drms client raises for a 429 or 503)."""
+    hint = getattr(err, "retry_after", None)
+    if hint is not None:
+        return float(hint)
+    headers = getattr(err, "headers", None)
+    try:
+        return float(headers["Retry-After"]) if headers is not None and headers["Retry-After"] else None
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -82,7 +95,7 @@ def call_with_retries(
         except retry_on as err:
             if attempt == policy.retries:
                 raise
-            wait = policy.delay(attempt, getattr(err, "retry_after", None), rng)
+            wait = policy.delay(attempt, retry_after_of(err), rng)
             log.warning("%s failed (%s); attempt %d of %d in %.2f s", what, err, attempt + 2, policy.retries + 1, wait)
             time.sleep(wait)
     raise AssertionError("unreachable")

@@ -33,6 +33,7 @@ def health(url: str, timeout: float = 1.0) -> dict | None:
 
 def _serve(args) -> int:
     from .mission import SyntheticMission
+    from .network import NetworkModel
     from .server import ArchiveServer
 
     server = ArchiveServer(
@@ -40,6 +41,8 @@ def _serve(args) -> int:
         host=args.host,
         port=args.port,
         access_log_path=args.access_log,
+        network=NetworkModel.from_config(json.loads(args.network)) if args.network else None,
+        network_stats_path=args.network_stats,
     )
     server.start()
     stop = threading.Event()
@@ -110,6 +113,10 @@ def add_commands(parser: argparse.ArgumentParser) -> None:
                        help="edge of every frame served, in pixels (default: %(default)s)")
     serve.add_argument("--access-log", default=None,
                        help="append one JSON line per request to this file (default: no log)")
+    serve.add_argument("--network", default=None,
+                       help="network model as JSON, the keys of the config's archive.network (default: none)")
+    serve.add_argument("--network-stats", default=None,
+                       help="write the network meter's summary (JSON) to this file on exit (default: none)")
     serve.add_argument("--pidfile", default=None,
                        help="write the server's process id to this file, removed on exit (default: none)")
     serve.add_argument("--idle-timeout", type=float, default=0.0,
@@ -147,11 +154,14 @@ def ensure_running(
     workdir: str | os.PathLike,
     idle_timeout: float = 600.0,
     start_timeout: float = 60.0,
+    network: dict | None = None,
 ) -> str:
     """Make sure an embedded archive answers at ``url`` (fixed host:port), starting one if needed.
 
     A detached ``python -m heliocube.archive serve`` is spawned (pidfile, log and access log in ``workdir``, idle
-    timeout ``idle_timeout``), under an ``fcntl`` lock so concurrent callers start a single server.
+    timeout ``idle_timeout``), under an ``fcntl`` lock so concurrent callers start a single server. ``network`` is
+    the config's ``archive.network`` (:mod:`heliocube.archive.network`); its meter's summary is written to
+    ``workdir/{stem}.network.json`` when the server stops.
 
     Returns
     -------
@@ -161,13 +171,19 @@ def ensure_running(
     Raises
     ------
     RuntimeError
-        When the server answering has another seed or frame size, or when none comes up in ``start_timeout``.
+        When the server answering has another seed, frame size or network model, or when none comes up in
+        ``start_timeout``.
     """
     url = url if url.endswith("/") else url + "/"
     parts = urlsplit(url)
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     stem = f"archive-{parts.hostname}-{parts.port}"
+    model = None
+    if network:
+        from .network import NetworkModel
+
+        model = NetworkModel.from_config(network).as_json()
 
     def check(answer):
         if answer and (answer.get("seed") != seed or answer.get("frame_size") != frame_size):
@@ -175,6 +191,9 @@ def ensure_running(
                 f"an archive with seed {answer.get('seed')} and frame size {answer.get('frame_size')} "
                 f"already answers at {url}; wanted seed {seed}, frame size {frame_size}"
             )
+        if answer and answer.get("network") != model:
+            raise RuntimeError(f"an archive with network model {answer.get('network')} already answers at {url}; "
+                               f"wanted {model}")
         return answer
 
     if check(health(url)):
@@ -210,6 +229,8 @@ def ensure_running(
                 "--access-log",
                 str(workdir / f"{stem}.access.jsonl"),
             ]
+            if model:
+                command += ["--network", json.dumps(model), "--network-stats", str(workdir / f"{stem}.network.json")]
             with open(workdir / f"{stem}.log", "ab") as log:
                 process = subprocess.Popen(
                     command,

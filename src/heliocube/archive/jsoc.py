@@ -463,6 +463,9 @@ class ExportRules:
         would have finished it.
     fail_match : str, optional
         Every request whose record set contains this text fails the same way, however often it is made.
+    expire_first : int
+        The url export requests after those ``fail_first`` fails, ``expire_first`` of them, expire while staging
+        (status 5 at the status check that would have finished them).
     max_pending : int, optional
         url exports one address (``notify``) may have pending; the next one is refused with status 7 (JSOC allows
         one unless the address is exempted); None: no limit.
@@ -472,6 +475,7 @@ class ExportRules:
     pending_polls: int = 1
     fail_first: int = 0
     fail_match: str | None = None
+    expire_first: int = 0
     max_pending: int | None = None
 
 
@@ -490,3 +494,8 @@ def busy_answer(notify: str, pending: list[str]) -> dict:
 def failed_answer(requestid: str = "") -> dict:
     """An export that failed (status 4), with a message as JSOC gives one."""
     return {"status": 4, "requestid": requestid, "error": "Export failed (embedded archive: ExportRules)"}
+
+
+def expired_answer(requestid: str = "") -> dict:
+    """An export that expired before it was staged (status 5), with a message as JSOC gives one."""
+    return {"status": 5, "requestid": requestid, "error": "Request expired (embedded archive: ExportRules)"}

@@ -7,7 +7,8 @@ Routes
 ``/SUM{p}/D{k}/S00000/{file}`` and ``/SUM0/D{request}/S00000/{export file}``: FITS files.
 ``/sdac/...``: nginx-style autoindex listings, ``img_hdr.txt`` and files (HTTP Range supported).
 ``/hek/her?cmd=search&...``: a deterministic flare list in the HEK's JSON dialect (:mod:`.hek`).
-``/health``: JSON with the mission's seed and frame size. Anything else: 404.
+``/health``: JSON with the mission's seed and frame size. ``/network``: the network meter's summary
+(:mod:`heliocube.archive.network`; ``?timeline=1`` adds the counts over time). Anything else: 404.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 from . import hek, jsoc, sdac
 from .mission import SyntheticMission
+from .network import NetworkMeter, NetworkModel
 
 __all__ = ["FAULT_KINDS", "UNSAFE_NAMES", "ArchiveServer", "FaultConfig"]
 
@@ -139,6 +141,25 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _serve(self, head: bool):
         archive = self.server.archive
+        if archive.network is None or urlsplit(self.path).path in _UNMETERED:
+            return self._serve_admitted(head)
+        started = time.monotonic()
+        if not archive.meter.admit():  # over the connection limit: refused, after the round trip
+            archive.network.wait_latency(started)
+            refusal = _network_refusal(archive.network)
+            archive._log({"time": time.time(), "method": self.command, "path": urlsplit(self.path).path,
+                          "query": "", "status": refusal.status, "bytes": 0, "duration_s": 0.0,
+                          "open_connections": archive._open, "range": None})
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                self._send(refusal, head)
+            return
+        try:
+            self._serve_admitted(head, started)
+        finally:
+            archive.meter.release()
+
+    def _serve_admitted(self, head: bool, started_monotonic: float | None = None):
+        archive = self.server.archive
         started, open_now = time.time(), archive._open
         split = urlsplit(self.path)
         entry = {"time": started, "method": self.command, "path": split.path, "query": _masked(split.query),
@@ -152,6 +173,8 @@ class _Handler(BaseHTTPRequestHandler):
             raise
         if response.sleep:  # a "slow" fault: the wait counts in the logged duration
             time.sleep(response.sleep)
+        if started_monotonic is not None:
+            archive.network.wait_latency(started_monotonic)
         # Log before the body leaves: a client that has read its answer can trust the log to hold the request.
         entry.update(status=response.status, bytes=0 if head else response.bytes_to_send,
                      duration_s=round(time.time() - started, 6))
@@ -159,6 +182,8 @@ class _Handler(BaseHTTPRequestHandler):
             archive._log(entry)
         except OSError as err:  # e.g. the output disk is full: say so to the client rather than drop the line
             response = _storage_failure(err, archive.access_log_path)
+        if archive.meter is not None and response.status == 200 and response.bytes_to_send == len(response.body):
+            archive.meter_file_served(split.path)  # before the body leaves, as the log: a client done can trust it
         try:
             self._send(response, head)
         except (BrokenPipeError, ConnectionResetError):
@@ -179,7 +204,11 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if head:
             return 0
-        self.wfile.write(body[:limit])
+        archive = self.server.archive
+        if archive.meter is not None:
+            archive.network.write(self.wfile, body[:limit], archive.meter)
+        else:
+            self.wfile.write(body[:limit])
         self.wfile.flush()
         return limit
 
@@ -201,6 +230,10 @@ class ArchiveServer:
         How export requests are answered (byte cap, pending answers, failures, per-address pending limit); may be
         replaced at runtime. ``export_log`` keeps every export answer's status and record count, and
         ``peak_pending_exports`` the most url exports of one address pending at once.
+    network : heliocube.archive.network.NetworkModel, optional
+        Latency, bandwidth, connection limit and export staging (:mod:`heliocube.archive.network`); None (the
+        default) answers at once. ``meter`` then measures what was served; its summary is written to
+        ``network_stats_path`` (JSON) when the server stops.
     """
 
     def __init__(
@@ -211,6 +244,8 @@ class ArchiveServer:
         access_log_path: str | os.PathLike | None = None,
         faults: FaultConfig | None = None,
         export_rules: jsoc.ExportRules | None = None,
+        network: NetworkModel | None = None,
+        network_stats_path: str | os.PathLike | None = None,
     ):
         self.mission = mission
         self.host, self.port = host, int(port)
@@ -228,6 +263,8 @@ class ArchiveServer:
         self._exports: dict[str, dict] = {}
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
+        self.network = network
+        self.meter = NetworkMeter(network, network_stats_path) if network is not None else None
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> ArchiveServer:
@@ -253,6 +290,8 @@ class ArchiveServer:
         self._httpd.server_close()
         self._thread.join(timeout=5)
         self._httpd = self._thread = None
+        if self.meter is not None:
+            self.meter.write_stats()
 
     def __enter__(self) -> ArchiveServer:
         return self.start()
@@ -287,6 +326,12 @@ class ArchiveServer:
             if self.access_log_path:
                 with open(self.access_log_path, "a") as stream:
                     stream.write(json.dumps(entry) + "\n")
+
+    def meter_file_served(self, path: str) -> None:
+        """Count an export file as served, whole (its export leaves flight once all its files have been)."""
+        number = _export_number(path)
+        if number is not None:
+            self.meter.export_file_served(number, path.rsplit("/", 1)[-1])
 
     # ------------------------------------------------------------------ faults
     def _apply_faults(self, path: str, query: str, response: _Response) -> _Response:
@@ -329,10 +374,15 @@ class ArchiveServer:
             return _not_found()
         params = dict(parse_qsl(query, keep_blank_values=True))
         if path == "/health":
-            return _json({"status": "ok", "seed": self.mission.seed, "frame_size": self.mission.frame_size})
+            answer = {"status": "ok", "seed": self.mission.seed, "frame_size": self.mission.frame_size}
+            return _json(answer if self.network is None else {**answer, "network": self.network.as_json()})
+        if path == "/network":
+            return _json(self.meter.summary(timeline=params.get("timeline") == "1") if self.meter else {"model": None})
         if path.startswith("/cgi-bin/ajax/"):
             return self._jsoc(path[len("/cgi-bin/ajax/") :], params)
         if path.startswith("/SUM"):
+            if self.meter is not None and self.meter.export_expired(_export_number(path)):
+                return _not_found()
             found = jsoc.resolve_sums_path(self.mission, path)
             if found is None:
                 return _not_found()
@@ -409,6 +459,7 @@ class ArchiveServer:
             self._export_requests += 1
             fails = self._export_requests <= rules.fail_first or bool(
                 rules.fail_match and rules.fail_match in params.get("ds", ""))
+            expires = rules.fail_first < self._export_requests <= rules.fail_first + rules.expire_first
         if method == "url_quick" and protocol == "as-is":
             data, size = self._export_data(params, lambda row, seg: jsoc.sums_path(self.mission, row))
             if rules.max_bytes is not None and size > rules.max_bytes:
@@ -440,7 +491,9 @@ class ArchiveServer:
             number = len(self._exports) + 1
             requestid = f"JSOC_{dt.datetime.now(dt.UTC):%Y%m%d}_{number:03d}"
             self._exports[requestid] = {"data": data, "size": size, "polls": 0, "number": number, "protocol": protocol,
-                                        "notify": notify, "pending": True, "fails": fails}
+                                        "notify": notify, "pending": True, "fails": fails, "expires": expires}
+            if self.meter is not None:
+                self.meter.export_requested(number, [entry["filename"] for entry in data])
             self.peak_pending_exports = max(self.peak_pending_exports, len(pending) + 1)
         return {
             "status": 2,
@@ -465,9 +518,12 @@ class ArchiveServer:
                 return {"status": 6, "requestid": requestid, "error": "request not found"}
             request["polls"] += 1
             polls = request["polls"]
-            finished = polls > self.export_rules.pending_polls
+            finished = polls > self.export_rules.pending_polls and (
+                self.meter is None or self.meter.export_staged(request["number"]))
             if finished:  # done or failed: no longer pending for its address
                 request["pending"] = False
+        if finished and (request["fails"] or request["expires"]) and self.meter is not None:
+            self.meter.export_finished_without_files(request["number"])
         common = {
             "requestid": requestid,
             "method": "url",
@@ -479,6 +535,8 @@ class ArchiveServer:
             return {"status": 1, **common}
         if request["fails"]:
             return {**common, **jsoc.failed_answer(requestid)}
+        if request["expires"]:
+            return {**common, **jsoc.expired_answer(requestid)}
         return {
             "status": 0,
             **common,
@@ -536,6 +594,24 @@ class ArchiveServer:
                 return _Response(301, b"", "text/html", {"Location": "/sdac/" + path + "/"})
             return _not_found()
         return self._file(row["product"], row["level"], path, headers)
+
+
+#: Paths outside the network model (never delayed, limited or metered): the workflow's and the bench's own checks.
+_UNMETERED = ("/health", "/network")
+
+
+def _network_refusal(model: NetworkModel) -> _Response:
+    """The answer beyond the model's connection limit: 429 (or 503) with Retry-After."""
+    return _Response(model.refuse_status, b"too many connections (embedded archive network model)\n", "text/plain",
+                     {"Retry-After": f"{model.retry_after_seconds:g}"})
+
+
+def _export_number(path: str) -> int | None:
+    """The export number of a ``/SUM0/D{number}/...`` path (None for any other)."""
+    parts = path.split("/")
+    if len(parts) > 2 and parts[1] == "SUM0" and parts[2][1:].isdigit():
+        return int(parts[2][1:])
+    return None
 
 
 def _storage_failure(err: OSError, path: str | None) -> _Response:

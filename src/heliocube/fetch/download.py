@@ -60,7 +60,8 @@ def _total_size(response: requests.Response, offset: int) -> int | None:
     return offset + int(length) if length is not None else None
 
 
-def _fetch_once(session: requests.Session, url: str, target: Path, expected_size: int | None, timeout: float) -> None:
+def _fetch_once(session: requests.Session, url: str, target: Path, expected_size: int | None, timeout: float,
+                limiter=None) -> None:
     """One attempt: continue the partial body with an HTTP Range request, verify the whole, rename it into place.
 
     An exclusive lock on the partial file keeps two jobs that want the same file (slots near a month boundary)
@@ -75,7 +76,8 @@ def _fetch_once(session: requests.Session, url: str, target: Path, expected_size
         if target.exists():
             return
         have = os.fstat(out.fileno()).st_size
-        try:
+
+        def transfer() -> int | None:
             with session.get(url, timeout=timeout, stream=True,
                              headers={"Range": f"bytes={have}-"} if have else None) as response:
                 if response.status_code == 416:  # the partial file is not a prefix of this file: start over
@@ -94,6 +96,10 @@ def _fetch_once(session: requests.Session, url: str, target: Path, expected_size
                 for block in response.iter_content(CHUNK):
                     out.write(block)
                 out.flush()
+                return announced
+
+        try:  # only the transfer holds a connection slot: the checks below leave it to the next download
+            announced = transfer() if limiter is None else limiter.call(transfer)
         except ForeignHost as err:  # a redirect off the archive: never followed, not worth a retry
             raise DownloadError("foreign_host", str(err)) from None
         except TRANSPORT_ERRORS as err:
@@ -115,7 +121,7 @@ def _fetch_once(session: requests.Session, url: str, target: Path, expected_size
 
 
 def download_verified(session: requests.Session, url: str, target: str | os.PathLike, policy: RetryPolicy,
-                      timeout: float, expected_size: int | None = None) -> Path:
+                      timeout: float, expected_size: int | None = None, limiter=None) -> Path:
     """Download ``url`` to ``target`` unless ``target`` already exists, retrying transient failures.
 
     The body goes to a hidden partial file beside ``target`` (:func:`partial_path`) and is renamed onto it only
@@ -127,12 +133,17 @@ def download_verified(session: requests.Session, url: str, target: str | os.Path
     ------
     DownloadError
         When the file is missing (404), refused, or still truncated/unreadable after the retries.
+
+    Each attempt's transfer holds a slot of ``limiter`` (a :class:`heliocube.fetch.limiter.ConnectionLimiter`),
+    when given, and the checks that follow do not: an answer with Retry-After slows the job's every request down,
+    and the retry waits for it.
     """
     target = Path(target)
     if target.exists():
         return target
     try:
-        call_with_retries(lambda: _fetch_once(session, url, target, expected_size, timeout), policy, f"download {url}")
+        call_with_retries(lambda: _fetch_once(session, url, target, expected_size, timeout, limiter), policy,
+                          f"download {url}")
     except RetryableError as err:
         partial_path(target).unlink(missing_ok=True)  # given up: nothing is left to resume
         raise DownloadError(err.reason, f"{url}: {err} (after {policy.retries + 1} attempts)") from err

@@ -14,6 +14,12 @@ Statuses of ``jsoc_fetch`` (``exp_request`` / ``exp_status``) and what each one 
   its records becomes an ``export_failed`` ledger row, so one bad export never fails the month.
 
 Connection failures are retried per request under ``fetch.retries``; once spent, the job fails as in an outage.
+
+Pipelining: with ``on_result``, each request's URLs are handed on as soon as its export is done (the fetch
+downloads them while the next export stages), and its worker asks for the next export at once. At most
+``jsoc.concurrent_exports`` requests are pending at JSOC, and at most :data:`LOOKAHEAD` times as many exports are
+staging or have files still downloading: a staged export's URLs wait for at most the downloads of the exports
+staged before it, never for the whole job's exports (JSOC deletes an export's files after a few days).
 """
 
 from __future__ import annotations
@@ -23,8 +29,9 @@ import itertools
 import logging
 import random
 import re
+import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urljoin
 
@@ -35,7 +42,8 @@ from ..retry import call_with_retries
 from .export_batches import ExportLimits, export_batches, record_bytes, recordset_item
 from .gate import Rejection
 
-__all__ = ["EXPORT_FAILED", "EXPORT_TOO_LARGE", "ExportBusy", "ExportResult", "ExportTimeout", "resolve_jsoc_urls"]
+__all__ = ["EXPORT_FAILED", "EXPORT_TOO_LARGE", "LOOKAHEAD", "ExportBusy", "ExportResult", "ExportTimeout",
+           "resolve_jsoc_urls"]
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +51,12 @@ log = logging.getLogger(__name__)
 EXPORT_TOO_LARGE = "export_too_large"
 EXPORT_FAILED = "export_failed"
 
-_DONE, _TOO_LARGE, _BUSY = 0, 3, 7  # jsoc_fetch's status codes (the others: see the module's docstring)
+#: Exports staging or downloading per slot of ``jsoc.concurrent_exports`` (one staging while one downloads).
+LOOKAHEAD = 2
+
+_DONE, _TOO_LARGE, _NOT_FOUND, _BUSY = 0, 3, 6, 7  # jsoc_fetch's status codes (the others: see the docstring)
+#: Status checks answering "not found" before the export counts as failed (drms's ``retries_notfound``).
+_NOTFOUND_CHECKS = 5
 
 
 class ExportBusy(RuntimeError):
@@ -77,7 +90,8 @@ def _record_key(record: str) -> str:
     return re.sub(r"\{[^}]*\}$", "", record.strip())
 
 
-def resolve_jsoc_urls(product, records: Mapping[str, object], context) -> ExportResult:
+def resolve_jsoc_urls(product, records: Mapping[str, object], context,
+                      on_result: Callable[[ExportResult], None] | None = None, limiter=None) -> ExportResult:
     """Download URL of each record's image segment, from export requests sized to JSOC's limits.
 
     ``as-is`` uses ``url_quick`` (no staging, the archive's own files); ``fits`` asks for an export with full
@@ -90,6 +104,12 @@ def resolve_jsoc_urls(product, records: Mapping[str, object], context) -> Export
     records : mapping of str to number or None
         Record id -> size in bytes from the manifest (None or NA when the archive gave none), in time order.
     context : heliocube.query.ArchiveContext
+    on_result : callable, optional
+        Called (in the request's worker thread) with each finished request's result, URLs and refusals, as soon
+        as it is known; returns the futures of what it started with them (the downloads), and the request counts
+        as in flight until they are done (see the module notes).
+    limiter : heliocube.fetch.limiter.ConnectionLimiter, optional
+        The job's limit on requests to JSOC: every export request and status check holds one of its slots.
 
     Returns
     -------
@@ -105,14 +125,14 @@ def resolve_jsoc_urls(product, records: Mapping[str, object], context) -> Export
     result = ExportResult()
     if not records:
         return result
-    client = call_with_retries(lambda: jsoc_client(context.jsoc_url, context.email), context.policy,
-                               "JSOC address check", TRANSIENT)
+    client = call_with_retries(lambda: _limited(limiter, lambda: jsoc_client(context.jsoc_url, context.email)),
+                               context.policy, "JSOC address check", TRANSIENT)
     limits = ExportLimits(context.max_export_bytes, context.max_export_records)
     estimated = {recordset_item(product, record): record_bytes(product, size) for record, size in records.items()}
     batches = export_batches(estimated.items(), limits)
     log.info("%s: %d records in %d export requests (at most %d at once)", product.name, len(records), len(batches),
              context.concurrent_exports)
-    exporter = _Exporter(client, context, estimated)
+    exporter = _Exporter(client, context, estimated, on_result, limiter)
     # the pool's size is the cap: a too-large request is split and asked for again within its worker
     with ThreadPoolExecutor(max_workers=context.concurrent_exports, thread_name_prefix="jsoc-export") as pool:
         for part in pool.map(exporter.export, batches):
@@ -123,12 +143,27 @@ def resolve_jsoc_urls(product, records: Mapping[str, object], context) -> Export
 class _Exporter:
     """Exports one batch of record-set items, splitting and retrying as JSOC answers."""
 
-    def __init__(self, client: drms.Client, context, estimated: dict[str, float]):
+    def __init__(self, client: drms.Client, context, estimated: dict[str, float], on_result=None, limiter=None):
         self.client, self.context, self.estimated = client, context, estimated
         self.method = "url_quick" if context.jsoc_protocol == "as-is" else "url"
         self.rng = random.Random()
+        self.on_result, self.limiter = on_result, limiter
+        self.in_flight = threading.BoundedSemaphore(LOOKAHEAD * context.concurrent_exports)
 
     def export(self, items: list[str]) -> ExportResult:
+        if self.on_result is None:
+            return self._export(items)
+        self.in_flight.acquire()
+        try:
+            result = self._export(items)
+            started = list(self.on_result(result) or ())
+        except BaseException:
+            self.in_flight.release()
+            raise
+        _when_all_done(started, self.in_flight.release)
+        return result
+
+    def _export(self, items: list[str]) -> ExportResult:
         policy = self.context.policy
         for attempt in range(self.context.export_retries + 1):
             answer = self._attempt(items)
@@ -157,18 +192,22 @@ class _Exporter:
         half = len(items) // 2
         log.warning("JSOC export of %d records is too large (%s): asking for %d and %d", len(items), answer.message,
                     half, len(items) - half)
-        result = self.export(items[:half])
-        result.update(self.export(items[half:]))
+        result = self._export(items[:half])
+        result.update(self._export(items[half:]))
         return result
+
+    def _call(self, action, what: str):
+        """``action`` (one JSOC CGI call) in a slot of the job's limiter, retried under ``fetch.retries``."""
+        return call_with_retries(lambda: _limited(self.limiter, action), self.context.policy, what, TRANSIENT)
 
     def _attempt(self, items: list[str]) -> _Answer:
         """One export request of ``items``, waited for until it is no longer pending."""
         context, recordset = self.context, ",".join(items)
         deadline = time.monotonic() + context.export_wait_seconds
         for busy in itertools.count():
-            request = call_with_retries(
+            request = self._call(
                 lambda: self.client.export(recordset, method=self.method, protocol=context.jsoc_protocol),
-                context.policy, f"JSOC export request of {len(items)} records", TRANSIENT)
+                f"JSOC export request of {len(items)} records")
             if request.status != _BUSY:
                 break
             wait = context.policy.delay(busy, None, self.rng)
@@ -178,19 +217,31 @@ class _Exporter:
                                  "jsoc.export_wait_seconds or lower jsoc.concurrent_exports")
             log.info("JSOC is busy with this address's pending export (status 7): asking again in %.2f s", wait)
             time.sleep(wait)
-        try:
-            finished = call_with_retries(
-                lambda: request.wait(sleep=context.poll_seconds, timeout=max(deadline - time.monotonic(), 0.0)),
-                context.policy, f"JSOC export status of {request.id}", TRANSIENT)
-        except drms.DrmsExportError as err:  # drms raises for every finished status but 0
-            return _Answer(int(request.status), self._quiet(str(err)))
-        if not finished:
+        if not self._wait(request, deadline):
             raise ExportTimeout(f"JSOC export {request.id} of {len(items)} records was still pending (status "
                                 f"{request.status}) after {context.export_wait_seconds:g} s (jsoc.export_wait_seconds)")
+        if int(request.status) != _DONE:
+            return _Answer(int(request.status), self._quiet(_error_of(request)))
         try:
             return _Answer(_DONE, urls=request.urls)
         except drms.DrmsExportError as err:
             return _Answer(int(request.status), self._quiet(str(err)))
+
+    def _wait(self, request, deadline: float) -> bool:
+        """Check the export's status every ``jsoc.poll_seconds`` until it is no longer pending (True) or the next
+        check would come after ``deadline`` (False). As ``drms.ExportRequest.wait`` does, but each check holds a
+        slot of the limiter rather than the wait between checks; "not found" (6, a request JSOC has not
+        registered yet) counts as pending for :data:`_NOTFOUND_CHECKS` checks."""
+        notfound = 0
+        while not request.has_finished(skip_update=True):
+            if time.monotonic() + self.context.poll_seconds > deadline:
+                return False
+            time.sleep(self.context.poll_seconds)
+            self._call(request.has_finished, f"JSOC export status of {request.id}")
+            notfound = notfound + 1 if int(request.status) == _NOT_FOUND else 0
+            if notfound > _NOTFOUND_CHECKS:
+                return True
+        return True
 
     def _quiet(self, message: str) -> str:
         """JSOC's message without the JSOC email (status 7 names the address), for logs and ledger rows."""
@@ -207,6 +258,28 @@ class _Exporter:
                 continue
             urls[key] = url if "://" in str(url) else urljoin(self.context.jsoc_url, str(url))
         return ExportResult(urls=urls)
+
+
+def _when_all_done(futures: list, callback) -> None:
+    """Call ``callback`` once every future is done (at once when there is none)."""
+    remaining = [len(futures)]
+    lock = threading.Lock()
+
+    def one_done(_future):
+        with lock:
+            remaining[0] -= 1
+            last = remaining[0] == 0
+        if last:
+            callback()
+
+    if not futures:
+        callback()
+    for future in futures:
+        future.add_done_callback(one_done)
+
+
+def _limited(limiter, action):
+    return action() if limiter is None else limiter.call(action)
 
 
 def _error_of(request) -> str:

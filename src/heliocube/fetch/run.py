@@ -42,6 +42,8 @@ from .cache import CACHE_MISMATCH, MISSING, recorded_digests, recorded_mismatch
 from .download import DownloadError, download_verified, sha256_of
 from .gate import LEDGER_COLUMNS, QC_METRICS, AcceptAll, Rejection
 from .jsoc_urls import resolve_jsoc_urls
+from .limiter import ConnectionLimiter
+from .pipeline import schedule_downloads
 from .verdicts import judge, previous_verdicts
 
 __all__ = ["LEDGER_COLUMNS", "SLOT_COLUMNS", "Filled", "Slot", "fetch_days", "fill_slots", "raw_file_name",
@@ -200,6 +202,7 @@ def fill_slots(product, slots: list[Slot], candidates: pd.DataFrame, context, ro
     checked: set[int] = set()
     qc_counts = collections.Counter()  # files inspected, verdicts reused
     session = new_session(context.connections)
+    limiter = ConnectionLimiter(context.connections, context.policy.max_backoff)  # every request to the archive
 
     def target_of(position: int) -> Path | None:
         return _raw_target(root, product, candidates.iloc[position])
@@ -207,7 +210,8 @@ def fill_slots(product, slots: list[Slot], candidates: pd.DataFrame, context, ro
     # a slot counts as done once it has its frame or has run out of candidates (a slot without any: at once)
     progress = Progress(f"{product_name} fetch", len(slots), unit="slots", done=sum(not s.open for s in slots),
                         every=progress_every, logger=log)
-    with ThreadPoolExecutor(max_workers=context.connections) as pool:
+    # twice the connections: a file is checked (size, FITS) while the next one downloads on its connection
+    with ThreadPoolExecutor(max_workers=2 * context.connections) as pool:
         while any(slot.open for slot in slots):
             for slot in slots:  # archive keywords can rule a candidate out before any download
                 was_open = slot.open
@@ -222,9 +226,9 @@ def fill_slots(product, slots: list[Slot], candidates: pd.DataFrame, context, ro
             _discard_changed(pool, [p for p in needed if p not in checked], candidates, target_of, digests, verdicts,
                              cache_notes)
             checked.update(needed)
-            _resolve_urls(product, candidates, needed, known_urls, context, base, refused)
-            jobs = {position: pool.submit(_download, session, product, candidates.iloc[position], known_urls, root,
-                                          context, base, refused) for position in needed}
+            jobs = _start_downloads(pool, product, candidates, needed, known_urls, context, base, refused, limiter,
+                                    lambda position: _download(session, product, candidates.iloc[position],
+                                                               known_urls, root, context, base, refused, limiter))
             for slot in round_slots:
                 outcome = jobs[slot.current].result()
                 if isinstance(outcome, Rejection):
@@ -265,9 +269,12 @@ def _discard_changed(pool, positions, candidates, target_of, digests, verdicts, 
         log.warning("%s: %s", record_id, detail)
 
 
-def _resolve_urls(product, candidates, positions, known_urls, context, base: str, refused: dict) -> None:
-    """Fill ``known_urls`` with the archive-relative location of each candidate that still needs downloading
-    (JSOC: from exports sized by the manifest's bytes; ``refused`` gets the records JSOC would not export). A
+def _start_downloads(pool, product, candidates, positions, known_urls, context, base: str, refused: dict, limiter,
+                     download) -> dict:
+    """Start the downloads of ``positions`` (:func:`heliocube.fetch.pipeline.schedule_downloads`): at once for
+    a candidate with its location, as its export finishes for one that needs a JSOC export. Returns each one's
+    future outcome. ``known_urls`` gets the archive-relative location of each candidate that still needs
+    downloading (JSOC: from exports sized by the manifest's bytes; ``refused`` the records JSOC would not export). A
     manifest's absolute URL (written before locations) becomes a location when it lies on ``base``; any other value
     is kept as it is, for `_download` to refuse with its reason."""
     for position in positions:
@@ -278,10 +285,18 @@ def _resolve_urls(product, candidates, positions, known_urls, context, base: str
     # but before its receipt left no record of it.
     sizes = {candidates.iloc[p]["record_id"]: candidates.iloc[p]["size"] for p in positions}  # in time order
     unresolved = {record_id: size for record_id, size in sizes.items() if record_id not in known_urls}
-    if unresolved and product.is_jsoc:
-        exported = resolve_jsoc_urls(product, unresolved, context)
-        known_urls.update({record: _location_or_as_is(url, base) for record, url in exported.urls.items()})
-        refused.update(exported.refused)
+    unresolved = unresolved if product.is_jsoc else {}
+
+    def export(on_result):
+        def record(result):  # the locations first: the downloads read them
+            known_urls.update({record: _location_or_as_is(url, base) for record, url in result.urls.items()})
+            refused.update(result.refused)
+            return on_result(result)
+
+        resolve_jsoc_urls(product, unresolved, context, on_result=record, limiter=limiter)
+
+    return schedule_downloads(pool, positions, lambda position: candidates.iloc[position]["record_id"], unresolved,
+                              download, export)
 
 
 def _raw_target(root, product, row: pd.Series) -> Path | None:
@@ -300,7 +315,7 @@ def _location_or_as_is(url: str, base: str) -> str:
 
 
 def _download(session, product, row: pd.Series, known_urls: dict, root, context, base: str,
-              refused: dict) -> Path | Rejection:
+              refused: dict, limiter=None) -> Path | Rejection:
     """The candidate's raw file (downloaded unless cached), or why it cannot be had: a record id that names no
     plain local file (``unsafe_record``), a location off the archive (``foreign_host``) or outside its base
     (``unsafe_location``, refused before any request), or the download's failure."""
@@ -320,7 +335,8 @@ def _download(session, product, row: pd.Series, known_urls: dict, root, context,
         return Rejection("unsafe_location", detail=str(err))
     try:
         size = None if pd.isna(row["size"]) else int(row["size"])
-        return download_verified(session, url, target, context.policy, context.timeout, expected_size=size)
+        return download_verified(session, url, target, context.policy, context.timeout, expected_size=size,
+                                 limiter=limiter)
     except DownloadError as err:
         return Rejection(err.reason, detail=err.detail)
 
