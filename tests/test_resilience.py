@@ -21,7 +21,8 @@ from heliocube.archive.mission import SyntheticMission
 from heliocube.archive.server import FAULT_KINDS, ArchiveServer, FaultConfig
 
 from .checksums import data_checksums
-from .test_workflow import DIALECT_PRODUCTS, REPO, VARIANT_NAMES, VARIANTS, ranked_candidates
+from .test_workflow import ranked_candidates
+from .workflow_runs import DIALECT_PRODUCTS, REPO, VARIANT_NAMES, VARIANTS
 
 pytestmark = [pytest.mark.workflow, pytest.mark.timeout(1800)]
 
