@@ -242,6 +242,8 @@ def test_no_events(tmp_path):
     assert list(summary["event_id"]) == ["TOTAL"] and summary["total"].iloc[0] == 0
     with h5py.File(_out(tmp_path) / "events.h5", "r") as f:
         assert f["frames"].shape[0] == 0 and f.attrs["n_frames"] == 0
+    # the events_dataset rule declares both folders as directory() outputs
+    assert (_out(tmp_path) / "sampling").is_dir() and (_out(tmp_path) / "per_event").is_dir()
 
 
 @pytest.mark.workflow

@@ -153,6 +153,9 @@ def build_event_dataset(events_csv: str | os.PathLike, frame_tables: Mapping[str
     """
     config = sampling_settings(settings)
     out = dataset_dir(output_root, name)
+    # both folders are the rule's directory() outputs: they exist even when the selection kept no event
+    for folder in ("sampling", "per_event"):
+        (out / folder).mkdir(parents=True, exist_ok=True)
     events, frames = _load(events_csv, frame_tables, config["label_overlap"])
     products = sorted(frames["product"].unique()) or [""]
     chosen, logs, summary_rows = [], {}, []
