@@ -572,7 +572,7 @@ def test_jsoc_email_never_reaches_the_workflow_outputs_or_its_console(clean_arch
     config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
     config.update(products=["HMI_720s"], date_start=DAY.isoformat(), date_finish=DAY.isoformat(), output_root="out",
                   image_size=32, variants=[{"image_size": 32, "resize_method": "mean"}], experiments=[],
-                  metadata_seeding={"products": ["HMI_720s"]})
+                  metadata_seeding={"products": ["HMI_720s"]}, params={}, events=[])
     config["archive"].update(embedded_url=clean_archive.url, embedded_port=_free_port(), embedded_frame_size=FRAME)
     config_file = tmp_path / "config.yaml"
     config_file.write_text(yaml.safe_dump(config))

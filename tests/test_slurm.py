@@ -95,6 +95,7 @@ def _write_config(workdir: Path, archive_url: str) -> Path:
                   output_root="out", variants=[{"image_size": 32, "resize_method": "mean"}],
                   experiments=[{"name": "soho-sdo-6h", "products": list(PRODUCTS)}])
     config["archive"].update(embedded_url=archive_url, embedded_frame_size=FRAME)
+    config["events"] = [entry for entry in config.get("events", []) if entry["products"]]  # (the demo's are AIA's)
     workdir.mkdir(parents=True, exist_ok=True)
     path = workdir / "config.yaml"
     path.write_text(yaml.safe_dump(config))

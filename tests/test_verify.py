@@ -180,6 +180,7 @@ def test_workflow_repairs_a_corrupted_cache(tmp_path):
     config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
     config.update(products=[PRODUCT], date_start=DAYS[0], date_finish=DAYS[-1], output_root="out", image_size=32,
                   variants=[{"image_size": 32, "resize_method": "mean"}], metadata_seeding={"products": []},
+                  params={}, events=[],
                   experiments=[{"name": "eit", "products": [PRODUCT]}])
     config["archive"].update(embedded_port=free_port(), embedded_frame_size=64)
     config_file = tmp_path / "config.yaml"

@@ -111,7 +111,13 @@ def test_demo_ends_in_cubes_that_match_the_cleaned_frames_and_account_for_every_
     data_file = re.compile(r"(\.fits|\.fts|/efz\d{8}\.\d{6})$")
     downloads = [entry["path"] for entry in access_log(workdir)
                  if entry["status"] == 200 and data_file.search(entry["path"])]
-    assert len(downloads) >= 5 * 8 and len(downloads) == len(set(downloads))
+    # (the event stage takes every record of its windows, corrupt bodies too: those alone are fetched again, up to
+    # fetch.retries times, and their rejection names the URL "unreadable ... (after N attempts)")
+    retried = {path for receipt in (root / "events").glob("*/frames/*/*.receipt.json")
+               for rejection in json.loads(receipt.read_text())["rejections"] if rejection["reason"] == "unreadable"
+               for path in re.findall(r"https?://[^/]+(/\S+\.fits)", rejection["detail"])}  # fmt: skip
+    once = [path for path in downloads if path not in retried]
+    assert len(once) >= 5 * 8 and len(once) == len(set(once))
 
 
 @pytest.mark.workflow
@@ -323,7 +329,7 @@ def new_year_run(tmp_path_factory):
     tmp_path = tmp_path_factory.mktemp("new-year")
     config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
     config.update(products=["EIT195"], date_start="2010-12-31", date_finish="2011-01-01", output_root="out",
-                  image_size=32, variants=[], metadata_seeding={"products": []},
+                  image_size=32, variants=[], metadata_seeding={"products": []}, params={}, events=[],
                   experiments=[{"name": "eit", "products": ["EIT195"]}])
     config["archive"].update(embedded_port=free_port(), embedded_frame_size=64)
     config_file = tmp_path / "config.yaml"
