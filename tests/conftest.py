@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 
 import pytest
 import yaml
@@ -13,7 +11,7 @@ from heliocube.archive.mission import SyntheticMission
 from heliocube.archive.server import ArchiveServer
 from heliocube.config import validate_config
 from heliocube.query import ArchiveContext
-from tests.workflow_runs import DIALECT_PRODUCTS, REPO, VARIANTS, free_port, snakemake
+from tests.workflow_runs import DIALECT_PRODUCTS, REPO, VARIANTS, free_port, snakemake, stop_embedded_archive
 
 os.environ.setdefault("NO_PROXY", "127.0.0.1,localhost")
 
@@ -93,6 +91,4 @@ def demo_run(tmp_path_factory):
     config_file.write_text(yaml.safe_dump(config))
     result = snakemake(tmp_path, "--configfile", str(config_file))
     yield tmp_path, config_file, result
-    pidfile = tmp_path / "out" / "embedded-archive" / f"archive-127.0.0.1-{config['archive']['embedded_port']}.pid"
-    subprocess.run([sys.executable, "-m", "heliocube.archive", "stop", "--pidfile", str(pidfile)], check=False,
-                   capture_output=True, timeout=60)
+    stop_embedded_archive(tmp_path / "out", config["archive"]["embedded_port"])

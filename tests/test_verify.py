@@ -170,12 +170,10 @@ def test_workflow_repairs_a_corrupted_cache(tmp_path):
     """With snakemake itself: after ``verify --repair`` the next run rebuilds a changed cube row and synced row,
     then a changed frame, then a raw file whose bytes flipped (which a plain rerun leaves alone), each ending with
     the first run's data and a tree that verifies."""
-    import subprocess
-    import sys
 
     import yaml
 
-    from .test_workflow import REPO, free_port, snakemake
+    from .workflow_runs import REPO, free_port, snakemake, stop_embedded_archive
 
     config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
     config.update(products=[PRODUCT], date_start=DAYS[0], date_finish=DAYS[-1], output_root="out", image_size=32,
@@ -231,6 +229,4 @@ def test_workflow_repairs_a_corrupted_cache(tmp_path):
         ledger = pd.read_csv(root / "raw" / PRODUCT / "2010-10.ledger.csv")
         assert list(ledger.loc[ledger["reason"] == "cache_mismatch", "record_id"]) == [slots["record_id"].iloc[2]]
     finally:
-        pidfile = root / "embedded-archive" / f"archive-127.0.0.1-{config['archive']['embedded_port']}.pid"
-        subprocess.run([sys.executable, "-m", "heliocube.archive", "stop", "--pidfile", str(pidfile)], check=False,
-                       capture_output=True, timeout=60)
+        stop_embedded_archive(root, config["archive"]["embedded_port"])

@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +15,7 @@ import yaml
 
 from heliocube.frameio import read_frame
 from heliocube.header import with_record_keywords
-from tests.workflow_runs import DIALECT_PRODUCTS, REPO, VARIANT_NAMES, free_port, snakemake
+from tests.workflow_runs import DIALECT_PRODUCTS, REPO, VARIANT_NAMES, free_port, snakemake, stop_embedded_archive
 
 
 def access_log(workdir: Path) -> list[dict]:
@@ -336,9 +334,7 @@ def new_year_run(tmp_path_factory):
     config_file.write_text(yaml.safe_dump(config))
     result = snakemake(tmp_path, "--configfile", str(config_file))
     yield tmp_path, config, result
-    pidfile = tmp_path / "out" / "embedded-archive" / f"archive-127.0.0.1-{config['archive']['embedded_port']}.pid"
-    subprocess.run([sys.executable, "-m", "heliocube.archive", "stop", "--pidfile", str(pidfile)], check=False,
-                   capture_output=True, timeout=60)
+    stop_embedded_archive(tmp_path / "out", config["archive"]["embedded_port"])
 
 
 @pytest.mark.workflow

@@ -27,3 +27,10 @@ def snakemake(workdir: Path, *args: str, timeout: int = 600) -> subprocess.Compl
                "--profile", str(REPO / "profiles" / "local"), "--cores", "2", *args]
     env = {**os.environ, "NO_PROXY": "127.0.0.1,localhost"}
     return subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env, check=False)
+
+
+def stop_embedded_archive(root: Path, port: int) -> None:
+    """Stop the archive a workflow run under output_root ``root`` started on ``port`` (nothing if it is not running)."""
+    pidfile = root / "embedded-archive" / f"archive-127.0.0.1-{port}.pid"
+    subprocess.run([sys.executable, "-m", "heliocube.archive", "stop", "--pidfile", str(pidfile)], check=False,
+                   capture_output=True, timeout=60)
