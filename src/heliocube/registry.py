@@ -53,6 +53,7 @@ class Product:
     operations: tuple[str | None, str | None]
     units: str = "DN"
     full_scale_dn: int | None = None
+    segment_file: str | None = None
 
     def series_for(self, level: str | None = None) -> str:
         """The JSOC series or archive path pattern of ``level`` (default: the product's default level)."""

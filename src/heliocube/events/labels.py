@@ -18,13 +18,10 @@ import pandas as pd
 from ..paths import atomic_path, safe_component
 from ..registry import get_product
 
-__all__ = ["LABEL_OF_PHASE", "SEGMENT_FILES", "label_table", "seed_file_name", "write_labels"]
+__all__ = ["LABEL_OF_PHASE", "label_table", "seed_file_name", "write_labels"]
 
 #: Label of each phase: flare frames are the positive class.
 LABEL_OF_PHASE = {"pre": 0, "flare": 1, "post": 0}
-#: Storage file name of a series' image segment where it differs from the segment's name (JSOC's exports name a
-#: file after it): AIA level 1 stores its ``image`` segment as ``image_lev1.fits``.
-SEGMENT_FILES = {"aia.lev1_euv_12s": "image_lev1", "aia.lev1_uv_24s": "image_lev1", "aia.lev1_vis_1h": "image_lev1"}
 _UNSAFE = re.compile(r"[^A-Za-z0-9._+-]")
 
 
@@ -45,7 +42,7 @@ def seed_file_name(product: str, record: str, time: pd.Timestamp) -> str:
     if entry is not None and entry.is_jsoc and "[" in record:
         series, rest = record.split("[", 1)
         keys = [_UNSAFE.sub("", key) for key in re.findall(r"\[([^\]]*)\]", "[" + rest)]
-        return safe_component(".".join([series, *keys, SEGMENT_FILES.get(series, entry.segment or "data"), "fits"]))
+        return safe_component(".".join([series, *keys, entry.segment_file or entry.segment or "data", "fits"]))
     if record and "[" not in record:
         name = _UNSAFE.sub("", record.rstrip("/").rsplit("/", 1)[-1])
         if name:
