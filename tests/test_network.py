@@ -4,10 +4,12 @@ Retry-After slowing the client down, pipelined JSOC exports in flight, exports f
 Nothing here is timed: the figures are in bench/bench_fetch.py. Waits are lower bounds the client must respect.
 """
 
+import concurrent.futures
 import datetime as dt
 import json
 import subprocess
 import sys
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -86,6 +88,40 @@ def test_the_connection_cap_holds_server_side_and_a_429_slows_the_client_down(se
         if line["status"] == 429:
             again = next(later for later in files[k + 1 :] if later["path"] == line["path"])
             assert again["time"] - line["time"] >= retry_after * 0.95  # the log's time is the refusal's arrival
+
+
+def test_a_client_at_the_servers_cap_that_reads_whole_answers_is_never_refused(tmp_path):
+    """Two clients, each asking again (on a new connection) as soon as it has read a whole answer, against a
+    spawned archive's cap of 2: the archive counts a request as over before its last bytes leave, so no request
+    finds its predecessor still counted. (At equal client and server caps that race cost a 429 and a Retry-After
+    pause for the whole job.)"""
+    from heliocube.archive.cli import ensure_running
+
+    url = ensure_running(f"http://127.0.0.1:{free_port()}/", frame_size=FRAME, seed=0, workdir=tmp_path,
+                         network={"max_connections": 2}, idle_timeout=60)
+    pidfile = next(tmp_path.glob("*.pid"))
+
+    def ask_back_to_back(count):
+        statuses = []
+        for _ in range(count):
+            try:
+                urllib.request.urlopen(url + "no/such/file", timeout=10).close()
+            except urllib.error.HTTPError as answer:
+                answer.read()  # the whole answer, as a download reads its body
+                statuses.append(answer.code)
+        return statuses
+
+    try:
+        with concurrent.futures.ThreadPoolExecutor(2) as pool:
+            clients = [pool.submit(ask_back_to_back, 200) for _ in range(2)]
+            answers = [code for client in clients for code in client.result()]
+        with urllib.request.urlopen(url + "network") as answer:
+            summary = json.loads(answer.read())
+    finally:
+        subprocess.run([sys.executable, "-m", "heliocube.archive", "stop", "--pidfile", str(pidfile)], check=True,
+                       capture_output=True, timeout=60)
+    assert answers == [404] * 400
+    assert summary["refused"] == 0 and summary["peak_connections"] == 2
 
 
 @pytest.mark.parametrize("concurrent", [1, 2])

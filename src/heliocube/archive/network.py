@@ -29,6 +29,7 @@ import math
 import os
 import threading
 import time
+from collections.abc import Callable
 
 __all__ = ["CONFIG_KEYS", "NetworkMeter", "NetworkModel"]
 
@@ -72,12 +73,13 @@ class NetworkModel:
         if remaining > 0:
             time.sleep(remaining)
 
-    def write(self, stream, body: bytes, meter: NetworkMeter) -> None:
+    def write(self, stream, body: bytes, meter: NetworkMeter, before_last: Callable[[], None] | None = None) -> None:
         """Write ``body`` at the modelled bandwidth, counting the bytes as they leave.
 
         Each chunk leaves when the bandwidth would have delivered its last byte, so the final one leaves at the
         transfer's end and the request is over then (sleeping after it would hold the connection slot for one
-        chunk's time after the client has its answer)."""
+        chunk's time after the client has its answer). ``before_last`` runs just before the final chunk is
+        written: nothing the client does after reading it can come before."""
         rate = (self.connection_mb_per_s or 0.0) * 1e6
         started, sent = time.monotonic(), 0
         view = memoryview(body)
@@ -87,6 +89,8 @@ class NetworkModel:
                 early = started + (sent + len(chunk)) / rate - time.monotonic()
                 if early > 0:
                     time.sleep(early)
+            if before_last is not None and sent + len(chunk) >= len(body):
+                before_last()
             stream.write(chunk)
             sent += len(chunk)
             meter.sent(len(chunk))

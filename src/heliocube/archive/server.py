@@ -153,10 +153,14 @@ class _Handler(BaseHTTPRequestHandler):
             with contextlib.suppress(BrokenPipeError, ConnectionResetError):
                 self._send(refusal, head)
             return
+        # The request stops counting just before its last bytes leave (see _send): a client that has read its
+        # whole answer and asks again at once must find its slot free, or equal client and server caps race.
+        self._release = _once(archive.meter.release)
         try:
             self._serve_admitted(head, started)
         finally:
-            archive.meter.release()
+            self._release()
+            self._release = None
 
     def _serve_admitted(self, head: bool, started_monotonic: float | None = None):
         archive = self.server.archive
@@ -205,12 +209,24 @@ class _Handler(BaseHTTPRequestHandler):
         if head:
             return 0
         archive = self.server.archive
+        release = getattr(self, "_release", None)
         if archive.meter is not None:
-            archive.network.write(self.wfile, body[:limit], archive.meter)
+            archive.network.write(self.wfile, body[:limit], archive.meter, before_last=release)
         else:
             self.wfile.write(body[:limit])
         self.wfile.flush()
         return limit
+
+
+def _once(action):
+    """``action`` as a callable that acts on its first call only."""
+    done = threading.Event()
+
+    def call():
+        if not done.is_set():
+            done.set()
+            action()
+    return call
 
 
 class ArchiveServer:
