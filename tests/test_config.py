@@ -201,3 +201,16 @@ def test_a_dry_run_plans_without_the_jsoc_email_and_a_real_run_stops_before_any_
     assert ran.returncode != 0
     assert "heliocube: config key 'jsoc.email': JSOC products need a registered email" in ran.stdout + ran.stderr
     assert "Traceback" not in ran.stderr and not root.exists()
+
+
+def test_the_config_hash_follows_the_jsoc_protocol_not_the_throttles():
+    """as-is and fits exports are different raw files (bare images vs full headers): the hash the cubes carry must
+    tell them apart; who asks and how often it polls change no data."""
+    from heliocube.config import config_hash
+
+    def hashed(**jsoc) -> str:
+        return config_hash(validate_config({**GOOD, "jsoc": jsoc}))
+
+    assert hashed(protocol="fits") != hashed(protocol="as-is") == hashed()
+    assert hashed(email="a@example.org") == hashed(email="b@example.org", poll_seconds=30, concurrent_exports=4,
+                                                  max_export_records=10) == hashed()

@@ -20,6 +20,7 @@ from .registry import get_product, load_registry
 from .timegrid import parse_day, parse_duration
 
 __all__ = [
+    "JSOC_DATA_KEYS",
     "SCHEMA_PATH",
     "ConfigError",
     "archive_urls",
@@ -358,16 +359,23 @@ def qc_thresholds_of(config: dict, product: str) -> dict:
     return {**qc["thresholds"], **qc["products"].get(product, {})}
 
 
+#: The ``jsoc`` keys that change the raw files: ``protocol`` (as-is exports are bare images, fits exports carry
+#: the full headers). The others say who asks and how fast, not what comes back.
+JSOC_DATA_KEYS = frozenset({"protocol"})
+
+
 def config_hash(config: dict) -> str:
     """SHA-256 of what decides the data: the validated config without where it is written or how fast.
 
     Left out: ``output_root``, the embedded archive's port and URL, ``fetch`` (connections, retries, timeouts)
-    and ``jsoc`` (email, polling), so a rerun elsewhere or with other throttles carries the same hash.
+    and every ``jsoc`` key but :data:`JSOC_DATA_KEYS` (email, polling, export batching and retries), so a rerun
+    elsewhere or with other throttles carries the same hash.
     """
     import hashlib
     import json
 
     kept = {k: v for k, v in config.items() if k not in ("output_root", "fetch", "jsoc")}
+    kept["jsoc"] = {k: v for k, v in config.get("jsoc", {}).items() if k in JSOC_DATA_KEYS}
     kept["archive"] = {k: v for k, v in config.get("archive", {}).items() if k not in ("embedded_port", "embedded_url")}
     return hashlib.sha256(json.dumps(kept, sort_keys=True, default=str).encode()).hexdigest()
 
