@@ -108,8 +108,9 @@ def halo_mask(work: FrameWork, thresholds: Thresholds) -> tuple[tuple[slice, sli
     flood = np.zeros((core.shape[0] + 2, core.shape[1] + 2), dtype=np.uint8)
     cv2.floodFill(core, flood, centre, 128, flags=8)
     core = cv2.compare(core, 128, cv2.CMP_EQ)
-    # the halo's jagged rim (thinner than the opening) is the bright pixels near the core
-    rim = cv2.bitwise_and(cv2.dilate(core, _disk(k)), bright)
+    # the halo's jagged rim (thinner than the opening) is the bright pixels near the core: within k px along
+    # both axes (a square, which OpenCV dilates with two 1-D passes: a disk cost 2 ms on a C2 halo's box)
+    rim = cv2.bitwise_and(cv2.dilate(core, cv2.getStructuringElement(cv2.MORPH_RECT, (2 * k + 1, 2 * k + 1))), bright)
     halo = cv2.bitwise_or(core, rim)
     margin = 2 * int(thresholds.streak_margin)
     if margin > 0:

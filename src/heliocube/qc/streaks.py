@@ -18,34 +18,51 @@ import cv2
 import numpy as np
 
 from ..fetch.gate import Rejection
+from .comet_tails import tail_segments
 from .frame_region import saturation_level, search_region
 from .framework import FrameWork, median_sorted, nonzero, percentile_sorted
 from .thresholds import Thresholds
 
-__all__ = ["bloom_segments", "streak_segments", "streaks"]
+__all__ = ["bloom_length", "bloom_segments", "saturated_mask", "streak_segments", "streaks"]
 
 _DEFAULT = Thresholds()
 _NONE = np.zeros((0, 4), dtype=np.int32)
 
 
-def bloom_segments(work: FrameWork, keep: np.ndarray, thresholds: Thresholds) -> np.ndarray:
-    """One segment (x0, y0, x1, y1) per bloom: saturated runs along rows (or columns) in ``keep``.
+def saturated_mask(work: FrameWork, keep: np.ndarray) -> np.ndarray | None:
+    """uint8 0/255 of the pixels at or above ``work.saturation`` inside ``keep``; None when there are none.
 
-    Saturated pixels (at or above ``work.saturation``) inside ``keep`` are opened with a line of
-    ``streak_bloom_length`` x the frame edge along rows, and along columns: what survives are runs at least that
-    long. Each 8-connected group of surviving pixels is one segment along its long axis, through its centre row
-    (column). No saturation level (float frames without DSATVAL): no blooms.
+    No saturation level (float frames without DSATVAL, integer frames without a full scale): None.
     """
     if work.saturation is None or work.region.n == 0 or work.region_range[1] < work.saturation:
-        return _NONE  # nothing saturated in the valid region (one pass that the log image makes anyway)
-    length = max(3, round(thresholds.streak_bloom_length * max(work.data.shape)))
+        return None  # nothing saturated in the valid region (one pass that the log image makes anyway)
     data = work.data if work.data.dtype.kind in "iu" else work.img
     level = math.ceil(work.saturation) if data.dtype.kind in "iu" else work.saturation
     if data.dtype.kind in "iu" and level > np.iinfo(data.dtype).max:
-        return _NONE
+        return None
     saturated = cv2.compare(data if data.dtype != np.int32 else data.astype(np.float32), float(level), cv2.CMP_GE)
     cv2.bitwise_and(saturated, keep, dst=saturated)
-    if cv2.countNonZero(saturated) < length:
+    return saturated if cv2.countNonZero(saturated) else None
+
+
+def bloom_length(work: FrameWork, thresholds: Thresholds) -> int:
+    """The shortest bloom in pixels on this frame: ``streak_bloom_length`` x the frame edge, at least 3."""
+    return max(3, round(thresholds.streak_bloom_length * max(work.data.shape)))
+
+
+def bloom_segments(work: FrameWork, keep: np.ndarray, thresholds: Thresholds,
+                   saturated: np.ndarray | None = None) -> np.ndarray:
+    """One segment (x0, y0, x1, y1) per bloom: saturated runs along rows (or columns) in ``keep``.
+
+    Saturated pixels (at or above ``work.saturation``) inside ``keep`` (or ``saturated``, their mask from
+    :func:`saturated_mask`) are opened with a line of ``streak_bloom_length`` x the frame edge along rows, and
+    along columns: what survives are runs at least that long. Each 8-connected group of surviving pixels is one
+    segment along its long axis, through its centre row (column). No saturation level: no blooms.
+    """
+    if saturated is None:
+        saturated = saturated_mask(work, keep)
+    length = bloom_length(work, thresholds)
+    if saturated is None or cv2.countNonZero(saturated) < length:
         return _NONE
     x, y, w, h = cv2.boundingRect(saturated)  # a few blooms and stars: work on their box only
     box = saturated[y : y + h, x : x + w]
@@ -53,8 +70,16 @@ def bloom_segments(work: FrameWork, keep: np.ndarray, thresholds: Thresholds) ->
     for kernel, along_rows in (((length, 1), True), ((1, length), False)):
         if (w if along_rows else h) < length:
             continue
-        runs = cv2.morphologyEx(box, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, kernel))
-        _, _, stats, _ = cv2.connectedComponentsWithStats(runs, connectivity=8)
+        # an opening whose erosion anchors the line at its start and dilation at its end: exact for even lengths
+        # (OpenCV's centred anchor shifts the run by a pixel); outside the box is unsaturated (OpenCV's default
+        # border would extend a run touching the box's edge)
+        line = cv2.getStructuringElement(cv2.MORPH_RECT, kernel)
+        runs = cv2.erode(box, line, anchor=(0, 0), borderType=cv2.BORDER_CONSTANT, borderValue=0)
+        end = (length - 1, 0) if along_rows else (0, length - 1)
+        runs = cv2.dilate(runs, line, anchor=end, borderType=cv2.BORDER_CONSTANT, borderValue=0)
+        if cv2.countNonZero(runs) == 0:  # the common case (stars, no bloom): no labelling pass
+            continue
+        _, _, stats, _ = cv2.connectedComponentsWithStats(runs, connectivity=8, ltype=cv2.CV_16U)
         for left, top, width, height, _area in stats[1:]:
             if along_rows:
                 mid = y + top + height // 2
@@ -113,9 +138,15 @@ def _streak_segments(work: FrameWork, thresholds: Thresholds) -> np.ndarray:
             bad = cv2.dilate(bad, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * m + 1, 2 * m + 1)))
         keep = cv2.bitwise_and(keep, cv2.compare(bad, 0, cv2.CMP_EQ))
     keep = search_region(work, keep, thresholds)
-    blooms = bloom_segments(work, keep, thresholds)
-    if len(blooms) >= thresholds.streak_segments:  # verdict reached: skip the edge images and Hough (20-40 ms)
+    saturated = saturated_mask(work, keep)
+    blooms = bloom_segments(work, keep, thresholds, saturated)
+    if len(blooms) >= thresholds.streak_segments:  # verdict reached: skip the edge images and Hough (~10 ms)
         return blooms
+    if saturated is not None:  # saturated heads too short to bloom: comets when a tail leaves them
+        tails = tail_segments(work, saturated, keep, thresholds, bloom_length(work, thresholds))
+        blooms = np.concatenate([blooms, tails]) if len(tails) else blooms
+        if len(blooms) >= thresholds.streak_segments:
+            return blooms
     log = _log_image(work)
     edges = cv2.Canny(cv2.GaussianBlur(log, (0, 0), 1.0), 40, 100)
     if thresholds.streak_ridge_contrast > 0:

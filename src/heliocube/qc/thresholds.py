@@ -47,8 +47,22 @@ class Thresholds:
     #: CCD fills its wells at 0.71-0.81 (C3) and 0.94-0.98 (C2) of the full scale: blooms sit on that plateau
     streak_saturation: float = 0.68
     #: streaks: a bloom is a run of at least this many saturated pixels along a row or column, as a fraction of
-    #: the frame edge (a star's saturated core is a few pixels; the shortest planet bloom on real frames ~40 px)
-    streak_bloom_length: float = 0.02
+    #: the frame edge (12 px at 1024). Bright field stars saturate too: on the real C3 frames (19 s) their runs
+    #: are 2-7 px; Saturn's, the faintest planet bloom there, is 20 px. A run's length measures the charge
+    #: spilled past full well, i.e. the source's brightness: 12 px sits between the two with margin both ways
+    streak_bloom_length: float = 0.012
+    #: streaks, comet tails (:mod:`heliocube.qc.comet_tails`): a saturated group shorter than a bloom is a comet
+    #: head when a straight ridge runs from it this far (fraction of the frame edge) ...
+    streak_tail_length: float = 0.06
+    #: ... within this many degrees of the anti-solar direction (ion tails: a few degrees of aberration) ...
+    streak_tail_angle: float = 20.0
+    #: ... brighter than the two parallel lines this far to its sides (fraction of the frame edge; tails are a
+    #: few pixels wide, streamer rays wider) ...
+    streak_tail_width: float = 0.005
+    #: ... by more than this many robust sigmas of that excess (its spread over all directions tried) ...
+    streak_tail_sigma: float = 4.0
+    #: ... at this fraction of the samples at least (a continuous line, not a star or two on the way)
+    streak_tail_fraction: float = 0.8
     #: streaks: the occulter's halo is the region brighter than this fraction of the saturation level that is
     #: connected to the occulter (searched out to ``streak_halo_reach`` x the inner radius); it and
     #: ``2 x streak_margin`` pixels around it leave the streak search's valid region
