@@ -11,22 +11,28 @@ Segment files live at SUMS-like paths ``/SUM{p}/D{k}/S00000/{file}`` (p: 1 + the
 k: the record's grid index), export files at
 ``/SUM0/D{request}/S00000/{series}.{T_REC compact}[.{wavelength}].{segment}.fits``; both are decoded statelessly, so a
 download works whichever server process answers it.
+
+The keywords live in :mod:`heliocube.archive.jsoc_keywords`, the export requests' rules and failure answers in
+:mod:`heliocube.archive.export_rules` (their names are importable from here too).
 """
 
 from __future__ import annotations
 
-import collections
-import dataclasses
-import math
 import re
-import threading
-import weakref
 
 import numpy as np
 import pandas as pd
-from astropy.io import fits
 
-from ..header import FILE_CARDS, SCALE_KEYWORD, rescale_header
+from .export_rules import ExportRules
+from .jsoc_keywords import (
+    _SPECIAL_KEYS,
+    KEYWORDS,
+    RecordSetError,
+    canonical_series,
+    keyword_value,
+    record_keywords,
+    series_keywords,
+)
 from .timefmt import ANCHOR_MS, parse_jsoc_duration, parse_jsoc_time
 
 __all__ = [
@@ -44,36 +50,6 @@ __all__ = [
     "series_struct",
     "sums_path",
 ]
-
-#: Keywords every served series declares: (name, JSOC type, units, note).
-KEYWORDS = (
-    ("T_REC", "time", "TAI", "[TAI|UTC] Slot time"),
-    ("T_OBS", "time", "TAI", "[TAI|UTC] Observation time"),
-    ("DATE__OBS", "string", "ISO", "[ISO] Observation time (UTC)"),
-    ("WAVELNTH", "int", "Angstrom", "Wavelength"),
-    ("QUALITY", "int", "none", "Quality bits; 0 = no known problems"),
-    ("EXPTIME", "double", "s", "Exposure time"),
-    ("INSTRUME", "string", "none", "Instrument"),
-    ("TELESCOP", "string", "none", "Telescope"),
-)
-#: Keywords ``keyword_value`` answers from the record row itself (the served header may spell them differently).
-_SPECIAL_KEYS = frozenset(name for name, *_ in KEYWORDS) | {"*recnum*"}
-#: Header cards that describe the FITS file, not the record (and blank cards): never JSOC keywords.
-_NOT_KEYWORDS = FILE_CARDS | {""}
-#: Cards ``SyntheticMission._record_header`` sets per record (everything else is the product's base header): only
-#: these need the record's own header, the rest come from a per-product table. The product's quality keyword is
-#: per record too. tests/test_seeding.py checks this list against the full per-record header.
-_PER_RECORD_CARDS = ("DATE-OBS", "TIME-OBS", "DATE_OBS", "T_REC", "T_OBS", "EXPTIME", "N_MISSING_BLOCKS", "MISSVALS",
-                     "NMISSING", "FILENAME")
-_PER_RECORD_NAMES = frozenset(card.replace("-", "__") for card in _PER_RECORD_CARDS)
-#: Records whose per-record keywords are kept (per mission, least recently used dropped first).
-_RECORD_CACHE_SIZE = 4096
-_record_caches: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-_record_cache_lock = threading.Lock()
-
-
-class RecordSetError(ValueError):
-    """A record-set specification the embedded archive cannot evaluate."""
 
 
 def _split_top(text: str) -> list[str]:
@@ -98,12 +74,6 @@ _TIMESPEC = re.compile(
 )
 
 
-def _canonical_series(mission, name: str) -> str:
-    for series in mission.jsoc_series:
-        if series.lower() == name.lower():
-            return series
-    raise RecordSetError(f"unknown series {name!r}")
-
 
 def parse_recordset(mission, ds: str) -> list[tuple[str, pd.DataFrame, list[str]]]:
     """Evaluate a (comma-joined) record-set specification.
@@ -121,7 +91,7 @@ def parse_recordset(mission, ds: str) -> list[tuple[str, pd.DataFrame, list[str]
         match = _RECSET.match(part)
         if not match:
             raise RecordSetError(f"cannot parse record set {part!r}")
-        series = _canonical_series(mission, match.group(1))
+        series = canonical_series(mission, match.group(1))
         entry = mission.jsoc_series[series]
         brackets = re.findall(r"\[([^\]]*)\]", match.group(2) or "")
         segments = [s.strip() for s in (match.group(3) or "").split(",") if s.strip()]
@@ -162,7 +132,7 @@ def parse_recordset(mission, ds: str) -> list[tuple[str, pd.DataFrame, list[str]
 
 def series_struct(mission, series: str) -> dict:
     """The ``jsoc_info?op=series_struct`` answer."""
-    series = _canonical_series(mission, series)
+    series = canonical_series(mission, series)
     entry = mission.jsoc_series[series]
     keywords = [
         {
@@ -205,147 +175,6 @@ def series_struct(mission, series: str) -> dict:
         "tapegroup": 1,
         "status": 0,
     }
-
-
-def _jsoc_name(fits_keyword: str) -> str:
-    """JSOC's spelling of a FITS keyword (``DATE-OBS`` -> ``DATE__OBS``)."""
-    return fits_keyword.replace("-", "__")
-
-
-def _jsoc_text(value) -> str:
-    """A header value as JSOC prints it in rs_list: numbers as text (floats round-trip), strings stripped."""
-    if isinstance(value, (bool, np.bool_)):
-        return "1" if value else "0"
-    if isinstance(value, (int, np.integer)):
-        return str(int(value))
-    if isinstance(value, (float, np.floating)):
-        return "NaN" if math.isnan(value) else repr(float(value))
-    if isinstance(value, str):
-        return value.strip()
-    return ""  # an undefined (blank) value
-
-
-def _jsoc_type(value) -> str:
-    if isinstance(value, (bool, np.bool_, int, np.integer)):
-        return "int"
-    if isinstance(value, (float, np.floating)):
-        return "double"
-    return "string"
-
-
-def _units_and_note(comment: str) -> tuple[str, str]:
-    match = re.match(r"^\s*\[([^\]]*)\]\s*(.*)$", comment or "")
-    if match:
-        return match.group(1).strip() or "none", match.group(2).strip()
-    return "none", (comment or "").strip()
-
-
-def _header_keywords(header: fits.Header) -> dict[str, tuple]:
-    """JSOC name -> (value, JSOC type, units, note) of every record keyword of a header (first card wins)."""
-    out: dict[str, tuple] = {}
-    for card in header.cards:
-        keyword = card.keyword
-        if keyword in _NOT_KEYWORDS:
-            continue
-        name = _jsoc_name(keyword)
-        if name not in out:
-            units, note = _units_and_note(card.comment)
-            out[name] = (card.value, _jsoc_type(card.value), units, note)
-    return out
-
-
-def _native_keywords(mission, name: str, level: str) -> dict[str, tuple]:
-    """Keywords of a product's base header mapped back to the native grid (memoized per product and level)."""
-
-    def build():
-        base = mission.base_header(name, level)
-        served_scale = float(base.get(SCALE_KEYWORD, 1.0) or 1.0)
-        native_size = mission.registry[name].native_size
-        native = rescale_header(base, 1.0 / served_scale, convention="center", naxis=(native_size, native_size),
-                                history="heliocube embedded archive: keywords at the native resolution")
-        return _header_keywords(native)
-
-    return mission._memoize(("jsoc_native_keywords", name, level), build)
-
-
-def series_keywords(mission, series: str) -> dict[str, tuple[str, str, str]]:
-    """Every keyword of a JSOC series (union over its products' headers): JSOC name -> (type, units, note)."""
-    series = _canonical_series(mission, series)
-    entry = mission.jsoc_series[series]
-
-    def build():
-        out: dict[str, tuple[str, str, str]] = {}
-        for name in entry["products"]:
-            for key, (_value, kind, units, note) in _native_keywords(mission, name, entry["level"]).items():
-                out.setdefault(key, (kind, units, note))
-        return out
-
-    return mission._memoize(("jsoc_series_keywords", series), build)
-
-
-def _per_record_cards(mission, row) -> dict[str, str]:
-    """JSOC-printed values of the cards the mission sets per record, from the record's full header (cached)."""
-    with _record_cache_lock:
-        cache = _record_caches.setdefault(mission, collections.OrderedDict())
-        key = (row["product"], row["level"], row["record_id"])
-        if key in cache:
-            cache.move_to_end(key)
-            return cache[key]
-    header = mission._record_header(row["product"], row["level"], row)
-    values = {}
-    for keyword in (*_PER_RECORD_CARDS, mission.registry[row["product"]].quality_keyword):
-        if keyword and keyword in header:
-            values[_jsoc_name(keyword)] = _jsoc_text(header[keyword])
-    with _record_cache_lock:
-        cache[key] = values
-        while len(cache) > _RECORD_CACHE_SIZE:
-            cache.popitem(last=False)
-    return values
-
-
-def keyword_value(mission, row, key: str) -> str:
-    """A keyword of a record as JSOC prints it in rs_list (QUALITY as a ``0x%08x`` hex string).
-
-    The keywords of :data:`KEYWORDS` come from the record row; any other keyword of the record's FITS header is
-    answered at the native resolution (see the module notes); a keyword of the series that this record's product
-    lacks prints empty (JSOC's default value); anything else is ``Invalid KeyLink``.
-    """
-    product = mission.registry[row["product"]]
-    if key == "T_REC":
-        return row["t_rec"]
-    if key == "T_OBS":
-        return row["t_obs"]
-    if key == "DATE__OBS":
-        return pd.Timestamp(row["time_utc"]).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-4] + "Z"
-    if key == "WAVELNTH":
-        return str(product.wavelength)
-    if key == "QUALITY":
-        return f"0x{int(row['quality']):08x}"
-    if key == "EXPTIME":
-        return f"{float(row['exptime']):.6f}"
-    if key in ("INSTRUME", "TELESCOP"):
-        return str(mission.base_header(row["product"], row["level"]).get(key, "")).strip()
-    if key == "*recnum*":
-        return str(int(row["grid_index"]))
-    if key in _PER_RECORD_NAMES or key == product.quality_keyword:
-        per_record = _per_record_cards(mission, row)
-        if key in per_record:
-            return per_record[key]
-    native = _native_keywords(mission, row["product"], row["level"])
-    if key in native:
-        return _jsoc_text(native[key][0])
-    series = product.series_for(row["level"])
-    if key in series_keywords(mission, series):
-        return ""
-    return "Invalid KeyLink"
-
-
-def record_keywords(mission, row) -> dict[str, str]:
-    """Every keyword of a record (JSOC name -> printed value), as ``rs_list`` answers ``key=**ALL**``."""
-    series = mission.registry[row["product"]].series_for(row["level"])
-    names = [name for name, *_ in KEYWORDS] + [k for k in series_keywords(mission, series) if k not in _SPECIAL_KEYS]
-    return {name: keyword_value(mission, row, name) for name in names}
-
 
 def sums_path(mission, row) -> str:
     """SUMS-like path of a record's segment file."""
@@ -442,60 +271,3 @@ def rs_summary(mission, query: dict) -> dict:
     parsed = parse_recordset(mission, query.get("ds", ""))
     return {"count": int(sum(len(r) for _, r, _ in parsed)), "runtime": 0.01, "status": 0}
 
-
-# ---------------------------------------------------------------------------------------------------- exports
-@dataclasses.dataclass
-class ExportRules:
-    """How the embedded JSOC answers export requests; the defaults accept every request, as JSOC does for an
-    address exempt from its pending limit with every file online.
-
-    The statuses and messages are those of JSOC's ``jsoc_fetch``: 3 when a request exceeds the byte cap, 7 when the
-    address already has too many pending exports, 4 when an export fails, 1 while one is processed.
-
-    Parameters
-    ----------
-    max_bytes : int, optional
-        A request whose files (as served) hold more bytes is refused with status 3; None: no cap.
-    pending_polls : int
-        Status checks of a url export answered "processing" (status 1) before it is done.
-    fail_first : int
-        The first ``fail_first`` export requests fail (status 4): url_quick at once, url at the status check that
-        would have finished it.
-    fail_match : str, optional
-        Every request whose record set contains this text fails the same way, however often it is made.
-    expire_first : int
-        The url export requests after those ``fail_first`` fails, ``expire_first`` of them, expire while staging
-        (status 5 at the status check that would have finished them).
-    max_pending : int, optional
-        url exports one address (``notify``) may have pending; the next one is refused with status 7 (JSOC allows
-        one unless the address is exempted); None: no limit.
-    """
-
-    max_bytes: int | None = None
-    pending_polls: int = 1
-    fail_first: int = 0
-    fail_match: str | None = None
-    expire_first: int = 0
-    max_pending: int | None = None
-
-
-def too_large_answer(method: str, protocol: str, count: int, size: int, max_bytes: int) -> dict:
-    """jsoc_fetch's answer to a request over its byte cap (sizes in MB, as JSOC prints them)."""
-    return {"status": 3, "requestid": "VOID", "method": method, "protocol": protocol, "wait": 0, "count": count,
-            "size": size // 2**20, "error": f"Request exceeds max byte limit of {max_bytes / 2**20:g}MB"}
-
-
-def busy_answer(notify: str, pending: list[str]) -> dict:
-    """jsoc_fetch's answer to an address that already has as many pending exports as it may."""
-    return {"status": 7, "error": f"User {notify} has {len(pending)} pending export requests ({','.join(pending)}); "
-                                  "please wait until at least one request has completed before submitting a new one."}
-
-
-def failed_answer(requestid: str = "") -> dict:
-    """An export that failed (status 4), with a message as JSOC gives one."""
-    return {"status": 4, "requestid": requestid, "error": "Export failed (embedded archive: ExportRules)"}
-
-
-def expired_answer(requestid: str = "") -> dict:
-    """An export that expired before it was staged (status 5), with a message as JSOC gives one."""
-    return {"status": 5, "requestid": requestid, "error": "Request expired (embedded archive: ExportRules)"}
