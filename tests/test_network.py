@@ -1,11 +1,13 @@
 """The embedded archive's network model and the fetch against it: the connection cap (server-side count), 429 with
-Retry-After slowing the client down, pipelined JSOC exports in flight, exports failing or expiring while staging.
+Retry-After slowing the client down, pipelined JSOC exports in flight, exports failing or expiring while staging or
+while their files download, and the receipts' digests taken from the downloads' own streams.
 
 Nothing here is timed: the figures are in bench/bench_fetch.py. Waits are lower bounds the client must respect.
 """
 
 import concurrent.futures
 import datetime as dt
+import hashlib
 import json
 import subprocess
 import sys
@@ -19,7 +21,8 @@ from heliocube.archive.jsoc import ExportRules
 from heliocube.archive.mission import SyntheticMission
 from heliocube.archive.network import NetworkModel
 from heliocube.archive.server import ArchiveServer
-from heliocube.fetch import fetch_days
+from heliocube.fetch import cache, fetch_days
+from heliocube.fetch.download import partial_path
 from heliocube.query import write_day_manifests
 
 from .conftest import FRAME, demo_config, free_port, make_context
@@ -187,3 +190,60 @@ def test_the_config_block_reaches_the_spawned_archive_and_its_stats_file(tmp_pat
                        capture_output=True, timeout=60)
     stats = json.loads(next(tmp_path.glob("*.network.json")).read_text())
     assert stats["model"]["max_connections"] == 3 and stats["requests"] == stats["peak_connections"] == 1
+
+
+def test_an_export_expiring_while_its_files_download_is_asked_for_again(server_for, tmp_path):
+    """The first export's files vanish (404) after 2 of its 4 were downloaded: its other records are exported again,
+    together, in one new export, and downloaded from it; no slot falls back to another candidate."""
+    server = server_for(rules={"expire_downloading_first": 1, "files_before_expiry": 2})
+    slots, ledger = fetch("HMI_720s", server, tmp_path / "out", dt.timedelta(hours=6),
+                          jsoc={"protocol": "fits", "poll_seconds": 0.02, "max_export_records": 4,
+                                "concurrent_exports": 1, "export_retries": 1},
+                          fetch={"connections_per_archive": 1, "retries": 1, "timeout_seconds": 10})
+    assert (slots["status"] == "ok").all() and ledger.empty and (slots["n_rejected"] == 0).all()
+    lines = [json.loads(line) for line in (tmp_path / "access.jsonl").read_text().splitlines()]
+    gone = {line["path"] for line in lines if line["path"].startswith("/SUM0/D1/") and line["status"] == 404}
+    assert len(gone) == 2
+    requests = [e["ds"].split(",") for e in server.export_log if e["op"] == "exp_request"]
+    assert len(requests) == len(slots) // 4 + 1 and len(requests[-1]) == 2  # one export more: the two gone files
+    assert sorted(requests[-1]) == sorted(set(requests[-1]) & set(requests[0]))
+
+
+def test_records_whose_export_expires_again_are_ledgered_as_expired(server_for, tmp_path):
+    """With no export retries left, the records an expired export did not deliver become ``export_expired`` ledger
+    rows naming the 404, and only then do their slots move on to their next candidates."""
+    server = server_for(rules={"expire_downloading_first": 1, "files_before_expiry": 2})
+    slots, ledger = fetch("HMI_720s", server, tmp_path / "out", dt.timedelta(hours=6),
+                          jsoc={"protocol": "fits", "poll_seconds": 0.02, "max_export_records": 4,
+                                "concurrent_exports": 1, "export_retries": 0},
+                          fetch={"connections_per_archive": 1, "retries": 1, "timeout_seconds": 10})
+    assert (slots["status"] == "ok").all()
+    assert list(ledger["reason"]) == ["export_expired"] * 2 and ledger["detail"].str.contains("404").all()
+    first = [item.rsplit("{", 1)[0] for item in server.export_log[0]["ds"].split(",")]
+    assert set(ledger["record_id"]) < set(first)
+
+
+def test_receipts_carry_the_downloads_own_digest_also_after_a_resumed_download(server_for, tmp_path, monkeypatch):
+    """A receipt's SHA-256 is the one computed from the download's stream as it was written: a fetch hashes no
+    downloaded file again, and a file resumed with a Range request (the prefix of an interrupted download on disk)
+    has the digest of the whole file. A rerun still checks each cached file it reuses against its receipt, once."""
+    hashed = []
+    real = cache.sha256_of
+    monkeypatch.setattr(cache, "sha256_of", lambda path: hashed.append(Path(path).name) or real(path))
+    server, root = server_for(), tmp_path / "out"
+    slots, _ = fetch("LASCO_C2", server, root, dt.timedelta(hours=6))
+    assert (slots["status"] == "ok").all() and hashed == []
+    for row in slots.itertuples():
+        assert row.sha256 == hashlib.sha256((root / row.path).read_bytes()).hexdigest()
+
+    victim = root / slots["path"].iloc[1]
+    body = victim.read_bytes()
+    victim.unlink()
+    partial_path(victim).write_bytes(body[: len(body) // 2])  # an interrupted download's prefix
+    slots, _ = fetch("LASCO_C2", server, root, dt.timedelta(hours=6))
+    again = slots.set_index("path")
+    assert again.loc[slots["path"].iloc[1], "sha256"] == hashlib.sha256(body).hexdigest()
+    assert victim.read_bytes() == body
+    lines = [json.loads(line) for line in (tmp_path / "access.jsonl").read_text().splitlines()]
+    assert [line["range"] for line in lines if line["path"].endswith(victim.name)][-1] == f"bytes={len(body) // 2}-"
+    assert sorted(hashed) == sorted(Path(path).name for path in slots["path"] if Path(path).name != victim.name)

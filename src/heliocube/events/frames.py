@@ -129,7 +129,7 @@ def event_frames(event: pd.Series, products: list[str], variant: Variant, contex
                             digests=recorded_digests(month_receipts + receipts))
         verdicts = filled.verdicts if filled.fingerprint else None
         table, ledger, judged = slot_tables(name, slots, candidates, filled.known_urls, root, verdicts,
-                                            filled.cache_notes)
+                                            filled.cache_notes, filled.file_digests)
         receipt = {"product": name, "event_id": event["event_id"], "window": [iso_ms(start), iso_ms(end)],
                    "slots": table.to_dict("records"), "rejections": ledger.to_dict("records")}
         if verdicts is not None:

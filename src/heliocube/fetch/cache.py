@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 from collections.abc import Iterable
 from pathlib import Path
 
-__all__ = ["CACHE_MISMATCH", "MISSING", "recorded_digests", "recorded_files", "recorded_mismatch", "sha256_of"]
+__all__ = ["CACHE_MISMATCH", "MISSING", "FileDigests", "recorded_digests", "recorded_files", "recorded_mismatch",
+           "sha256_of"]
 
 #: Ledger reason of a cached raw file that differs from its receipt's digest (discarded, never used).
 CACHE_MISMATCH = "cache_mismatch"
@@ -29,6 +31,41 @@ def sha256_of(path: str | os.PathLike) -> str:
         for block in iter(lambda: stream.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+class FileDigests:
+    """SHA-256 digests a fetch job already knows, per file: computed from a download's own stream as its bytes
+    were written, or found by the check of a cached file against its receipt. A digest holds while the file keeps
+    the size and modification time it had when the digest was noted; :meth:`of` hashes a file only otherwise.
+    Thread-safe (downloads note digests from the pool's threads)."""
+
+    def __init__(self):
+        self._known: dict[str, tuple[int, int, str]] = {}
+        self._lock = threading.Lock()
+
+    def note(self, path: str | os.PathLike, sha256: str) -> None:
+        """``sha256`` is the digest of the file now at ``path``."""
+        stat = os.stat(path)
+        with self._lock:
+            self._known[os.fspath(path)] = (stat.st_size, stat.st_mtime_ns, sha256)
+
+    def known(self, path: str | os.PathLike) -> str | None:
+        """The noted digest of ``path``, while the file is unchanged since; None otherwise."""
+        with self._lock:
+            entry = self._known.get(os.fspath(path))
+        try:
+            stat = os.stat(path)
+        except OSError:
+            return None
+        return entry[2] if entry is not None and entry[:2] == (stat.st_size, stat.st_mtime_ns) else None
+
+    def of(self, path: str | os.PathLike) -> str:
+        """The digest of ``path``: the noted one, else hashed now (and noted)."""
+        found = self.known(path)
+        if found is None:
+            found = sha256_of(path)
+            self.note(path, found)
+        return found
 
 
 def _is_digest(value) -> bool:
@@ -62,10 +99,11 @@ def recorded_digests(receipts: Iterable[dict]) -> dict[str, str]:
     return digests
 
 
-def recorded_mismatch(path: str | os.PathLike, expected: str | None) -> str | None:
+def recorded_mismatch(path: str | os.PathLike, expected: str | None, digests: FileDigests | None = None) -> str | None:
     """What is at ``path`` when it is not the file whose SHA-256 was recorded: its digest, or :data:`MISSING`.
 
     None when the file matches ``expected``, or when nothing was recorded (``expected`` None or not a digest).
+    ``digests``, when given, notes the digest found (the receipts written later need it, and need not hash again).
     """
     if not _is_digest(expected):
         return None
@@ -73,4 +111,6 @@ def recorded_mismatch(path: str | os.PathLike, expected: str | None) -> str | No
     if not path.is_file():
         return MISSING
     found = sha256_of(path)
+    if digests is not None:
+        digests.note(path, found)
     return None if found == expected else found

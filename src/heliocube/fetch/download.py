@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import os
 from pathlib import Path
 
@@ -11,7 +12,7 @@ from astropy.io import fits
 
 from ..httpclient import TRANSPORT_ERRORS, ForeignHost, NotFound, check_status, transport_error
 from ..retry import RetryableError, RetryPolicy, call_with_retries
-from .cache import sha256_of
+from .cache import FileDigests, sha256_of
 
 __all__ = ["DownloadError", "download_verified", "partial_path", "sha256_of", "verify_fits"]
 
@@ -60,9 +61,24 @@ def _total_size(response: requests.Response, offset: int) -> int | None:
     return offset + int(length) if length is not None else None
 
 
+def _hash_prefix(path: Path, nbytes: int):
+    """A SHA-256 object fed the first ``nbytes`` of ``path`` (the part a resumed download continues)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        while nbytes > 0:
+            block = stream.read(min(CHUNK, nbytes))
+            if not block:
+                break
+            digest.update(block)
+            nbytes -= len(block)
+    return digest
+
+
 def _fetch_once(session: requests.Session, url: str, target: Path, expected_size: int | None, timeout: float,
-                limiter=None) -> None:
+                limiter=None) -> str | None:
     """One attempt: continue the partial body with an HTTP Range request, verify the whole, rename it into place.
+    Returns the file's SHA-256, hashed as its bytes were written (a resumed body's prefix first); None when
+    another job had put the file in place.
 
     An exclusive lock on the partial file keeps two jobs that want the same file (slots near a month boundary)
     from writing it at once; the second finds the target complete when it gets the lock. A body cut short stays
@@ -74,10 +90,12 @@ def _fetch_once(session: requests.Session, url: str, target: Path, expected_size
     with open(partial, "ab") as out:
         fcntl.flock(out, fcntl.LOCK_EX)
         if target.exists():
-            return
+            return None
         have = os.fstat(out.fileno()).st_size
+        digest = None  # of what this attempt has written so far, from the prefix it continues
 
         def transfer() -> int | None:
+            nonlocal digest
             with session.get(url, timeout=timeout, stream=True,
                              headers={"Range": f"bytes={have}-"} if have else None) as response:
                 if response.status_code == 416:  # the partial file is not a prefix of this file: start over
@@ -93,8 +111,10 @@ def _fetch_once(session: requests.Session, url: str, target: Path, expected_size
                 out.truncate(offset)
                 out.seek(offset)
                 announced = _total_size(response, offset)
+                digest = _hash_prefix(partial, offset) if offset else hashlib.sha256()
                 for block in response.iter_content(CHUNK):
                     out.write(block)
+                    digest.update(block)  # the bytes as written: no second read of the file for its receipt
                 out.flush()
                 return announced
 
@@ -118,10 +138,12 @@ def _fetch_once(session: requests.Session, url: str, target: Path, expected_size
             raise
         os.fsync(out.fileno())
         os.replace(partial, target)
+        return digest.hexdigest()
 
 
 def download_verified(session: requests.Session, url: str, target: str | os.PathLike, policy: RetryPolicy,
-                      timeout: float, expected_size: int | None = None, limiter=None) -> Path:
+                      timeout: float, expected_size: int | None = None, limiter=None,
+                      digests: FileDigests | None = None) -> Path:
     """Download ``url`` to ``target`` unless ``target`` already exists, retrying transient failures.
 
     The body goes to a hidden partial file beside ``target`` (:func:`partial_path`) and is renamed onto it only
@@ -137,17 +159,22 @@ def download_verified(session: requests.Session, url: str, target: str | os.Path
     Each attempt's transfer holds a slot of ``limiter`` (a :class:`heliocube.fetch.limiter.ConnectionLimiter`),
     when given, and the checks that follow do not: an answer with Retry-After slows the job's every request down,
     and the retry waits for it.
+
+    ``digests`` (a :class:`heliocube.fetch.cache.FileDigests`), when given, notes the file's SHA-256 as computed
+    from the bytes as they were written (a resumed body's prefix hashed first), for the receipt.
     """
     target = Path(target)
     if target.exists():
         return target
     try:
-        call_with_retries(lambda: _fetch_once(session, url, target, expected_size, timeout, limiter), policy,
-                          f"download {url}")
+        sha256 = call_with_retries(lambda: _fetch_once(session, url, target, expected_size, timeout, limiter),
+                                   policy, f"download {url}")
     except RetryableError as err:
         partial_path(target).unlink(missing_ok=True)  # given up: nothing is left to resume
         raise DownloadError(err.reason, f"{url}: {err} (after {policy.retries + 1} attempts)") from err
     except DownloadError:
         partial_path(target).unlink(missing_ok=True)
         raise
+    if digests is not None and sha256 is not None:
+        digests.note(target, sha256)
     return target

@@ -39,10 +39,13 @@ class Verdict:
     handoff: dict | None = None
 
     @classmethod
-    def of_file(cls, path: Path, rejection: Rejection | None, metrics: dict, root, handoff=None) -> Verdict:
+    def of_file(cls, path: Path, rejection: Rejection | None, metrics: dict, root, handoff=None,
+                digests=None) -> Verdict:
+        """The verdict on ``path`` now; its SHA-256 from ``digests`` (a :class:`heliocube.fetch.cache.FileDigests`)
+        when it knows the file, else hashed here."""
         stat = path.stat()
-        return cls(rejection, metrics, stat.st_size, stat.st_mtime_ns, sha256_of(path), os.path.relpath(path, root),
-                   handoff)
+        sha256 = digests.of(path) if digests is not None else sha256_of(path)
+        return cls(rejection, metrics, stat.st_size, stat.st_mtime_ns, sha256, os.path.relpath(path, root), handoff)
 
     def matches(self, path: Path) -> bool:
         """Whether ``path`` is still the file this verdict was given on."""
@@ -61,10 +64,11 @@ class Verdict:
 
 
 def judge(gate, candidate: pd.Series, path: Path, verdicts: dict[str, Verdict],
-           counts: collections.Counter, root) -> Verdict:
+          counts: collections.Counter, root, digests=None) -> Verdict:
     """The gate's verdict on ``path``: one recorded for this record and this very file, else a new inspection
-    (recorded in ``verdicts``). ``counts`` tallies ``reused`` and ``inspected``. A file whose content differs from
-    its recorded digest never gets here: the fetch stage deleted it and dropped its verdict first."""
+    (recorded in ``verdicts``, with the file's SHA-256 from ``digests`` when it has it). ``counts`` tallies
+    ``reused`` and ``inspected``. A file whose content differs from its recorded digest never gets here: the fetch
+    stage deleted it and dropped its verdict first."""
     record_id = candidate["record_id"]
     known = verdicts.get(record_id)
     tag = getattr(gate, "handoff_tag", None)
@@ -77,7 +81,7 @@ def judge(gate, candidate: pd.Series, path: Path, verdicts: dict[str, Verdict],
     rejection = gate.after_download(candidate, path)
     metrics = gate.metrics_of(path) if rejection is None and hasattr(gate, "metrics_of") else {}
     handoff = gate.handoff_of(path) if rejection is None and tag is not None else None
-    verdicts[record_id] = verdict = Verdict.of_file(path, rejection, metrics, root, handoff)
+    verdicts[record_id] = verdict = Verdict.of_file(path, rejection, metrics, root, handoff, digests)
     return verdict
 
 

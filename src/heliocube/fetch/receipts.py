@@ -1,0 +1,129 @@
+"""A fetch job's receipts: reading what earlier runs recorded (locations, digests) and writing the day receipts.
+
+Per-day receipts ``raw/{product}/{YYYY}/{YYYY-MM-DD}.receipt.json`` say what each slot chose (record, location, path,
+size, SHA-256, QC metrics, the record's keywords) and which candidates were rejected and why; with a gate that has a
+``fingerprint``, also the gate's verdict on each file it inspected (:mod:`heliocube.fetch.verdicts`). A downloaded
+file's SHA-256 is the one computed from its bytes as they were written (:class:`heliocube.fetch.cache.FileDigests`):
+writing the receipts reads no file again.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import datetime as dt
+import json
+import logging
+import os
+
+import pandas as pd
+
+from ..locations import ForeignLocation, UnsafeLocation, archive_location
+from ..manifest import record_keywords
+from ..paths import atomic_path, day_receipt_path
+from ..registry import get_product
+from .cache import FileDigests, recorded_digests
+from .gate import LEDGER_COLUMNS, QC_METRICS
+
+__all__ = ["SLOT_COLUMNS", "previous_receipts", "previous_urls", "recorded_digests_near", "slot_tables",
+           "write_receipts"]
+
+log = logging.getLogger(__name__)
+
+SLOT_COLUMNS = ["product", "day", "slot", "status", "record_id", "time_utc", "dt_seconds", "url", "path",
+                "sha256", "size", "n_rejected", *(f"qc_{name}" for name in QC_METRICS), "keywords"]
+
+
+def previous_receipts(product_name: str, days: list[dt.date], root) -> list[dict]:
+    """The receipts an earlier run wrote for ``days``."""
+    paths = (day_receipt_path(root, product_name, day) for day in days)
+    return [json.loads(path.read_text()) for path in paths if path.exists()]
+
+
+def recorded_digests_near(product_name: str, days: list[dt.date], root) -> dict[str, str]:
+    """Record id -> SHA-256 of its cached file, as recorded by the receipts of ``days`` and their neighbours (a
+    slot near midnight may have taken a file a neighbouring month's job recorded)."""
+    near = sorted(set(days) | {d + dt.timedelta(days=k) for d in days for k in (-1, 1)})
+    return recorded_digests(previous_receipts(product_name, near, root))
+
+
+def previous_urls(receipts: list[dict], base: str) -> dict[str, str]:
+    """Archive-relative locations the receipts recorded for their slots' records (those of earlier versions,
+    absolute URLs, when they lie on ``base``; any other is left out and the record is resolved again)."""
+    known = {}
+    for slot in (slot for receipt in receipts for slot in receipt["slots"]):
+        if slot.get("record_id") and slot.get("url"):
+            with contextlib.suppress(ForeignLocation, UnsafeLocation):
+                known[slot["record_id"]] = archive_location(slot["url"], base)
+    return known
+
+
+def slot_tables(product_name, slots, candidates, known_urls, root, verdicts, cache_notes, digests=None):
+    """The slot table (`SLOT_COLUMNS`), the ledger (`LEDGER_COLUMNS`) and the records each day's slots judged, of
+    slots :func:`heliocube.fetch.run.fill_slots` filled. ``digests`` (a :class:`FileDigests`) holds the SHA-256
+    of the files this run downloaded or checked; a file it lacks is hashed here."""
+    digests = digests if digests is not None else FileDigests()
+    slot_rows, ledger_rows = [], []
+    product = get_product(product_name)
+    judged_on: dict[str, set[str]] = collections.defaultdict(set)  # records each day's slots judged
+    for slot in slots:
+        chosen = None if slot.chosen is None else candidates.iloc[slot.chosen]
+        status = "ok" if chosen is not None else ("failed" if slot.ranked else "empty")
+        positions = [position for position, _ in slot.rejections] + ([] if chosen is None else [slot.chosen])
+        judged_on[slot.day.isoformat()].update(candidates.iloc[position]["record_id"] for position in positions)
+        sha256 = None
+        if chosen is not None:
+            verdict = (verdicts or {}).get(chosen["record_id"])
+            if verdict is not None and verdict.sha256 and verdict.matches(slot.path):
+                sha256 = verdict.sha256  # the same file as when it was hashed
+            else:
+                sha256 = digests.of(slot.path)
+                if verdict is not None:
+                    verdict.sha256 = sha256
+        slot_rows.append({
+            "product": product_name, "day": slot.day.isoformat(), "slot": slot.time.isoformat(), "status": status,
+            "record_id": None if chosen is None else chosen["record_id"],
+            "time_utc": None if chosen is None else chosen["time_utc"].isoformat(),
+            "dt_seconds": None if chosen is None else (chosen["time_utc"] - slot.time).total_seconds(),
+            "url": None if chosen is None else known_urls.get(chosen["record_id"]),
+            "path": None if chosen is None else os.path.relpath(slot.path, root),
+            "sha256": sha256,
+            "size": None if chosen is None else slot.path.stat().st_size,
+            "n_rejected": len(slot.rejections),
+            **{f"qc_{name}": slot.metrics.get(name) for name in QC_METRICS},
+            # the record's archive keywords travel on: JSOC's as-is files lack them (header.with_record_keywords)
+            "keywords": record_keywords(product, chosen),
+        })
+        notes = [(position, cache_notes[position]) for position in positions if position in cache_notes]
+        for position, rejection in [*notes, *slot.rejections]:  # a discarded cached file: noted, not a rejection
+            row = candidates.iloc[position]
+            ledger_rows.append({
+                "product": product_name, "day": slot.day.isoformat(), "slot": slot.time.isoformat(),
+                "record_id": row["record_id"], "time_utc": row["time_utc"].isoformat(), "reason": rejection.reason,
+                "value": rejection.value, "detail": rejection.detail,
+            })
+    return pd.DataFrame(slot_rows, columns=SLOT_COLUMNS), pd.DataFrame(ledger_rows, columns=LEDGER_COLUMNS), judged_on
+
+
+def write_receipts(product_name, days, slots, candidates, known_urls, root, cadence, tolerance, verdicts,
+                   fingerprint, cache_notes, digests=None):
+    """Write each day's receipt of slots :func:`heliocube.fetch.run.fill_slots` filled; returns the slot table and
+    the ledger of them all."""
+    slot_table, ledger, judged_on = slot_tables(product_name, slots, candidates, known_urls, root, verdicts,
+                                                cache_notes, digests)
+    for day in days:
+        receipt = {
+            "product": product_name, "day": day.isoformat(), "cadence_seconds": cadence.total_seconds(),
+            "tolerance_seconds": tolerance.total_seconds(),
+            "slots": slot_table[slot_table["day"] == day.isoformat()].to_dict("records"),
+            "rejections": ledger[ledger["day"] == day.isoformat()].to_dict("records"),
+        }
+        if verdicts is not None:
+            receipt["qc"] = {"fingerprint": fingerprint, "verdicts": {
+                record_id: verdicts[record_id].as_json() for record_id in sorted(judged_on[day.isoformat()])
+                if record_id in verdicts}}  # fmt: skip
+        with atomic_path(day_receipt_path(root, product_name, day)) as tmp:
+            tmp.write_text(json.dumps(receipt, indent=1, default=str))
+    log.info("%s: %d slots, %d filled, %d rejected candidates", product_name, len(slot_table),
+             int((slot_table["status"] == "ok").sum()), len(ledger))
+    return slot_table, ledger
