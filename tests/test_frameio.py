@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import warnings
 from pathlib import Path
 
@@ -264,6 +265,44 @@ def test_real_headers_survive_a_write_card_for_card(tmp_path, name):
     expected = [(c.keyword, c.value, c.comment) for c in header.cards if c.keyword not in skipped]
     got = [(c.keyword, c.value, c.comment) for c in back.cards if c.keyword not in skipped]
     assert got == expected and back["NAXIS1"] == frame.shape[1] and back["BITPIX"] == -32
+
+
+@pytest.mark.parametrize(
+    "dtype, bscale, bzero, blank",
+    [
+        (np.int16, 9.91821e-14, 3.2501e-09, -32768),  # level-1 LASCO's layout
+        (np.int16, 0.5, 0, None),
+        (np.int16, 2.0, -7.25, 0),  # a BLANK of 0 is not applied (astropy tests it for truth)
+        (np.int32, 1e-3, 12.5, -2147483647),
+    ],
+)
+def test_scaled_integer_images_read_like_astropy(tmp_path, dtype, bscale, bzero, blank):
+    """BSCALE != 1 makes astropy return floats: the fast path scales as it does, bit for bit, header included."""
+    rng = np.random.default_rng(3)
+    info = np.iinfo(dtype)
+    stored = rng.integers(info.min // 2, info.max // 2, (40, 30)).astype(dtype)
+    stored[::7, ::5] = 0
+    header = fits.Header()
+    header["BSCALE"], header["BZERO"] = bscale, bzero
+    if blank is not None:
+        header["BLANK"] = blank
+        stored[3, 4] = stored[10, 0] = blank
+    path = tmp_path / "scaled.fits"
+    hdu = fits.PrimaryHDU(stored, header=header)
+    hdu.header["BSCALE"], hdu.header["BZERO"] = bscale, bzero  # astropy's writer would rescale data given floats
+    hdu.writeto(path, output_verify="ignore")
+    assert _read_plain(path.read_bytes()) is not None
+    data = _assert_same_as_astropy(path)
+    assert data.dtype == (np.float32 if dtype == np.int16 else np.float64)
+    assert np.isnan(data).sum() == (2 if blank else 0)
+
+
+def test_real_level1_lasco_reads_like_astropy(tmp_path):
+    path = tmp_path / "level1.fts"
+    path.write_bytes(gzip.decompress((Path(__file__).parent / "data" / "lasco" /
+                                      "comet_96p_level1_35082085.fts.gz").read_bytes()))
+    assert _read_plain(path.read_bytes()) is not None
+    assert _assert_same_as_astropy(path).dtype == np.float32
 
 
 def test_blank_of_scaled_data_is_astropys_business(tmp_path):

@@ -88,9 +88,9 @@ def _read_plain(buf: bytes) -> tuple[np.ndarray, fits.Header] | None:
         scaled = _is_scaled(header)
     except Exception:  # astropy will say what is wrong
         return None
-    if header.get("SIMPLE") is not True or naxis != 2 or bitpix not in _PLAIN_DTYPES or scaled:
+    if header.get("SIMPLE") is not True or naxis != 2 or bitpix not in _PLAIN_DTYPES:
         return None
-    if header.get("GROUPS") or "XTENSION" in header:
+    if header.get("GROUPS") or "XTENSION" in header or (scaled and not _scaled_like_float(header, bitpix)):
         return None
     ny, nx = int(header["NAXIS2"]), int(header["NAXIS1"])
     dtype = np.dtype(_PLAIN_DTYPES[bitpix])
@@ -98,7 +98,43 @@ def _read_plain(buf: bytes) -> tuple[np.ndarray, fits.Header] | None:
     if len(buf) < offset + ny * nx * dtype.itemsize:
         raise ValueError(f"truncated FITS: {len(buf)} bytes, the header needs {offset + ny * nx * dtype.itemsize}")
     data = np.frombuffer(buf, dtype=dtype, count=ny * nx, offset=offset).reshape(ny, nx)
+    if scaled:
+        return _scale_as_astropy(data, header)
     return data.astype(dtype.newbyteorder("=")), header
+
+
+def _scaled_like_float(header: fits.Header, bitpix: int) -> bool:
+    """A scaled integer image that astropy turns into floats (BSCALE != 1: never an unsigned-integer convention):
+    level-1 LASCO's int16 with BSCALE, BZERO and BLANK. Other scaled layouts are left to astropy."""
+    try:
+        bscale, bzero = header.get("BSCALE", 1), header.get("BZERO", 0)
+        blank = header.get("BLANK")
+    except Exception:
+        return False
+    numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (bscale, bzero))
+    return bitpix in (16, 32) and numbers and bscale != 1 and (blank is None or type(blank) is int)
+
+
+def _scale_as_astropy(raw: np.ndarray, header: fits.Header) -> tuple[np.ndarray, fits.Header]:
+    """What astropy makes of a :func:`_scaled_like_float` image, operation for operation (so bit for bit): float32
+    (float64 above 16 bits), times BSCALE, plus BZERO, NaN where the stored value is BLANK; the header loses
+    BSCALE and BZERO (a blank card appended for each) and BLANK, and BITPIX says the float type. ~4x faster than
+    astropy's second parse of the file."""
+    dtype = np.dtype("float32" if int(header["BITPIX"]) <= 16 else "float64")
+    bscale, bzero, blank = header.get("BSCALE", 1), header.get("BZERO", 0), header.get("BLANK")
+    data = np.array(raw, dtype=dtype)
+    np.multiply(data, bscale, data)
+    if bzero != 0:
+        data += bzero
+    if blank:  # astropy tests BLANK for truth: a BLANK of 0 is not applied
+        data[raw == blank] = np.nan
+    for keyword in ("BSCALE", "BZERO"):  # the header is _read_plain's own: no copy (1 ms on 300 cards)
+        if keyword in header:
+            del header[keyword]
+            header.append()
+    header["BITPIX"] = -32 if dtype == np.float32 else -64
+    header.pop("BLANK", None)
+    return data, header
 
 
 def _rice_layout(table: fits.Header) -> dict | None:
