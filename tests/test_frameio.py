@@ -386,3 +386,26 @@ def test_a_blank_that_is_no_integer_is_ignored(blank):
     assert stored_blank(data, header) == expected
     if expected is None:
         assert blank_to_nan(data, header) is data
+
+
+def test_a_decoded_frame_someone_holds_is_never_decoded_into_again(tmp_path, monkeypatch):
+    """Large decodes reuse their thread's last array (no 32 MiB of fresh pages per AIA frame), but only once
+    nothing holds it: a frame the caller keeps, or a view of it, stays as decoded."""
+    monkeypatch.setattr("heliocube.frameio._REUSED_BYTES", 0)  # every decode large enough, on small files
+    rng = np.random.default_rng(3)
+    images = [_aia_like(rng, 64) for _ in range(3)]
+    paths = [_write_compressed(tmp_path / f"{i}.fits", image, compression_type="RICE_1", tile_shape=(1, 64))
+             for i, image in enumerate(images)]
+    first, _ = read_frame(paths[0])
+    second, _ = read_frame(paths[1])  # the first is held: a new array
+    view = second[5:9]
+    del second
+    third, _ = read_frame(paths[2])  # the second is held through a view: a new array again
+    np.testing.assert_array_equal(first, images[0])
+    np.testing.assert_array_equal(view, images[1][5:9])
+    np.testing.assert_array_equal(third, images[2])
+    address = third.__array_interface__["data"][0]
+    del third
+    again, _ = read_frame(paths[0])  # nothing holds the third: its array is reused
+    assert again.__array_interface__["data"][0] == address
+    np.testing.assert_array_equal(again, images[0])
