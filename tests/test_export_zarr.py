@@ -209,3 +209,28 @@ def test_a_shrunk_range_leaves_no_stale_year_and_a_failed_write_keeps_the_old_gr
         write_year(synced, store, "2010")
     assert _files(store / "2010") == before
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+@pytest.mark.parametrize("chunk_frames", [1, 2])
+def test_all_nan_chunks_are_left_out_and_the_last_partial_chunk_is_trimmed(synced, tmp_path, chunk_frames):
+    # the writer pads the array to whole chunks and trims it after, and skips all-NaN chunks itself (zarr's own
+    # check is off): the store must still be what zarr writes, an n-row array without the empty chunks' files
+    with h5py.File(synced, "r+") as f:
+        f["LASCO_C2"]["data"][1] = np.nan  # a row kept without a frame (keep_missing)
+    store = export(synced, tmp_path / "x.zarr", chunk_frames=chunk_frames)
+    root = zarr.open_group(store, mode="r")
+    with h5py.File(synced, "r") as f:
+        times = np.array([t.decode() for t in f["time"][()]])
+        rows = np.flatnonzero(np.char.startswith(times, "2010"))
+        expected = f["LASCO_C2"]["data"][rows[0]:rows[-1] + 1]
+    array = root["2010"]["LASCO_C2"]
+    assert array.shape == (len(rows), *SHAPE)
+    chunks = range(-(-len(rows) // chunk_frames))
+    with_data = {c for c in chunks if not np.isnan(expected[c * chunk_frames:(c + 1) * chunk_frames]).all()}
+    written = {int(p.parts[-3]) for p in (store / "2010" / "LASCO_C2" / "c").glob("*/*/*")}
+    assert written == with_data
+    if chunk_frames == 1:
+        assert with_data == set(chunks) - {1}
+    else:
+        assert len(rows) % chunk_frames != 0  # a partial last chunk
+    np.testing.assert_array_equal(_bits(array[:]), _bits(expected))

@@ -22,11 +22,15 @@ rows of a year are the synced rows whose axis time falls in it, in time order, e
 SDOML v2 notebook's steps (``da.from_array(group[channel])``, ``{key: values[i] for key, values in
 array.attrs.items()}``, ``sunpy.map.Map((frame, header))``) work unchanged.
 
-Memory is bounded by one block of frames (whole chunks, at least one, about 64 MB when chunks are small), which
-zarr holds about three times while encoding it, plus the per-frame header lists of one channel: a year's frames are
-never all in memory. Measured: 2000 rows x 4 channels of 512 x 512 (an 8.4 GB synced file) peak at 0.52 GB RSS
-with 120-frame chunks (126 MB each); the per-frame header lists (and the consolidated metadata holding them) are
-the only part that grows with the rows (``exports.zarr.keywords`` trims them).
+Memory is bounded by one block of frames (whole chunks: one chunk, or as many as fit in about 64 MB when chunks
+are small), read into one buffer reused for every block of every channel, plus the per-frame header lists of one
+channel: a year's frames are never all in memory. zarr encodes the buffer's chunks in place (``write_empty_chunks``
+skips its all-fill check, which allocated three chunk-sized temporaries; all-NaN chunks are left out here, cheaply)
+and the array is created a whole number of chunks long and trimmed at the end, so the last, partial chunk needs no
+fill-and-merge copy either. Measured (bench/bench_ml.py): 10,000 rows x 8 channels of 512 x 512 with 120-frame
+chunks (126 MB each) peak at about one chunk above the interpreter's own ~150 MB, the same at 1,000 rows; the
+per-frame header lists (and the consolidated metadata holding them) are the only part that grows with the rows
+(``exports.zarr.keywords`` trims them).
 """
 
 from __future__ import annotations
@@ -172,18 +176,46 @@ def _block_frames(chunk_frames: int, frame_bytes: int) -> int:
     return chunk_frames * max(1, BLOCK_BYTES // max(chunk_frames * frame_bytes, 1))
 
 
+def _all_nan(frames: np.ndarray) -> bool:
+    # frame by frame, stopping at the first with data: no chunk-sized temporary
+    return all(np.isnan(frame).all() for frame in frames)
+
+
+def _write_frames(array, data: h5py.Dataset, rows: slice, chunk_frames: int, buffer: np.ndarray) -> None:
+    """Copy ``data[rows]`` into ``array`` (created ``n`` rounded up to whole chunks long), block by block through
+    ``buffer`` (whole chunks), leaving all-NaN chunks unwritten (zarr's fill), then trim ``array`` to ``n``."""
+    n = rows.stop - rows.start
+    for start in range(0, n, len(buffer)):
+        count = min(len(buffer), n - start)
+        padded = -(-count // chunk_frames) * chunk_frames
+        data.read_direct(buffer, np.s_[rows.start + start:rows.start + start + count], np.s_[:count])
+        buffer[count:padded] = np.nan  # the last chunk's rows past the end: what zarr stores there anyway
+        empty = [_all_nan(buffer[c:c + chunk_frames]) for c in range(0, padded, chunk_frames)]
+        chunk = 0
+        while chunk < len(empty):  # runs of chunks with data, each written whole (nothing read back or merged)
+            if empty[chunk]:
+                chunk += 1
+                continue
+            end = chunk
+            while end < len(empty) and not empty[end]:
+                end += 1
+            array[start + chunk * chunk_frames:start + end * chunk_frames] = buffer[chunk * chunk_frames:
+                                                                                    end * chunk_frames]
+            chunk = end
+    if array.shape[0] != n:
+        array.resize((n, *array.shape[1:]))
+
+
 def _write_channel(group, channel: str, source: h5py.Group, rows: slice, dims: Sequence[str], chunk_frames: int,
-                   compressors, keywords: Sequence[str] | None) -> None:
+                   compressors, keywords: Sequence[str] | None, buffer: np.ndarray) -> None:
     data = source["data"]
     n = rows.stop - rows.start
     height, width = data.shape[1:]
-    array = group.create_array(channel, shape=(n, height, width), dtype=np.float32,
-                               chunks=(chunk_frames, height, width), fill_value=np.float32(np.nan),
-                               compressors=compressors, dimension_names=list(dims))
-    step = _block_frames(chunk_frames, height * width * 4)
-    for start in range(0, n, step):  # whole chunks per block: no chunk is read back and rewritten
-        stop = min(start + step, n)
-        array[start:stop] = data[rows.start + start:rows.start + stop]
+    array = group.create_array(channel, shape=(-(-n // chunk_frames) * chunk_frames, height, width),
+                               dtype=np.float32, chunks=(chunk_frames, height, width),
+                               fill_value=np.float32(np.nan), compressors=compressors, dimension_names=list(dims),
+                               config={"write_empty_chunks": True})  # fmt: skip
+    _write_frames(array, data, rows, chunk_frames, buffer)
     # Per-frame header lists (SDOML v2): all of an array's attributes are lists, so {k: v[i]} is frame i's header
     texts = _blocks(source["headers"], rows, HEADER_BLOCK)  # the texts one block at a time, only the values kept
     array.attrs.update(header_lists(texts, keywords, n))
@@ -269,9 +301,16 @@ def write_year(synced_path: str | os.PathLike, store_path: str | os.PathLike, ye
             if "previous_time" in synced:
                 _create(group, "previous_time", _ns(synced["previous_time"][rows]),
                         {**TIME_ATTRS, "long_name": "axis time of the previous row (running difference)"})
+            buffer = None
             for product, channel in zip(products, channels, strict=True):
                 dims = ("time", "y", "x") if len(shapes) == 1 else ("time", f"y_{channel}", f"x_{channel}")
-                _write_channel(group, channel, synced[product], rows, dims, chunk_frames, compressors, keywords)
+                shape = (_block_frames(chunk_frames, 4 * int(np.prod(synced[product]["data"].shape[1:]))),
+                         *synced[product]["data"].shape[1:])
+                if buffer is None or buffer.shape != shape:  # one block buffer for every channel of a size
+                    buffer = None  # (the previous one let go first)
+                    buffer = np.empty(shape, np.float32)
+                _write_channel(group, channel, synced[product], rows, dims, chunk_frames, compressors, keywords,
+                               buffer)
             group.attrs.update(_year_attrs(synced, products, channels, year, rows, chunk_frames))
             zarr.consolidate_metadata(temp)
         _replace_dir(temp, target)
