@@ -80,6 +80,54 @@ def test_no_handoff_where_it_would_not_be_exact(data, grid, why):
     assert handoff is None and why in detail
 
 
+
+@pytest.mark.parametrize(("dtype", "blank", "where"), [
+    (np.int16, None, None), (np.int16, -32768, None), (np.int16, -32768, "min"), (np.int16, 7, None),
+    (np.int16, 7, "inside"), (np.int16, 32767, "max"), (np.uint8, 0, "min"), (np.uint16, None, None)])
+def test_large_frames_reduce_to_the_same_bits_through_the_compiled_pass(dtype, blank, where):
+    """From 2048 px the means come from heliocube.blocksums (one pass that also finds the frame's range), below
+    from heliocube.resize: the same handoff either way, BLANK pixels found wherever their value sits."""
+    n = 2048
+    info = np.iinfo(dtype)
+    rng = np.random.default_rng(2)
+    data = rng.integers(info.min + 1, info.max - 1, (n, n), endpoint=True, dtype=dtype)
+    data[data == (blank if blank is not None else info.min)] = 1  # BLANK only where placed below
+    data[:16, :16] = info.max - 1  # extreme block sums
+    data[16:32, :16] = info.min + 1
+    if where is not None:
+        data[rng.random((n, n)) < 0.01] = blank
+    header = _header(blank)
+    header["NAXIS1"] = header["NAXIS2"] = n
+    for grid in (1024, 512, 128):
+        reduced, why = HandoffSpec(grid).reduce(data, header)
+        assert reduced is not None, why
+        assert reduced.ndim == (2 if where is None else 3)
+        if where is None:
+            expected = resize_frame(data, header.copy(), grid, "mean")[0]
+        else:  # the valid pixels' sums and counts, as the small frames' path makes them
+            square = (n // grid) ** 2
+            valid = data != blank
+            expected = np.stack([resize_frame(np.where(valid, data, 0).astype(dtype), header.copy(), grid,
+                                              "mean")[0] * np.float32(square),
+                                 resize_frame(valid, header.copy(), grid, "mean")[0] * np.float32(square)])
+        assert reduced.dtype == np.float32 and reduced.tobytes() == expected.tobytes(), grid
+
+
+def test_the_handoff_file_is_what_numpy_saves(tmp_path):
+    """Written straight from the array and hashed on the way, it is np.save's file byte for byte."""
+    import hashlib
+    import io
+
+    data, header = _frame(np.int16, None), _header(None)
+    raw = tmp_path / "raw" / "AIA171" / "frame.fits"
+    raw.parent.mkdir(parents=True)
+    fits.PrimaryHDU(data, header).writeto(raw)
+    entry = HandoffWriter(tmp_path, HandoffSpec(64)).write(raw, *read_frame(raw))
+    saved = io.BytesIO()
+    np.save(saved, HandoffSpec(64).reduce(data, header)[0], allow_pickle=False)
+    payload = (tmp_path / entry["path"]).read_bytes()
+    assert payload == saved.getvalue() and entry["sha256"] == hashlib.sha256(payload).hexdigest()
+
 def test_the_spec_serves_mean_and_sum_variants_and_affine_calibrated_ones_at_twice_their_size():
     pytest.importorskip("heliocube.calibrate.affine")
     north = {"north_up": True, "fixed_rsun_arcsec": 976.0}
