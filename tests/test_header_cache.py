@@ -66,7 +66,7 @@ def test_a_killed_query_reads_no_cached_header_again(mission, tmp_path):
         process.wait()
         read_before = set(_header_reads(first))
     assert not manifest_path(root, "EIT195", DAYS[0]).exists(), "the kill came too late to test anything"
-    cached = {(entry["path"]) for entry in map(json.loads, header_cache_path(root, "EIT195", 2010, 10).open())}
+    cached = {(entry["path"]) for entry in map(json.loads, header_cache_path(root, "eit/lz/2010/10").open())}
     assert 0 < len(cached) <= len(read_before)
 
     # The rerun talks to an archive on another port: the cache is keyed by the archive-relative path.
@@ -83,3 +83,21 @@ def test_a_killed_query_reads_no_cached_header_again(mission, tmp_path):
     for day in DAYS:
         pd.testing.assert_frame_equal(read_manifest(manifest_path(root, "EIT195", day)),
                                       read_manifest(manifest_path(undisturbed_root, "EIT195", day)))
+
+
+def test_the_wavelengths_of_one_month_share_its_header_cache(clean_archive, tmp_path):
+    """EIT's wavelengths share one month directory and every query reads every file's header: after EIT 195's
+    query, EIT 304's reads none, and lists what it would list alone."""
+    root = tmp_path / "out"
+    _, context = make_context(clean_archive, root)
+    write_day_manifests("EIT195", DAYS[:1], context, root, tmp_path / "195.csv")
+    read = len(_header_reads(clean_archive))
+    write_day_manifests("EIT304", DAYS[:1], context, root, tmp_path / "304.csv")
+    assert read > 0 and len(_header_reads(clean_archive)) == read
+    assert sorted(p.name for p in (root / "manifests").rglob("*.headers.jsonl")) == ["10.headers.jsonl"]
+
+    alone = tmp_path / "alone"
+    _, fresh = make_context(clean_archive, alone)
+    write_day_manifests("EIT304", DAYS[:1], fresh, alone, tmp_path / "alone.csv")
+    pd.testing.assert_frame_equal(read_manifest(manifest_path(root, "EIT304", DAYS[0])),
+                                  read_manifest(manifest_path(alone, "EIT304", DAYS[0])))

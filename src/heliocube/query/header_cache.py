@@ -2,8 +2,13 @@
 
 An EIT query reads the header of every file of the month directory (one or two HTTP Range requests each) to learn
 its wavelength and time; the manifests are written only once every header is read. Each header read is appended to
-``{root}/manifests/{product}/{YYYY-MM}.headers.jsonl`` as soon as it is done, so a query killed part way (or
+``{root}/manifests/headers/{directory}.headers.jsonl`` as soon as it is done, so a query killed part way (or
 stopped by an outage) and run again reads only the headers it had not read yet.
+
+The cache belongs to the archive directory, not to a product: EIT's four wavelengths share one month directory and
+every query of any of them reads every file's header (the wavelength is in the header only), so EIT 195's query
+and EIT 304's read the same headers, once between them. Their jobs may run at once: appends are locked (see
+:class:`HeaderCache`), and a header both read at the same time is only written twice, with the same keywords.
 
 Lines are keyed by the file's path relative to the archive's base URL and its listed size, never by host or port:
 a moved archive (mirror, other port) serves the same files, and a file whose size changed is read again.
@@ -19,14 +24,19 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
+from ..paths import safe_component
+
 __all__ = ["HeaderCache", "header_cache_path", "kept_keywords"]
 
 log = logging.getLogger(__name__)
 
 
-def header_cache_path(root: str | os.PathLike, product: str, year: int, month: int) -> Path:
-    """``{root}/manifests/{product}/{YYYY-MM}.headers.jsonl``"""
-    return Path(root, "manifests", product, f"{year:04d}-{month:02d}.headers.jsonl")
+def header_cache_path(root: str | os.PathLike, directory: str) -> Path:
+    """``{root}/manifests/headers/{directory}.headers.jsonl``, ``directory`` the archive-relative month directory
+    (e.g. ``eit/lz/2010/10``, from the registry's template), shared by every product listed from it."""
+    parts = directory.strip("/").split("/")
+    return Path(root, "manifests", "headers", *[safe_component(part) for part in parts[:-1]],
+                f"{safe_component(parts[-1])}.headers.jsonl")
 
 
 def _plain(value):
@@ -55,7 +65,8 @@ class HeaderCache:
     Notes
     -----
     One line per file, written with a single ``write`` on an ``O_APPEND`` descriptor under an exclusive ``flock``,
-    so two jobs appending at once (a query also lists the day on either side of its month) never interleave. A
+    so two jobs appending at once (a query also lists the day on either side of its month, and the products of one
+    directory share its cache) never interleave. A
     line cut short by a kill is ignored on reading, and the next append starts on a new line.
     """
 

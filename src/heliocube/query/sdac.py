@@ -126,8 +126,9 @@ def query_eit(product, days: list[dt.date], context) -> pd.DataFrame:
 
     The month directory lists every wavelength under time-only names, so each file of the wanted days has its
     header read (a few kB by HTTP Range) to learn WAVELNTH and the observation time. With ``context.cache_root``
-    set, each header read is kept in the month's header cache (:mod:`.header_cache`) as soon as it arrives, so a
-    query killed part way and run again reads only the headers it had not read.
+    set, each header read is kept in the month directory's header cache (:mod:`.header_cache`, shared by the
+    wavelengths) as soon as it arrives, so a query killed part way and run again reads only the headers it had not
+    read, and the other wavelengths' queries of the month read none.
     """
     template = product.series_for(context.level_for(product))
     directory_template, file_template = template.rsplit("/", 1)
@@ -139,7 +140,7 @@ def query_eit(product, days: list[dt.date], context) -> pd.DataFrame:
         directory = directory_template.format(year=year, month=month) + "/"
         cache = None
         if context.cache_root is not None:
-            cache = HeaderCache(header_cache_path(context.cache_root, product.name, year, month), HEADER_KEYWORDS)
+            cache = HeaderCache(header_cache_path(context.cache_root, directory), HEADER_KEYWORDS)
         for name, size in _listing(session, urljoin(context.sdac_url, directory), context).items():
             match = file_regex.match(name)
             if match:
