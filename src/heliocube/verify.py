@@ -2,10 +2,13 @@
 
 What is checked (``heliocube verify ROOT``):
 
-- **raw files**: every file a day receipt (``raw/{product}/{YYYY}/{YYYY-MM-DD}.receipt.json``) names, the slots'
-  chosen files and every file the QC gate judged, against the SHA-256 recorded when it was downloaded;
+- **raw files**: every file a day receipt (``raw/{product}/{YYYY}/{YYYY-MM-DD}.receipt.json``) or an event's
+  receipt (``events/{name}/frames/{event_id}/{product}.receipt.json``) names, the slots' chosen files and every file
+  the QC gate judged, against the SHA-256 recorded when it was downloaded;
 - **handoffs**: every decoded frame a QC verdict kept for the clean stage (:mod:`heliocube.handoff`), against the
   SHA-256 the receipt recorded beside the raw file's; a missing one is no mismatch (the clean stage decodes);
+- **event frames**: every cleaned frame an event's frame table (``events/{name}/frames/{event_id}.csv``) lists as
+  ``ok``, its file against the table's ``sha256`` (:mod:`heliocube.events.frames`);
 - **cleaned frames**: every frame a month index (``frames/{variant}/{product}/{YYYY-MM}.index.csv``) lists, its
   file and HDU, against the ``frame_sha256`` the clean stage recorded (:func:`heliocube.clean.frame_digest`);
 - **cubes**: every row of the per-year cubes (``cubes/{variant}/{product}/{YYYY}.h5``) and seeded cubes against the
@@ -19,7 +22,10 @@ target of the run or is needed by a job that runs anyway (a missing intermediate
 so what is removed is, or leads to, a target of ``rule all``:
 
 - a raw file: the slot table of each month whose receipts name it (a target): the fetch job reruns, finds the
-  file changed, notes ``cache_mismatch`` in its ledger, downloads it again, and everything downstream follows;
+  file changed, notes ``cache_mismatch`` in its ledger, downloads it again, and everything downstream follows; for
+  each event whose receipt names it, what an event frame's repair removes;
+- an event frame: the event's frame table and its dataset's ``labels.csv`` (a target, whose job needs the table
+  again): the event's job fetches (a changed raw file again), cleans and records every frame of its window anew;
 - a handoff: the handoff file itself (the clean stage then decodes the raw file; the next fetch run makes it again);
 - a frame: its month's frame index (its clean job writes the month's clean ledger, a target);
 - a row of a per-year cube: that cube and the product's master (a target, which needs the year again);
@@ -93,12 +99,13 @@ def verify_tree(root: str | os.PathLike) -> Verification:
     Returns
     -------
     Verification
-        The mismatches in the order raw files, frames, cubes, synced files (each sorted by path), and counts.
+        The mismatches in the order raw files, handoffs, frames, cubes, synced files, event frames (each sorted by
+        path), and counts.
     """
     root = Path(root)
     checked: Counter = Counter()
     mismatches = [*_raw_files(root, checked), *_handoffs(root, checked), *_frames(root, checked),
-                  *_cubes(root, checked), *_synced(root, checked)]
+                  *_cubes(root, checked), *_synced(root, checked), *_event_frames(root, checked)]
     return Verification(mismatches, checked)
 
 
@@ -116,21 +123,37 @@ def arrange_rebuild(root: str | os.PathLike, mismatches: list[Mismatch]) -> list
     return removed
 
 
+def _receipts(root: Path) -> Iterator[tuple[Path, tuple[str, ...]]]:
+    """Every receipt under ``root`` with what to remove for the job that wrote it to run again: a day receipt's
+    month slot table, an event receipt's frame table with its dataset's labels (:func:`_rebuild_event`)."""
+    for path in sorted(root.glob("raw/*/*/*.receipt.json")):
+        yield path, (str(path.relative_to(root).parent.parent / f"{path.name[:7]}.slots.csv"),)
+    for path in sorted(root.glob("events/*/frames/*/*.receipt.json")):  # .../frames/{event_id}/{product}.receipt
+        yield path, _rebuild_event(root, path.parent.with_suffix(".csv"))
+
+
+def _rebuild_event(root: Path, table: Path) -> tuple[str, ...]:
+    """An event's frame table ``events/{name}/frames/{event_id}.csv`` and its dataset's ``labels.csv``: a missing
+    frame table alone is not rebuilt (no job that runs needs it), a missing ``labels.csv`` is a target of rule all
+    whose job needs every frame table of the dataset."""
+    relative = table.relative_to(root)
+    return str(relative), str(relative.parent.parent / "dataset" / "labels.csv")
+
+
 def _raw_files(root: Path, checked: Counter) -> Iterator[Mismatch]:
     """Every raw file the receipts name, hashed once, against each distinct digest recorded for it."""
-    receipts_of: dict[tuple[str, str], list[Path]] = defaultdict(list)  # (file, expected sha256) -> receipts
-    for receipt_path in sorted(root.glob("raw/*/*/*.receipt.json")):
+    receipts_of: dict[tuple[str, str], list[tuple[Path, tuple[str, ...]]]] = defaultdict(list)  # (file, sha256) ->
+    for receipt_path, rebuild in _receipts(root):
         for relative, sha256 in recorded_files(json.loads(receipt_path.read_text())).items():
-            receipts_of[relative, sha256].append(receipt_path)
+            receipts_of[relative, sha256].append((receipt_path, rebuild))
     for (relative, expected), receipts in sorted(receipts_of.items()):
         checked["raw files"] += 1
         found = recorded_mismatch(root / relative, expected)
         if found is not None:
-            # the month of each receipt naming it: its fetch job rewrites those receipts
-            months = {p.relative_to(root).parent.parent / f"{p.name[:7]}.slots.csv" for p in receipts}
-            names = ", ".join(str(p.relative_to(root)) for p in receipts)
+            # the job of each receipt naming it: it checks the file against its receipt and fetches it again
+            names = ", ".join(str(path.relative_to(root)) for path, _ in receipts)
             yield Mismatch(relative, f"raw file vs {names}", expected, found,
-                           tuple(sorted(str(month) for month in months)))
+                           tuple(sorted({target for _, rebuild in receipts for target in rebuild})))
 
 
 def _handoffs(root: Path, checked: Counter) -> Iterator[Mismatch]:
@@ -138,7 +161,7 @@ def _handoffs(root: Path, checked: Counter) -> Iterator[Mismatch]:
     SHA-256. The repair deletes a changed one (the clean stage never uses it: it decodes the raw file instead); one
     that is missing is no mismatch, only a cache the clean stage goes without."""
     seen = set()
-    for receipt_path in sorted(root.glob("raw/*/*/*.receipt.json")):
+    for receipt_path, _ in _receipts(root):
         verdicts = (json.loads(receipt_path.read_text()).get("qc") or {}).get("verdicts") or {}
         for verdict in verdicts.values():
             entry = verdict.get("handoff") or {}
@@ -230,3 +253,17 @@ def _synced(root: Path, checked: Counter) -> Iterator[Mismatch]:
                 rows = np.flatnonzero(group["present"][()])
                 yield from _rows_against_digests(group, rows, "synced rows", f"{relative}:{_text(product)}",
                                                  (relative,), checked)
+
+
+def _event_frames(root: Path, checked: Counter) -> Iterator[Mismatch]:
+    """Every cleaned frame of every event's frame table (its ``ok`` rows) against the table's ``sha256``."""
+    import pandas as pd
+
+    for table_path in sorted(root.glob("events/*/frames/*.csv")):
+        table = pd.read_csv(table_path, dtype=str, keep_default_na=False)
+        relative, rebuild = table_path.relative_to(root), _rebuild_event(root, table_path)
+        for row in table[table["status"] == "ok"].sort_values("file").itertuples():
+            checked["event frames"] += 1
+            found = recorded_mismatch(root / row.file, row.sha256)
+            if found is not None:
+                yield Mismatch(row.file, f"event frame vs {relative}", row.sha256, found, rebuild)
