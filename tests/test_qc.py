@@ -697,3 +697,20 @@ def test_a_bare_jsoc_file_is_judged_with_its_record_keywords(tmp_path, product):
     assert gate.inspect(bare, keywords=keywords) == expected
     assert expected[0] is not None and expected[0].reason in ("holes", "missvals")
     assert gate.measure(bare, keywords=keywords)["rsun_px"] == pytest.approx(gate.measure(full)["rsun_px"])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int16])
+def test_bad_pixels_in_the_region_counted_as_numpy_counts_them(dtype):
+    """NaN and 0 inside the region are holes, infinities are not (float32 takes OpenCV's path on the box)."""
+    rng = np.random.default_rng(0)
+    for shape in [(8, 8), (37, 53), (1024, 1024)]:
+        data = (rng.random(shape) * 100 + 1).astype(dtype)
+        data[rng.random(shape) < 0.01] = 0
+        if np.dtype(dtype).kind == "f":
+            data[rng.random(shape) < 0.01] = np.nan
+            data[rng.random(shape) < 0.01] = np.inf
+        mask = rng.random(shape) < 0.7
+        expected = int(((np.isnan(data.astype(float)) | (data == 0)) & mask).sum())
+        assert checks.FrameWork(data, mask).bad_in_mask() == expected
+        img = checks.FrameWork(data, mask).img
+        assert img.dtype == np.float32 and not np.isnan(img).any()

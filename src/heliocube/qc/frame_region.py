@@ -60,12 +60,14 @@ def fill_mask(work: FrameWork, thresholds: Thresholds) -> np.ndarray | None:
     """
     if work.data.dtype.kind != "f" or work.region.n == 0:
         return None
-    values = work.img.ravel()[work.region.sample]
-    uniq, counts = np.unique(values, return_counts=True)
+    values = work.sorted_sample  # the most repeated value: the longest run of equal neighbours once sorted
+    starts = np.flatnonzero(np.concatenate(([True], values[1:] != values[:-1])))
+    counts = np.diff(np.append(starts, values.size))
     top = int(np.argmax(counts))
-    if counts[top] <= thresholds.streak_fill_fraction * values.size or uniq[top] == 0:
+    value = values[starts[top]]
+    if counts[top] <= thresholds.streak_fill_fraction * values.size or value == 0:
         return None
-    return cv2.compare(work.img, float(uniq[top]), cv2.CMP_EQ)
+    return cv2.compare(work.img, float(value), cv2.CMP_EQ)
 
 
 def halo_mask(work: FrameWork, thresholds: Thresholds) -> tuple[tuple[slice, slice], np.ndarray] | None:
@@ -127,8 +129,8 @@ def search_region(work: FrameWork, keep: np.ndarray, thresholds: Thresholds) -> 
     keep = keep.copy()
     if fill is not None:
         margin = int(thresholds.streak_margin)
-        if margin > 0:
-            fill = cv2.dilate(fill, _disk(margin))
+        if margin > 0:  # a square: OpenCV's two 1-D passes, not a disk's row by row (1 ms on a full frame)
+            fill = cv2.dilate(fill, cv2.getStructuringElement(cv2.MORPH_RECT, (2 * margin + 1, 2 * margin + 1)))
         cv2.bitwise_and(keep, cv2.bitwise_not(fill), dst=keep)
     if halo is not None:
         box, mask = halo

@@ -1,13 +1,16 @@
 """The streak check: planet and comet blooms, and long straight lines, in a coronagraph's valid region.
 
 A planet or a bright comet saturates the CCD, and the charge spills along the readout direction into a bloom:
-a run of saturated pixels along a row (Brueckner et al. 1995). Two detectors feed one list of segments:
+a run of saturated pixels along a row (Brueckner et al. 1995). Three detectors feed one list of segments, the
+cheap ones first (the Hough search runs only when they do not reach the verdict):
 
 * :func:`bloom_segments`: runs of saturated pixels along rows or columns, at least ``streak_bloom_length`` long;
+* :func:`heliocube.qc.comet_tails.tail_segments`: saturated heads too short to bloom with a straight tail leaving
+  them away from the Sun (a comet; a star has no tail);
 * Canny edges and thin bright ridges of the log image, joined into straight segments by a probabilistic Hough
   transform (long lines that need not be saturated: calibrated frames, faint streaks).
 
-Both look only at the search region of :mod:`heliocube.qc.frame_region` (valid region less halo and fill).
+All look only at the search region of :mod:`heliocube.qc.frame_region` (valid region less halo and fill).
 """
 
 from __future__ import annotations
@@ -108,11 +111,10 @@ def _log_image(work: FrameWork) -> np.ndarray:
         if cv2.countNonZero(ok) == 0:
             return np.zeros(img.shape, dtype=np.uint8)
         high = cv2.minMaxLoc(img, ok)[1]
-    values = img.ravel()[region.sample]
-    values = values[values > 0]
+    values = work.sorted_sample
+    values = values[np.searchsorted(values, 0.0, side="right") :]  # the positive ones (sorted: one bisection)
     if values.size == 0:
-        values = img.ravel()[nonzero(ok)]
-    values = np.sort(values)  # numpy's SIMD sort: cheaper than np.median / np.percentile calls
+        values = np.sort(img.ravel()[nonzero(ok)])  # numpy's SIMD sort: cheaper than np.median / np.percentile
     lo = math.log10(percentile_sorted(values, 0.5))
     hi = math.log10(high)
     fill = math.log10(median_sorted(values))
