@@ -229,3 +229,25 @@ def test_the_export_stage_normalization_artifact(exported, kind, tmp_path):
         assert_bitwise(sample["image"], np.asarray(expected, np.float32)[None])
         if sample["index"] != 3:  # row 3 has no frame (all NaN)
             assert abs(float(np.nanmean(sample["image"].numpy()))) < 1  # z-scored
+
+
+def test_float16_shards_widen_exactly_and_a_truncated_shard_is_named(exported, tmp_path):
+    # the shard reader reads .npy payloads itself (not np.load): float16 frames must widen as numpy widens them,
+    # and a shard cut inside a frame must fail naming the shard, not yield a half-read image
+    synced = tmp_path / "exp.h5"
+    write_synced_file(synced)
+    shards = tmp_path / "half"
+    shards.mkdir()
+    days = month_shard_days("2010-12", "2010-12-29", "2010-12-31")
+    write_month_shards(synced, shards / "2010-12.index.json", [shard_name(day) for day in days], float16=True)
+    merge_shard_index([shards / "2010-12.index.json"], shards / "index.json")
+    samples = load_all(ShardDataset(shards))
+    assert sorted(s["index"] for s in samples) == list(range(12))
+    for sample in samples:
+        i = sample["index"]
+        expected = np.stack([exported["frames"][c][i].astype(np.float16) for c in sample["channels"]])
+        assert_bitwise(sample["image"], expected.astype(np.float32))
+    tar = shards / shard_name(days[0])
+    tar.write_bytes(tar.read_bytes()[:3000])
+    with pytest.raises(ValueError, match=re.escape(str(tar))):
+        list(ShardDataset(shards))

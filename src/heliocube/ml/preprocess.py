@@ -76,9 +76,12 @@ class Preprocess:
         self.factor = int(factor)
         self.normalizer = normalizer
 
-    def __call__(self, frames: Sequence[np.ndarray], *, time: str, index: int,
+    def __call__(self, frames: Sequence[np.ndarray] | np.ndarray, *, time: str, index: int,
                  header: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
-        image = np.stack([np.asarray(frame, dtype=np.float32) for frame in frames])  # float16 shards widen exactly
+        if isinstance(frames, np.ndarray) and frames.dtype == np.float32 and frames.ndim == 3:
+            image = frames  # the channels already read into one image (the shard reader): no copy
+        else:
+            image = np.stack([np.asarray(frame, dtype=np.float32) for frame in frames])  # float16 widens exactly
         if self.normalizer is not None:
             image = np.stack([np.asarray(self.normalizer.forward(plane, channel), dtype=np.float32)
                               for plane, channel in zip(image, self.channels, strict=True)])  # fmt: skip

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import random
@@ -17,14 +16,9 @@ import webdataset as wds
 from .partition import consumer, partition
 from .preprocess import Preprocess, check_channels, check_step, resolve_normalizer
 from .splits import export_dir, read_splits, split_positions, splits_path
+from .tar_samples import tar_samples
 
 __all__ = ["ShardDataset"]
-
-
-def sample_key(member: str) -> str:
-    """``YYYY/MM/DD/HHMM`` of a member ``YYYY/MM/DD/HHMM.<CHANNEL>.npy`` or ``YYYY/MM/DD/HHMM.json``."""
-    folder, _, name = member.rpartition("/")
-    return f"{folder}/{name.split('.', 1)[0]}"
 
 
 class ShardDataset(torch.utils.data.IterableDataset):
@@ -44,7 +38,7 @@ class ShardDataset(torch.utils.data.IterableDataset):
     epoch : int
         First epoch; :meth:`set_epoch` changes it, as with ``DistributedSampler``.
     buffer_size : int
-        Samples held per reader for shuffling (raw bytes: ``C * H * W * 4`` bytes each for float32 shards).
+        Samples held per reader for shuffling (``C * H * W * 4`` bytes of image each).
     rank, world_size : int, optional
         This process's share of a distributed run (default: ``torch.distributed``'s when initialised, else one).
 
@@ -71,6 +65,11 @@ class ShardDataset(torch.utils.data.IterableDataset):
         self.counts = np.array([index["shards"][name] for name in self.shards], dtype=np.int64)
         self.all_channels = list(index["channels"])
         self.channels = check_channels(channels, self.all_channels, str(self.folder))
+        shapes = {tuple(index["shapes"][channel]) for channel in self.channels}
+        if len(shapes) != 1:
+            raise ValueError(f"channels {self.channels} of {self.folder} have frames of shapes {sorted(shapes)}: "
+                             "select channels of one shape")  # fmt: skip
+        self.shape = shapes.pop()
         keep = np.arange(self.counts.sum()) % check_step(step) == 0
         self.times = None
         if split is not None:
@@ -96,25 +95,18 @@ class ShardDataset(torch.utils.data.IterableDataset):
         return int(self.keep.sum())
 
     def _raw(self, runs: list[tuple[int, np.ndarray]]) -> Iterator[dict[str, Any]]:
-        """The raw samples (member bytes by suffix) of ``runs``, each shard streamed once by webdataset."""
-        suffixes = {"json"} | {f"{channel.lower()}.npy" for channel in self.channels}
+        """The samples of ``runs`` (``.json`` bytes, channels read into one image), each shard passed over once."""
         starts = np.concatenate([[0], np.cumsum(self.counts)[:-1]])
         for shard, positions in runs:
-            wanted, seen = set(positions.tolist()), {"key": None, "n": -1}
-
-            def select(member: str, wanted=wanted, seen=seen) -> bool:
-                # counts samples as their members go by, and skips the bytes of every sample not read here
-                key = sample_key(member)
-                if key != seen["key"]:
-                    seen["key"], seen["n"] = key, seen["n"] + 1
-                return seen["n"] in wanted and member.split(".", 1)[1].lower() in suffixes
-
-            url = str(self.folder / self.shards[shard])
-            samples = wds.tarfile_samples([{"url": url}], select_files=select)
+            url = self.folder / self.shards[shard]
+            wanted = set(positions.tolist())
+            samples = tar_samples(url, self.channels, self.shape, wanted.__contains__)
             read = 0
             # zip asks the positions first, so the tar is left as soon as the run's last sample is read
             for position, sample in zip(positions.tolist(), samples):  # noqa: B905
-                sample["__index__"] = int(starts[shard] + position)
+                if sample["__position__"] != position:
+                    break
+                sample["__url__"], sample["__index__"] = str(url), int(starts[shard] + position)
                 read += 1
                 yield sample
             if read != len(positions):
@@ -127,11 +119,9 @@ class ShardDataset(torch.utils.data.IterableDataset):
         if self.times is not None and meta["time"][:19] != self.times[index]:
             raise ValueError(f"{sample['__url__']}: sample {sample['__key__']} is at {meta['time']}, the split "
                              f"manifest's row {index} at {self.times[index]}: rebuild the exports together")
-        frames = [np.load(io.BytesIO(sample[f"{channel.lower()}.npy"]), allow_pickle=False)
-                  for channel in self.channels]  # fmt: skip
         header = {channel: {key: meta_header(meta, channel)[key] for key in self.header_keys
                             if key in meta_header(meta, channel)} for channel in self.channels}  # fmt: skip
-        return self.preprocess(frames, time=meta["time"][:19], index=index, header=header)
+        return self.preprocess(sample["image"], time=meta["time"][:19], index=index, header=header)
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         index, count = consumer(self.rank, self.world_size)
