@@ -17,7 +17,7 @@ but they start at the occulter, not at a saturated point source, and are wider t
 
 from __future__ import annotations
 
-import math
+import warnings
 
 import cv2
 import numpy as np
@@ -65,41 +65,45 @@ def tail_segments(work: FrameWork, saturated: np.ndarray, keep: np.ndarray, thre
     if not heads:
         return _NONE
     width = max(2.0, thresholds.streak_tail_width * max(work.data.shape))
-    spread = np.arange(-thresholds.streak_tail_angle, thresholds.streak_tail_angle + 1e-9, 1.0)
+    spread = np.radians(np.arange(-thresholds.streak_tail_angle, thresholds.streak_tail_angle + 1e-9, 1.0))
     img = work.img
+    # every head, direction and sample at once (heads x directions x samples): one remap, no per-head loop
+    boxes = np.array(heads, dtype=np.float64)
+    hx = (x + boxes[:, 0] + 0.5 * (boxes[:, 2] - 1))[:, None, None]  # the centres of the saturated cores
+    hy = (y + boxes[:, 1] + 0.5 * (boxes[:, 3] - 1))[:, None, None]
+    # start past each head's own saturated core and its PSF wings (which make every direction look bright)
+    t = (0.5 * boxes[:, 2:].max(axis=1) + 2 * width)[:, None, None] + np.arange(length)[None, None, :]
+    angles = np.arctan2(hy - geometry.cy, hx - geometry.cx) + spread[None, :, None]
+    ux, uy = np.cos(angles), np.sin(angles)
+    cx, cy = hx + t * ux, hy + t * uy
+    mx = np.concatenate([cx, cx + width * uy, cx - width * uy]).astype(np.float32)  # centre, then both sides
+    my = np.concatenate([cy, cy - width * ux, cy + width * ux]).astype(np.float32)
+    n = len(heads)
+    values = cv2.remap(img, mx.reshape(3 * n * len(spread), length), my.reshape(3 * n * len(spread), length),
+                       cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0).astype(np.float64)
+    centre, left, right = values.reshape(3, n, len(spread), length)
+    side = 0.5 * (left + right)
+    rows, cols = np.rint(cy).astype(np.int64), np.rint(cx).astype(np.int64)
+    inside = (rows >= 0) & (rows < img.shape[0]) & (cols >= 0) & (cols < img.shape[1])
+    inside[inside] = keep[rows[inside], cols[inside]] > 0
+    inside &= side > 0
+    excess = np.full(side.shape, np.nan)
+    excess[inside] = centre[inside] / side[inside] - 1.0
+    flat = excess.reshape(n, -1)
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a head without valid samples: NaN, skipped below
+        sigma = 1.4826 * np.nanmedian(np.abs(flat - np.nanmedian(flat, axis=1)[:, None]), axis=1)
+        hits = inside & (excess > (thresholds.streak_tail_sigma * sigma)[:, None, None])
+    counted = inside.sum(axis=2)
+    score = np.where(counted >= length // 2, hits.sum(axis=2) / np.maximum(counted, 1), 0.0)
+    # fewer valid samples than one tail's worth: no noise estimate
+    usable = (inside.sum(axis=(1, 2)) >= length) & (sigma > 0)
     segments = []
-    for left, top, bw, bh in heads:
-        hx, hy = x + left + 0.5 * (bw - 1), y + top + 0.5 * (bh - 1)  # the centre of the saturated core
-        # start past the head's own saturated core and its PSF wings (which make every direction look bright)
-        start = 0.5 * max(bw, bh) + 2 * width
-        t = start + np.arange(length, dtype=np.float64)
-        angles = math.atan2(hy - geometry.cy, hx - geometry.cx) + np.radians(spread)
-        ux, uy = np.cos(angles)[:, None], np.sin(angles)[:, None]
-        cx, cy = hx + t[None, :] * ux, hy + t[None, :] * uy
-        lines = [(cx + off * -uy, cy + off * ux) for off in (0.0, -width, width)]
-        mx = np.concatenate([p[0] for p in lines]).astype(np.float32)
-        my = np.concatenate([p[1] for p in lines]).astype(np.float32)
-        values = cv2.remap(img, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-        centre, left, right = np.split(values.astype(np.float64), 3)
-        side = 0.5 * (left + right)
-        rows, cols = np.rint(cy).astype(np.int64), np.rint(cx).astype(np.int64)
-        inside = (rows >= 0) & (rows < img.shape[0]) & (cols >= 0) & (cols < img.shape[1])
-        inside[inside] = keep[rows[inside], cols[inside]] > 0
-        inside &= side > 0
-        if inside.sum() < length:  # fewer samples than one tail's worth: no noise estimate
+    for i in np.flatnonzero(usable):
+        best = int(np.argmax(score[i]))
+        if score[i, best] < thresholds.streak_tail_fraction:
             continue
-        excess = np.zeros_like(side)
-        excess[inside] = centre[inside] / side[inside] - 1.0
-        valid = excess[inside]
-        sigma = 1.4826 * float(np.median(np.abs(valid - np.median(valid))))
-        if not sigma > 0:
-            continue
-        hits = inside & (excess > thresholds.streak_tail_sigma * sigma)
-        counted = inside.sum(axis=1)
-        score = np.where(counted >= length // 2, hits.sum(axis=1) / np.maximum(counted, 1), 0.0)
-        best = int(np.argmax(score))
-        if score[best] < thresholds.streak_tail_fraction:
-            continue
-        end = t[np.flatnonzero(hits[best])[-1]]
-        segments.append((round(hx), round(hy), round(hx + end * ux[best, 0]), round(hy + end * uy[best, 0])))
+        end = t[i, 0, np.flatnonzero(hits[i, best])[-1]]
+        x0, y0 = hx[i, 0, 0], hy[i, 0, 0]
+        segments.append((round(x0), round(y0), round(x0 + end * ux[i, best, 0]), round(y0 + end * uy[i, best, 0])))
     return np.array(segments, dtype=np.int32).reshape(-1, 4)
