@@ -251,3 +251,22 @@ def test_float16_shards_widen_exactly_and_a_truncated_shard_is_named(exported, t
     tar.write_bytes(tar.read_bytes()[:3000])
     with pytest.raises(ValueError, match=re.escape(str(tar))):
         list(ShardDataset(shards))
+
+
+def test_shard_batches_hold_every_sample_once_bit_for_bit_in_shared_memory(exported):
+    # batch_size: the reader reads the frames straight into one batch tensor (shared memory inside a worker)
+    for options in ({}, {"shuffle": True, "seed": 3, "split": "train"}, {"downsample": 2}):
+        dataset = ShardDataset(exported["shards"], batch_size=3, header_keys=["EXPTIME"], **options)
+        batches = list(DataLoader(dataset, batch_size=None, num_workers=2))
+        assert all(b["image"].is_shared() and len(b["index"]) == len(b["time"]) <= 3 for b in batches), options
+        indexes = [int(i) for b in batches for i in b["index"]]
+        expected = np.arange(len(TIMES))[exported["split"] == "train"] if "split" in options else np.arange(len(TIMES))
+        assert sorted(indexes) == expected.tolist(), options
+        for batch in batches:
+            for image, i, time, header in zip(batch["image"], batch["index"], batch["time"], batch["header"],
+                                              strict=True):  # fmt: skip
+                frames = np.stack([exported["frames"][c][int(i)] for c in batch["channels"]])
+                assert_bitwise(image, downsample(frames, 2) if "downsample" in options else frames)
+                assert time == iso(int(i)) and header["AIA_0171"] == {"EXPTIME": int(i) + 0.5}
+    with pytest.raises(ValueError, match="batch_size"):
+        ShardDataset(exported["shards"], batch_size=0)
