@@ -41,7 +41,7 @@ def experiments_of(config: Mapping) -> dict[str, dict]:
 
 def experiment_problems(config: Mapping) -> list[tuple[str, str]]:
     """(key, message) for every experiment that cannot be built from this config; empty when all can."""
-    from .sync.matching import check_step_multiple
+    from .sync.steps import check_step_multiple  # no pandas: the config check runs in every job
 
     variants = {variant.name: variant for variant in variants_of(config)}
     resolved = experiments_of(config)

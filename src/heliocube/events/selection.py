@@ -17,13 +17,13 @@ Exclusions come before the ranking, so an excluded event leaves its place to the
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
 
 from ..timegrid import parse_day, parse_duration
+from .goes import goes_flux
 
 __all__ = ["CANDIDATE_COLUMNS", "EVENT_COLUMNS", "goes_flux", "kept_events", "select_events", "stonyhurst_longitude"]
 
@@ -32,17 +32,7 @@ CANDIDATE_COLUMNS = ("event_id", "event_type", "start", "peak", "end", "goes_cla
                      "hpc_x", "hpc_y", "kept", "reason")
 #: events.csv: the kept candidates and their windows.
 EVENT_COLUMNS = (*CANDIDATE_COLUMNS, "window_start", "window_end")
-_LETTERS = {"A": 1e-8, "B": 1e-7, "C": 1e-6, "M": 1e-5, "X": 1e-4}
-_CLASS = re.compile(r"^\s*([ABCMX])\s*(\d+(?:\.\d*)?)?\s*$", re.IGNORECASE)
 _PERIODS = {"day": "%Y-%m-%d", "month": "%Y-%m", "year": "%Y", "all": "all"}
-
-
-def goes_flux(goes_class) -> float | None:
-    """Peak 1-8 A flux in W m^-2 of a GOES class such as ``M1.2`` (1.2e-5) or ``X11`` (1.1e-3); None if not one."""
-    match = _CLASS.match(str(goes_class)) if isinstance(goes_class, str) else None
-    if match is None:
-        return None
-    return _LETTERS[match.group(1).upper()] * float(match.group(2) or 1.0)
 
 
 def stonyhurst_longitude(hpc_x, hpc_y, times) -> np.ndarray:

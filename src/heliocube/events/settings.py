@@ -66,7 +66,7 @@ def hek_url(config: Mapping, spec: Mapping, embedded_url: str | None) -> str:
 def event_problems(config: Mapping) -> list[tuple[str, str]]:
     """(key, message) for every event dataset that cannot be built from this config; empty when all can."""
     from ..config import native_size_of
-    from .selection import goes_flux
+    from .goes import goes_flux  # not .selection: pandas, in every job's config check
 
     registry = load_registry()
     problems: list[tuple[str, str]] = []

@@ -31,7 +31,7 @@ _HOMES = {
     "NO_FRAME_WITHIN_TOLERANCE": "matching",
     "SyncTable": "matching",
     "build_time_axis": "matching",
-    "check_step_multiple": "matching",
+    "check_step_multiple": "steps",
     "match_products": "matching",
     "nearest_frames": "matching",
     "read_frame_times": "matching",

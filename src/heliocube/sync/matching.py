@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from ..timegrid import parse_day
+from .steps import check_step_multiple
 from .times import as_timedelta, iso_seconds, to_utc_times
 
 __all__ = [
@@ -42,37 +43,6 @@ MISSING_FRAME = -1
 #: Ledger reason: no frame of the product in ``[t - tolerance, t + tolerance)``.
 NO_FRAME_WITHIN_TOLERANCE = "no_frame_within_tolerance"
 LEDGER_COLUMNS = ("product", "time", "reason", "dropped")
-
-
-def check_step_multiple(step: dt.timedelta | str, cadences: Mapping[str, dt.timedelta | str]) -> None:
-    """Check that ``step`` is a positive whole multiple of every product's cube cadence.
-
-    Parameters
-    ----------
-    step : datetime.timedelta or str
-        Spacing of the experiment's time axis.
-    cadences : mapping of str to datetime.timedelta or str
-        Cube cadence (slot spacing) of each product.
-
-    Raises
-    ------
-    ValueError
-        Naming every product whose cadence does not divide ``step`` (the prior tool floored ``9h / 6h`` to 1
-        silently).
-    """
-    step_ns = as_timedelta(step).value
-    if step_ns <= 0:
-        raise ValueError(f"step must be positive, got {step!r}")
-    bad = []
-    for product, cadence in cadences.items():
-        cadence_ns = as_timedelta(cadence).value
-        if cadence_ns <= 0 or step_ns % cadence_ns:
-            bad.append(f"{product} (cadence {pd.Timedelta(cadence_ns)})")
-    if bad:
-        raise ValueError(
-            f"step {pd.Timedelta(step_ns)} is not a whole multiple of the cube cadence of {', '.join(bad)}; "
-            "choose a step that every product's cadence divides"
-        )
 
 
 def build_time_axis(
