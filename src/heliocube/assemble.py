@@ -3,23 +3,20 @@
 The cube job reads the month indexes written by the clean stage, opens each day's frame file once, checks every
 frame against the digest the clean stage recorded (a frame file rewritten since would be caught here, not copied
 silently), and appends it with its index row and full header through :class:`heliocube.cube.CubeWriter`. Memory
-use is one day file at a time.
+use is one frame at a time. The job imports numpy and h5py and neither pandas nor astropy (indexes through
+:mod:`heliocube.frameindex`, day files through :mod:`heliocube.dayframes`): a job's start is part of its cost.
 """
 
 from __future__ import annotations
 
 import csv
 import os
-import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
-from astropy.io import fits
-
-from .clean import INDEX_COLUMNS, STRING_COLUMNS, frame_digest, read_index
 from .cube import CubeWriter, build_master, compression_options, times_csv_path
+from .dayframes import DayFrames
+from .frameindex import INDEX_COLUMNS, STRING_COLUMNS, frame_digest, read_index_rows
 
 __all__ = ["CUBE_COLUMNS", "build_product_master", "build_year_cube", "units_of"]
 
@@ -29,7 +26,7 @@ CUBE_COLUMNS = INDEX_COLUMNS
 _EXAMPLE_ROW = {c: ("" if c in STRING_COLUMNS else (0 if c == "hdu" else 0.0)) for c in CUBE_COLUMNS}
 
 
-def units_of(header: fits.Header, default: str) -> str:
+def units_of(header: Mapping, default: str) -> str:
     """Physical unit of the data: the header's BUNIT, else the product's registry unit."""
     unit = str(header.get("BUNIT", "") or "").strip()
     return unit or default
@@ -39,35 +36,36 @@ def build_year_cube(index_paths: Sequence[str | os.PathLike], root: str | os.Pat
                     *, frame_size: int, units: str, attrs: Mapping, compression: Mapping) -> int:
     """Stream every frame listed in ``index_paths`` (month indexes, in time order) into ``cube_path``.
 
-    Returns the number of frames. Raises ValueError when a frame differs from the digest its index recorded.
+    Returns the number of frames. Raises ValueError when a frame differs from the digest its index recorded, or
+    when a day file is cut short (:class:`heliocube.dayframes.TruncatedFramesFile`); either way no cube is left.
     """
-    table = pd.concat([read_index(p) for p in index_paths], ignore_index=True) if index_paths else None
-    if table is None or table.empty:
-        table = pd.DataFrame(columns=list(CUBE_COLUMNS))
-    table = table.sort_values("slot_time", kind="stable").reset_index(drop=True)
-    attrs = dict(attrs)
-    with CubeWriter(cube_path, (frame_size, frame_size), attrs=attrs, **compression_options(compression)) as writer:
+    rows = [row for path in index_paths for row in read_index_rows(path)]
+    rows.sort(key=lambda row: row["slot_time"])  # stable: a slot's rows keep their index order
+    by_file: dict[str, list[dict]] = {}
+    for row in rows:
+        by_file.setdefault(row["frame_file"], []).append(row)
+    repair = f"run `heliocube verify {root} --repair`, then the workflow again (it rebuilds the month's frames)"
+    with CubeWriter(cube_path, (frame_size, frame_size), attrs=dict(attrs),
+                    **compression_options(compression)) as writer:
         writer.declare_columns(_EXAMPLE_ROW)
-        for frame_file, rows in table.groupby("frame_file", sort=False):
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", fits.verify.VerifyWarning)
-                with fits.open(Path(root, frame_file), memmap=False) as hdul:
-                    for _, row in rows.iterrows():
-                        hdu = hdul[int(row["hdu"])]
-                        frame = np.asarray(hdu.data, dtype=np.float32)
-                        if frame_digest(frame) != row["frame_sha256"]:
-                            raise ValueError(f"{frame_file}[{row['hdu']}] differs from the frame the clean stage "
-                                             "recorded; rerun the clean stage for this month")
-                        if writer.n_frames == 0:
-                            writer.set_attrs(units=units_of(hdu.header, units))
-                        writer.append(frame, {c: _plain(row[c]) for c in CUBE_COLUMNS}, hdu.header)
+        for frame_file, file_rows in by_file.items():
+            try:
+                day = DayFrames(Path(root, frame_file))
+            except ValueError as exc:
+                raise type(exc)(f"{exc}; {repair}") from exc
+            with day:
+                for row in file_rows:
+                    try:
+                        frame, header_text, bunit = day.frame(row["hdu"])
+                    except IndexError as exc:
+                        raise ValueError(f"{exc}, which its month's index lists; {repair}") from exc
+                    if frame_digest(frame) != row["frame_sha256"]:
+                        raise ValueError(f"{frame_file}[{row['hdu']}] differs from the frame the clean stage "
+                                         f"recorded; {repair}")
+                    if writer.n_frames == 0:
+                        writer.set_attrs(units=units_of({"BUNIT": bunit}, units))
+                    writer.append(frame, {c: row[c] for c in CUBE_COLUMNS}, header_text)
         return writer.n_frames
-
-
-def _plain(value):
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
 
 
 def build_product_master(master_path: str | os.PathLike, year_paths: Sequence[str | os.PathLike]) -> Path:

@@ -21,7 +21,6 @@ Optionally (``outputs.per_frame_fits``) each frame is also written on its own wi
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import logging
 import os
@@ -34,6 +33,7 @@ from astropy.io import fits
 
 from .fetch.cache import CACHE_MISMATCH, recorded_mismatch
 from .fetch.gate import LEDGER_COLUMNS, QC_METRICS
+from .frameindex import FLOAT_COLUMNS, INDEX_COLUMNS, STRING_COLUMNS, WCS_KEYS, frame_digest
 from .frameio import blank_to_nan, read_frame, write_frames, write_image
 from .header import with_record_keywords
 from .manifest import record_keywords
@@ -60,15 +60,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: Header keywords copied (after calibration and resize) into every frame row; NaN when absent.
-WCS_KEYS = ("CRPIX1", "CRPIX2", "CDELT1", "CDELT2", "CRVAL1", "CRVAL2", "CROTA2", "RSUN_OBS", "R_SUN", "EXPTIME",
-            "HC_SCALE")
-STRING_COLUMNS = ("slot_time", "obs_time", "record_id", "url", "sha256", "raw_path", "frame_file", "frame_sha256")
-FLOAT_COLUMNS = ("dt_seconds", "abs_dt_seconds", *(f"qc_{m}" for m in QC_METRICS), *WCS_KEYS)
-#: One row per frame written: where it is (``frame_file`` relative to the output root, ``hdu``), where it came
-#: from, how far from its slot, its QC metrics and its rescaled WCS keywords.
-INDEX_COLUMNS = ("slot_time", "obs_time", "dt_seconds", "abs_dt_seconds", "record_id", "url", "sha256", "raw_path",
-                 "frame_file", "hdu", "frame_sha256", *(f"qc_{m}" for m in QC_METRICS), *WCS_KEYS)
 
 class RawCacheMismatch(RuntimeError):
     """Raw files differ from the SHA-256 their fetch recorded; the message names them and the repair."""
@@ -77,11 +68,6 @@ class RawCacheMismatch(RuntimeError):
 def day_frames_path(root: str | os.PathLike, variant: str, product: str, day: dt.date) -> Path:
     """``{root}/frames/{variant}/{product}/{YYYY}/{YYYY-MM-DD}.fits``"""
     return Path(root, "frames", variant, product, f"{day:%Y}", f"{day:%Y-%m-%d}.fits")
-
-
-def frame_digest(frame: np.ndarray) -> str:
-    """SHA-256 of a frame's float32 bytes (big-endian, as FITS stores them), to check a cube copies it exactly."""
-    return hashlib.sha256(np.ascontiguousarray(frame, dtype=">f4").tobytes()).hexdigest()
 
 
 def slots_on_grid(slot_times: pd.Series, cadence: dt.timedelta, anchor: dt.date) -> np.ndarray:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-import pandas as pd
+if TYPE_CHECKING:  # annotations only: the clean index's columns (QC_METRICS) are read by jobs without pandas
+    import pandas as pd
 
 __all__ = ["LEDGER_COLUMNS", "QC_METRICS", "AcceptAll", "QualityGate", "Rejection"]
 

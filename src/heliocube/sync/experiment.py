@@ -13,7 +13,6 @@ import h5py
 
 from .difference import DEFAULT_DIFFERENCE_PRODUCTS, apply_running_difference
 from .matching import SyncTable, match_products, read_frame_times
-from .prior_tool import write_prior_tool_files
 from .writer import synced_csv_path, write_synced
 
 __all__ = ["SyncResult", "sync_experiment"]
@@ -151,5 +150,7 @@ def sync_experiment(
     )
     prior = ()
     if prior_tool_dir is not None:
+        from .prior_tool import write_prior_tool_files  # astropy: only for the prior tool's files
+
         prior = tuple(write_prior_tool_files(path, prior_tool_dir, missions=missions))
     return SyncResult(path=path, csv_path=synced_csv_path(path), table=table, prior_tool_paths=prior)
