@@ -1,5 +1,7 @@
-"""A job imports only what its stage needs: each stage's entry, imported in a fresh interpreter, leaves the heavy
-modules other stages need unimported (their CPU at job start is measured in bench/bench_aia_year.py, not here)."""
+"""A job imports only what its stage needs: each stage's entry, imported in a fresh interpreter with its log set up
+and the demo config checked (what every job does before its work), leaves the heavy modules other stages need
+unimported (their CPU at job start is measured in bench/bench_aia_year.py, not here). The cube job is also run on
+real frames (tests/test_cube_job.py): it imports numpy and h5py, neither pandas nor astropy."""
 
 from __future__ import annotations
 
@@ -12,8 +14,17 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 #: heavy modules (hundreds of ms to import, or side effects such as drms's root log handler)
-HEAVY = ("pandas", "astropy.io.fits", "requests", "drms", "sunpy", "scipy", "h5py", "cv2", "numba", "zarr", "torch",
-         "matplotlib", "heliocube.query", "heliocube.fetch.run", "heliocube.calibrate", "heliocube.archive")
+HEAVY = ("pandas", "astropy", "astropy.io.fits", "requests", "drms", "sunpy", "scipy", "h5py", "cv2", "numba", "zarr",
+         "torch", "matplotlib", "heliocube.query", "heliocube.fetch.run", "heliocube.calibrate", "heliocube.archive")
+#: what every job does first: its log (astropy's logger is quieted only once something imports astropy) and the
+#: config check (the experiments' step rule, the GOES classes: no pandas)
+JOB_START = ("from heliocube.logs import configure_logging\nconfigure_logging()\nimport yaml\n"
+             "from heliocube.config import validate_config\n"
+             "validate_config(yaml.safe_load(open('config/config.yaml')))")
+#: what the cube and sync jobs leave unimported beyond the fetch and calibration stacks
+NO_TABLES_NO_FITS = {"pandas", "astropy", "astropy.io.fits", "requests", "drms", "sunpy", "scipy", "cv2", "numba",
+                     "zarr", "torch", "matplotlib", "heliocube.query", "heliocube.fetch.run", "heliocube.calibrate",
+                     "heliocube.archive"}
 #: stage -> (modules its job imports when it runs, beyond its script's imports; heavy modules it must not import)
 STAGES = {
     "query": (["heliocube.query"], {"sunpy", "scipy", "h5py", "cv2", "numba", "zarr", "torch", "matplotlib",
@@ -24,9 +35,9 @@ STAGES = {
     "clean": (["heliocube.clean", "heliocube.handoff"],
               {"requests", "drms", "sunpy", "scipy", "h5py", "numba", "zarr", "torch", "matplotlib",
                "heliocube.query", "heliocube.fetch.run", "heliocube.calibrate", "heliocube.archive"}),
-    "cube": (["heliocube.assemble"], {"requests", "drms", "sunpy", "scipy", "cv2", "numba", "zarr", "torch",
-                                      "matplotlib", "heliocube.query", "heliocube.fetch.run", "heliocube.calibrate",
-                                      "heliocube.archive"}),
+    "cube": (["heliocube.assemble", "heliocube.registry"], NO_TABLES_NO_FITS),
+    # the sync still reads its tables with pandas (SyncTable's types); astropy only for the prior tool's files
+    "sync": (["heliocube.sync.experiment", "heliocube.cube"], NO_TABLES_NO_FITS - {"pandas"}),
 }
 
 
@@ -44,12 +55,23 @@ def _script_imports(stage: str) -> list[str]:
 
 
 def test_the_job_entry_points_import_no_stage_stack():
-    """What every script imports (heliocube.jobs, heliocube.logs) pulls in none of the heavy modules."""
+    """What every script imports (heliocube.jobs, heliocube.logs) and does first (its log, the config check) pulls
+    in none of the heavy modules."""
     assert _imported("import heliocube.jobs, heliocube.logs") == set()
+    assert _imported(JOB_START) == set()
+
+
+def test_astropys_logger_is_quieted_when_a_job_imports_astropy_later():
+    """A job that imports astropy after its log is set up still gets astropy's warnings through the job's own
+    handler, once (not astropy's handler as well)."""
+    code = (f"{JOB_START}\nimport warnings\nimport astropy\nfrom heliocube.logs import WarningSummary\n"
+            "assert not astropy.log.warnings_logging_enabled() and not astropy.log.handlers\n"
+            "assert isinstance(getattr(warnings.showwarning, '__self__', None), WarningSummary)")
+    subprocess.run([sys.executable, "-c", code], cwd=REPO, timeout=120, check=True)
 
 
 @pytest.mark.parametrize("stage", sorted(STAGES))
 def test_a_stage_imports_only_what_it_needs(stage):
     modules, forbidden = STAGES[stage]
-    code = "\n".join(_script_imports(stage) + [f"import {module}" for module in modules])
+    code = "\n".join([*_script_imports(stage), JOB_START] + [f"import {module}" for module in modules])
     assert _imported(code) & forbidden == set()
