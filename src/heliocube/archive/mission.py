@@ -4,24 +4,27 @@ Every registry product has records at its native cadence on any date. Nothing is
 function of (seed, product, grid index k), so listing a day of AIA (7200 records per channel) or fifteen years of it
 costs arithmetic only. Frames are rendered on demand from real sunpy headers and images, rescaled to the mission's
 ``frame_size`` with :func:`heliocube.header.rescale_header`, with each record's defects injected.
+
+This module holds the mission's catalogue (its products, JSOC series, records and record lookup); the served
+headers and disk geometry are in :mod:`.frame_header`, the pixels and FITS bytes in :mod:`.frame_render`, the
+random streams and defect placement in :mod:`.defects` (mixins of :class:`SyntheticMission`).
 """
 
 from __future__ import annotations
 
 import collections
-import dataclasses
 import functools
 import threading
-import warnings
 import zlib
 
 import numpy as np
 import pandas as pd
-from astropy.io import fits
 
-from ..header import SCALE_KEYWORD, rescale_header
 from ..registry import Product, load_registry
-from .templates import level_value, load_template_header, load_template_image, sim_params
+from .defects import DEFECT_KINDS, QUALITY_BITS, DefectsMixin
+from .frame_header import Geometry, HeaderMixin
+from .frame_render import RenderMixin
+from .templates import sim_params
 from .timefmt import (
     ANCHOR_MS,
     format_iso,
@@ -35,8 +38,6 @@ from .timefmt import (
 
 __all__ = ["DEFECT_KINDS", "QUALITY_BITS", "RECORD_COLUMNS", "Geometry", "SyntheticMission"]
 
-#: Defect kinds whose per-record rates ``defect_rates`` may override.
-DEFECT_KINDS = ("quality", "hole", "missing_blocks", "streak", "cosmic_rays", "corrupt", "truncated")
 #: Columns of :meth:`SyntheticMission.records` and :meth:`SyntheticMission.ground_truth`.
 RECORD_COLUMNS = (
     "product",
@@ -59,8 +60,6 @@ RECORD_COLUMNS = (
     "truncated",
     "grid_index",
 )
-#: QUALITY values a flagged JSOC record carries (one bit each, as JSOC's status summary).
-QUALITY_BITS = (0x00000200, 0x00000400, 0x00001000, 0x00010000, 0x00020000, 0x40000000)
 
 # hash streams, one per random quantity of a record
 _S_TOBS, _S_GAP, _S_JIT, _S_EXP = 1, 2, 3, 4
@@ -68,83 +67,7 @@ _S_Q, _S_QV, _S_MB, _S_MBN, _S_HOLE, _S_HOLEF, _S_STREAK, _S_CR, _S_CRN, _S_CORR
 _HOLE_FRACTION = (0.01, 0.05)
 
 
-@dataclasses.dataclass(frozen=True)
-class Geometry:
-    """Where the Sun is on a served frame: 0-based pixel centre, radius in pixels, valid region in solar radii."""
-
-    cx: float
-    cy: float
-    rsun_px: float
-    shape: str
-    inner: float
-    outer: float
-    size: int
-
-
-def _mix(x: np.ndarray) -> np.ndarray:
-    """splitmix64 finaliser on a uint64 array."""
-    with np.errstate(over="ignore"):
-        x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-        x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-        return x ^ (x >> np.uint64(31))
-
-
-def _template_on_own_grid(header: fits.Header, native_keys, binning: float) -> None:
-    """Map the keys a resampled template kept from its full-size image onto the template's own grid (in place).
-
-    sunpy's test files are binned copies of real frames, and some of their geometry keys still describe the
-    full-size image: the EIT files (128 px from 1024) keep the native plate scale CDELT and radius SOLAR_R, the AIA
-    171 file (128 px from 4096) and the MDI header (64 px from 1024) the native R_SUN and disk centre. Served as they
-    are, those keys put the Sun 8-32x too large on the frame. ``native_keys`` (simulation table,
-    ``template_native_keys``) names them; ``binning`` is native pixels per template pixel (centre convention).
-    """
-    keys = [key for key in native_keys if isinstance(header.get(key), (int, float))]
-    if not keys or binning == 1:
-        return
-    native = fits.Header([(key, header[key]) for key in keys])
-    rescale_header(native, binning, convention="center", copy=False)
-    for key in keys:
-        header[key] = native[key]
-    header.add_history(f"heliocube embedded archive: template {', '.join(keys)} mapped from its full-size image "
-                       f"(binned {binning:g}x) onto its own grid")
-
-
-def _check_template_geometry(header: fits.Header, template: str, disk_imager: bool) -> None:
-    """Refuse a template whose plate scale, pixel radius and angular radius disagree (ValueError naming it).
-
-    The pixel radius (R_SUN or SOLAR_R) times the plate scale must be the angular radius RSUN_OBS (1 %), and a
-    full-disk imager's disk must lie inside its frame: a key left on the full-size grid breaks one of the two.
-    """
-    radius_key = next((key for key in ("R_SUN", "SOLAR_R") if isinstance(header.get(key), (int, float))), None)
-    if radius_key is None or not isinstance(header.get("CDELT1"), (int, float)):
-        return
-    radius_px, scale = float(header[radius_key]), abs(float(header["CDELT1"]))
-    rsun_obs = header.get("RSUN_OBS")
-    if isinstance(rsun_obs, (int, float)) and abs(radius_px * scale / rsun_obs - 1) > 0.01:
-        raise ValueError(f"template {template}: {radius_key} {radius_px:g} px x CDELT1 {scale:g} arcsec/px is not "
-                         f"RSUN_OBS {rsun_obs:g} arcsec; declare its full-size keys in template_native_keys")
-    if disk_imager and not 2 * radius_px < 1.2 * float(header["NAXIS1"]):
-        raise ValueError(f"template {template}: a {radius_key} of {radius_px:g} px does not fit its "
-                         f"{header['NAXIS1']} px frame; declare its full-size keys in template_native_keys")
-
-
-def _set_cards(header: fits.Header, cards: dict, level: str) -> None:
-    """Set the cards of the real series that a template (another observable, level or series) lacks or has wrong;
-    a value may be given per level, and None removes the card."""
-    for key, value in cards.items():
-        value = level_value(value, level)
-        if value is None:
-            header.remove(key, ignore_missing=True)
-        else:
-            header[key] = value
-
-
-#: The cards of an as-is JSOC segment file: its structure and encoding (and the archive's resampling factor).
-_SEGMENT_FILE_CARDS = frozenset({"SIMPLE", "BITPIX", "NAXIS", "NAXIS1", "NAXIS2", "EXTEND", "BSCALE", "BZERO",
-                                 "BLANK", SCALE_KEYWORD})
-
-
-class SyntheticMission:
+class SyntheticMission(HeaderMixin, RenderMixin, DefectsMixin):
     """A deterministic synthetic SoHO/SDO mission.
 
     Parameters
@@ -203,19 +126,6 @@ class SyntheticMission:
                 self._memo[key] = build()
             return self._memo[key]
 
-    def _uniform(self, name: str, k: np.ndarray, stream: int) -> np.ndarray:
-        """Uniform [0, 1) numbers keyed by (seed, product, grid index, stream)."""
-        k = np.asarray(k, dtype=np.int64).astype(np.uint64)
-        with np.errstate(over="ignore"):
-            base = _mix(
-                np.array([self.seed * 0x9E3779B97F4A7C15 % 2**64 ^ self._pid[name] << 20 ^ stream], dtype=np.uint64)
-            )
-            x = _mix(_mix(k + base))
-        return (x >> np.uint64(11)).astype(np.float64) * 2.0**-53
-
-    def _rng(self, name: str, k: int, stream: int) -> np.random.Generator:
-        return np.random.default_rng([self.seed, self._pid[name], int(k) & 0xFFFFFFFFFFFF, stream])
-
     # ------------------------------------------------------------------ JSOC series index
     def _index_jsoc_series(self) -> dict:
         series: dict[str, dict] = {}
@@ -258,145 +168,6 @@ class SyntheticMission:
             ):
                 return name
         return None
-
-    # ------------------------------------------------------------------ headers and geometry
-    def base_header(self, name: str, level: str | None = None) -> fits.Header:
-        """The served header of a product before per-record keywords: real template rescaled to frame_size."""
-        product = self.product(name)
-        level = self._level(product, level)
-        return self._memoize(("header", name, level), lambda: self._build_base_header(product, level)).copy()
-
-    def _build_base_header(self, product: Product, level: str) -> fits.Header:
-        prm = self.params[product.name]
-        header = load_template_header(prm["header"])
-        if prm.get("header_extra"):
-            extra = load_template_header(prm["header_extra"])
-            for key in prm.get("copy_keys", []):
-                if key in extra:
-                    header[key] = extra[key]
-        _template_on_own_grid(header, prm.get("template_native_keys", ()), product.native_size / header["NAXIS1"])
-        _set_cards(header, prm.get("header_cards", {}), level)
-        _check_template_geometry(header, prm["header"], product.valid_region.shape == "disk")
-        factor = header["NAXIS1"] / self.frame_size
-        header = rescale_header(
-            header,
-            factor,
-            convention="center",
-            naxis=(self.frame_size, self.frame_size),
-            history=f"heliocube embedded archive: template {prm['header']} resampled to {self.frame_size} px",
-        )
-        # the sunpy templates are themselves resampled copies: record the scale relative to the native size
-        header[SCALE_KEYWORD] = (product.native_size / self.frame_size, "native pixels per served pixel")
-        if product.wavelength is not None:
-            header["WAVELNTH"] = int(product.wavelength)
-        if product.detector is not None:
-            header["DETECTOR"] = product.detector
-        if "RSUN_OBS" not in header:
-            header["RSUN_OBS"] = (round(self._sunpy_geometry(header)[2], 4), "[arcsec] apparent solar radius")
-        if prm.get("level_keyword"):
-            header[prm["level_keyword"]] = level
-        if prm.get("block_native"):
-            header["HIERARCH N_MISSING_BLOCKS"] = (0, "missing 32x32 telemetry blocks")
-        if product.quality_keyword:
-            header[product.quality_keyword] = 0
-        return header
-
-    @staticmethod
-    def _sunpy_geometry(header: fits.Header) -> tuple[float, float, float]:
-        import astropy.units as u
-        import sunpy.map
-        from astropy.coordinates import SkyCoord
-
-        size = (int(header["NAXIS2"]), int(header["NAXIS1"]))
-        hdr = header.copy()
-        from sunpy import log
-
-        level = log.level
-        log.setLevel("WARNING")  # "assuming the standard radius" is expected for LASCO templates
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            smap = sunpy.map.Map(np.zeros(size, dtype=np.float32), hdr)
-            x, y = smap.wcs.world_to_pixel(SkyCoord(0 * u.arcsec, 0 * u.arcsec, frame=smap.coordinate_frame))
-            rsun = smap.rsun_obs.to_value(u.arcsec)
-            scale = smap.scale[0].to_value(u.arcsec / u.pix)
-        log.setLevel(level)
-        return float(x), float(y), float(rsun), float(rsun / scale)
-
-    def geometry(self, name: str, level: str | None = None) -> Geometry:
-        """Disk centre (0-based pixels), radius (pixels, via sunpy from the served header) and valid region."""
-        product = self.product(name)
-        level = self._level(product, level)
-
-        def build():
-            cx, cy, _, rpx = self._sunpy_geometry(self.base_header(name, level))
-            region = product.valid_region
-            return Geometry(cx, cy, rpx, region.shape, region.inner, region.outer, self.frame_size)
-
-        return self._memoize(("geometry", name, level), build)
-
-    def radius_map(self, name: str, level: str | None = None) -> np.ndarray:
-        """Distance of every pixel centre from the disk centre, in solar radii (read-only)."""
-        geo = self.geometry(name, level)
-
-        def build():
-            y, x = np.mgrid[0 : geo.size, 0 : geo.size].astype(np.float32)
-            r = np.hypot(x - geo.cx, y - geo.cy) / geo.rsun_px
-            r.setflags(write=False)
-            return r
-
-        return self._memoize(("radius", name, geo), build)
-
-    def valid_mask(self, name: str, level: str | None = None) -> np.ndarray:
-        """Pixels of the registry ``valid_region`` (solar radii from disk centre, pixel centres, bounds included)."""
-        geo = self.geometry(name, level)
-
-        def build():
-            r = self.radius_map(name, level)
-            mask = (r >= geo.inner) & (r <= geo.outer)
-            mask.setflags(write=False)
-            return mask
-
-        return self._memoize(("valid", name, geo), build)
-
-    def _placement(self, name: str, level: str) -> dict:
-        """Cached facts for defect placement: valid pixel count, integral image, block cells, largest hole."""
-
-        def build():
-            mask = self.valid_mask(name, level)
-            n = mask.shape[0]
-            integral = np.zeros((n + 1, n + 1), dtype=np.int64)
-            integral[1:, 1:] = mask.cumsum(0).cumsum(1)
-            prm, product = self.params[name], self.product(name)
-
-            def fits_side(side):
-                total = integral[side:, side:] - integral[:-side, side:]
-                total = total - integral[side:, :-side] + integral[:-side, :-side]
-                return total == side * side
-
-            lo, hi = 1, n
-            while lo < hi:
-                mid = (lo + hi + 1) // 2
-                if fits_side(mid).any():
-                    lo = mid
-                else:
-                    hi = mid - 1
-            block = 0
-            cells = np.zeros((0, 2), dtype=int)
-            if prm.get("block_native"):
-                block = max(1, round(prm["block_native"] * self.frame_size / product.native_size))
-                nb = n // block
-                view = mask[: nb * block, : nb * block].reshape(nb, block, nb, block).all(axis=(1, 3))
-                cells = np.argwhere(view) * block  # (row, col) of the top-left pixel
-            return {
-                "n_valid": int(mask.sum()),
-                "max_side": int(lo),
-                "fits_side": fits_side,
-                "block": block,
-                "cells": cells,
-                "valid_index": np.flatnonzero(mask),
-            }
-
-        return self._memoize(("placement", name, level, self.frame_size), build)
 
     # ------------------------------------------------------------------ records
     def _rows(self, name: str, level: str, k) -> pd.DataFrame:
@@ -608,251 +379,6 @@ class SyntheticMission:
         row = rows.iloc[0].to_dict()
         row["hole_side"] = rows.attrs["hole_side"].get(int(row["grid_index"]), 0)
         return row
-
-    # ------------------------------------------------------------------ rendering
-    def file_sizes(self, name: str, level: str | None = None) -> tuple[int, int]:
-        """Bytes of a served file of ``name`` (all records have the same size) and of a corrupt one.
-
-        For a JSOC product, the archive's own (as-is) segment file; a ``fits`` export's header is longer.
-        """
-        product = self.product(name)
-        level = self._level(product, level)
-
-        def build():
-            row = {
-                "grid_index": 0,
-                "time_utc": pd.Timestamp("2000-01-01", tz="UTC"),
-                "t_rec": "x",
-                "t_obs": "x",
-                "quality": 0,
-                "exptime": 1.0,
-                "missing_blocks": 0,
-                "hole_fraction": 0.0,
-                "hole_side": 0,
-                "streak": False,
-                "cosmic_rays": 0,
-                "corrupt": False,
-                "record_id": "x/x",
-            }
-            if product.is_jsoc:
-                entry = self._series[product.series_for(level)]
-                row["t_rec"] = format_tai([0])[0] if entry["scale"] == "tai" else format_iso_z([0])[0]
-                row["t_obs"] = format_tai([0], 2)[0] if entry["scale"] == "tai" else format_iso_z([0], 2)[0]
-            blob = self._encode(name, level, row, minimal_header=product.is_jsoc)  # JSOC: its as-is segment file
-            return len(blob), len(self._break(blob))
-
-        return self._memoize(("sizes", name, level), build)
-
-    def render_fits(self, product: str, record_id: str, level: str | None = None, *,
-                    minimal_header: bool = False) -> bytes:
-        """The FITS bytes served for a record (deterministic; corrupt records give a broken file).
-
-        ``minimal_header`` gives what JSOC's ``as-is`` export serves, the archive's own segment file: the FITS
-        structure and nothing of the record (its keywords are in the record, see :mod:`.jsoc`), except
-        ``HC_SCALE``, which tells a reader that the file was resampled from the native grid (a real JSOC file is
-        native and has no such card).
-
-        Raises
-        ------
-        KeyError
-            When the record does not exist.
-        """
-        key = (product, level, record_id, minimal_header)
-        with self._lock:
-            if key in self._cache:
-                self._cache.move_to_end(key)
-                return self._cache[key]
-        row = self.lookup(record_id, product=product, level=level)
-        blob = self._encode(row["product"], row["level"], row, minimal_header)
-        if row["corrupt"]:
-            blob = self._break(blob)
-        with self._lock:
-            self._cache[key] = blob
-            while len(self._cache) > self._cache_size:
-                self._cache.popitem(last=False)
-        return blob
-
-    @staticmethod
-    def _break(blob: bytes) -> bytes:
-        """A corrupt file: the header intact, then only half of the data (so the data cannot be read)."""
-        end = 0
-        while end < len(blob):
-            if blob[end : end + 8] == b"END     ":
-                break
-            end += 80
-        header_len = -(-(end + 80) // 2880) * 2880
-        return blob[: header_len + (len(blob) - header_len) // 2]
-
-    def _record_header(self, name: str, level: str, row: dict) -> fits.Header:
-        product, prm = self.product(name), self.params[name]
-        header = self.base_header(name, level)
-        utc = pd.Timestamp(row["time_utc"])
-        iso = utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}"
-        style = level_value(prm["time_style"], level)
-        if style == "split":
-            header["DATE-OBS"] = utc.strftime("%Y/%m/%d")
-            header["TIME-OBS"] = utc.strftime("%H:%M:%S.") + f"{utc.microsecond // 1000:03d}"
-        else:
-            header["DATE-OBS"] = iso
-            if header.get("TIME-OBS"):
-                header["TIME-OBS"] = utc.strftime("%H:%M:%S")
-        if "DATE_OBS" in header:
-            header["DATE_OBS"] = iso + "Z"
-        if style == "jsoc":
-            header["T_REC"] = row["t_rec"]
-            header["T_OBS"] = row["t_obs"]
-        header["EXPTIME"] = float(row["exptime"])
-        if product.quality_keyword:
-            header[product.quality_keyword] = int(row["quality"])
-        if prm.get("block_native"):
-            header["HIERARCH N_MISSING_BLOCKS"] = int(row["missing_blocks"])
-            for card in header.cards:
-                if card.keyword == "COMMENT" and "N_MISSING_BLOCKS" in str(card.value):
-                    idx = next(i for i, c in enumerate(header.cards) if c is card)
-                    header[idx] = f"  N_MISSING_BLOCKS = {int(row['missing_blocks']):4d}"
-                    break
-        holes = round(row["hole_fraction"] * self._placement(name, level)["n_valid"])
-        for key in ("MISSVALS", "NMISSING"):
-            if key in header:
-                header[key] = holes
-        if "FILENAME" in header and not product.is_jsoc:
-            header["FILENAME"] = row["record_id"].rsplit("/", 1)[-1]
-        for key in ("NAXIS1", "NAXIS2"):
-            del header[key]
-        return header
-
-    def _offdisk_radius(self, name: str, level: str) -> float:
-        """Solar radii beyond which a magnetogram holds NaN: ``offdisk_nan_radius``, else the header's crop radius
-        CROP_RAD (MDI: 504 of 489 native pixels), else the limb."""
-        prm = self.params[name]
-        if prm.get("offdisk_nan_radius") is not None:
-            return float(prm["offdisk_nan_radius"])
-        crop = self.base_header(name, level).get("CROP_RAD")
-        return float(crop) / self.geometry(name, level).rsun_px if isinstance(crop, (int, float)) else 1.0
-
-    def _base_image(self, name: str, level: str) -> tuple[np.ndarray, np.ndarray]:
-        """Noise-free image of a product at frame_size and its noise amplitude (both read-only)."""
-
-        def build():
-            prm, geo = self.params[name], self.geometry(name, level)
-            r = self.radius_map(name, level)
-            n = self.frame_size
-            model = prm["model"]
-            if model == "euv":
-                from scipy import ndimage
-
-                src = load_template_image(prm["image"])
-                img = ndimage.zoom(src, n / src.shape[0], order=1, grid_mode=True, mode="nearest")[:n, :n]
-                img = np.maximum(img * float(prm.get("image_gain", 1.0)), 0) + 2.0
-                noise = 0.3 * np.sqrt(img)
-            elif model == "magnetogram":
-                rng = np.random.default_rng([self.seed, self._pid[name], 777])
-                y, x = np.mgrid[0:n, 0:n].astype(np.float32)
-                img = np.zeros((n, n), dtype=np.float32)
-                for _ in range(8):
-                    rr, th = rng.uniform(0, 0.85), rng.uniform(0, 2 * np.pi)
-                    px, py = geo.cx + rr * geo.rsun_px * np.cos(th), geo.cy + rr * geo.rsun_px * np.sin(th)
-                    sep, width, amp = rng.uniform(0.03, 0.08), rng.uniform(0.015, 0.04), rng.uniform(300, 1500)
-                    for sign in (1, -1):
-                        dx = x - (px + sign * sep * geo.rsun_px)
-                        img += sign * amp * np.exp(-((dx**2 + (y - py) ** 2) / (width * geo.rsun_px) ** 2))
-                img[r > self._offdisk_radius(name, level)] = np.nan
-                noise = np.full((n, n), 8.0, dtype=np.float32)
-            elif model == "coronagraph":
-                theta = np.arctan2(
-                    *np.mgrid[0:n, 0:n][::-1].astype(np.float32) - np.array([geo.cx, geo.cy])[:, None, None]
-                )
-                rs = np.maximum(r, geo.inner * 0.5)
-                bright = float(prm.get("streamer_brightness", 2000))
-                img = (
-                    bright
-                    * (rs / geo.inner) ** -2.5
-                    * (0.4 + 0.6 * np.cos(theta - 0.3) ** 8 + 0.4 * np.cos(2 * theta + 1.0) ** 16)
-                    + 400.0
-                )
-                img[r < geo.inner * 0.95] = 200.0
-                img[r > geo.outer * 1.03] = 0.0
-                noise = np.sqrt(img)
-            else:
-                raise ValueError(f"unknown image model {model!r} for {name}")
-            img, noise = img.astype(np.float32), noise.astype(np.float32)
-            img.setflags(write=False)
-            noise.setflags(write=False)
-            return img, noise
-
-        return self._memoize(("image", name, level), build)
-
-    def _render_data(self, name: str, level: str, row: dict) -> np.ndarray:
-        prm, geo = self.params[name], self.geometry(name, level)
-        k = int(row["grid_index"])
-        base, noise = self._base_image(name, level)
-        rng = self._rng(name, k, 1)
-        data = base + noise * rng.standard_normal(base.shape, dtype=np.float32)
-        data *= np.float32(1 + 0.05 * np.sin(k * 0.37))
-        place = self._placement(name, level)
-        mask = self.valid_mask(name, level)
-        bright = float(np.nanmax(base)) * 3.0
-        if row["streak"]:
-            srng = self._rng(name, k, 2)
-            radius = geo.outer * geo.rsun_px
-            a = srng.uniform(0, 2 * np.pi)
-            b = a + np.pi + srng.uniform(-0.6, 0.6)
-            x0, y0 = geo.cx + radius * np.cos(a), geo.cy + radius * np.sin(a)
-            x1, y1 = geo.cx + radius * np.cos(b), geo.cy + radius * np.sin(b)
-            steps = int(np.hypot(x1 - x0, y1 - y0) * 2) + 2
-            xs = np.rint(np.linspace(x0, x1, steps)).astype(int)
-            ys = np.rint(np.linspace(y0, y1, steps)).astype(int)
-            inside = (xs >= 0) & (xs < geo.size) & (ys >= 0) & (ys < geo.size)
-            xs, ys = xs[inside], ys[inside]
-            on = mask[ys, xs]
-            data[ys[on], xs[on]] = bright
-        if row["cosmic_rays"]:
-            crng = self._rng(name, k, 3)
-            idx = crng.choice(place["valid_index"], size=int(row["cosmic_rays"]), replace=False)
-            ys, xs = np.unravel_index(idx, data.shape)
-            data[ys, xs] = bright
-            big = crng.random(idx.size) < 0.5
-            xs2 = np.minimum(xs[big] + 1, geo.size - 1)
-            data[ys[big], xs2] = np.where(mask[ys[big], xs2], bright, data[ys[big], xs2])
-        hole_value = level_value(prm["hole_value"], level)
-        holes = np.zeros(data.shape, dtype=bool)
-        if row.get("hole_side"):
-            side = int(row["hole_side"])
-            hrng = self._rng(name, k, 4)
-            ok = np.argwhere(place["fits_side"](side))
-            y0, x0 = ok[hrng.integers(len(ok))]
-            holes[y0 : y0 + side, x0 : x0 + side] = True
-        if row["missing_blocks"]:
-            brng = self._rng(name, k, 5)
-            cells = place["cells"][brng.choice(len(place["cells"]), int(row["missing_blocks"]), replace=False)]
-            b = place["block"]
-            for y0, x0 in cells:
-                holes[y0 : y0 + b, x0 : x0 + b] = True
-        bitpix = int(level_value(prm["bitpix"], level))
-        if bitpix > 0:
-            out = np.clip(np.rint(data), 1, 32000)
-            out[base == 0] = 0
-            out = out.astype(np.int16)
-            out[holes] = 0
-            return out
-        if prm["model"] == "coronagraph":
-            data = np.maximum(data, 1.0) * np.float32(1e-12)
-            data[base == 0] = 0
-        data = data.astype(np.float32)
-        data[holes] = np.nan if hole_value == "nan" else 0.0
-        return data
-
-    def _encode(self, name: str, level: str, row: dict, minimal_header: bool = False) -> bytes:
-        header = self._record_header(name, level, row)
-        data = self._render_data(name, level, row)
-        if minimal_header:
-            header = fits.Header([card for card in header.cards if card.keyword in _SEGMENT_FILE_CARDS])
-        hdu = fits.PrimaryHDU(data=data, header=header)
-        # written by hand: astropy's writeto verifies every card (~75 % of the render time); the header was
-        # verified once when the template was cleaned and only well-formed keywords are set per record
-        head = hdu.header.tostring(endcard=True, padding=True).encode("ascii")
-        raw = np.ascontiguousarray(data, dtype=data.dtype.newbyteorder(">")).tobytes()
-        return head + raw + b"\0" * (-len(raw) % 2880)
 
     # ------------------------------------------------------------------ convenience
     def utc_to_series_ms(self, series: str, utc_ms: int) -> int:
