@@ -13,15 +13,16 @@ from heliocube.export.shards import merge_shard_index, write_month_shards
 from heliocube.export.zarr_store import consolidate_store, write_year
 
 
-def write_exports(synced: Path, exports: Path, *, zarr_store: bool = True, shards: bool = True) -> None:
-    """The export stage's writers over the whole synced file: one Zarr year, the shards of every month."""
+def write_exports(synced: Path, exports: Path, *, zarr_store: bool = True, shards: bool = True,
+                  chunk_frames: int = 1) -> None:
+    """The export stage's writers over the whole synced file: the Zarr years, the shards of every month."""
     with h5py.File(synced, "r") as f:
         times = pd.to_datetime(f["time"].asstr()[()])
     if zarr_store:
         store = exports / "bench.zarr"
         years = sorted({str(t.year) for t in times})
         for year in years:
-            write_year(synced, store, year, chunk_frames=1)
+            write_year(synced, store, year, chunk_frames=chunk_frames)
         consolidate_store(store, years)
     if shards:
         folder = exports / "bench" / "shards"
