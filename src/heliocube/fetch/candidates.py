@@ -17,13 +17,13 @@ from pathlib import Path
 import pandas as pd
 
 from ..locations import ForeignLocation, UnsafeLocation, archive_location, archive_url
-from ..manifest import empty_manifest, normalize_manifest, read_manifest
+from ..manifest import empty_manifest, normalize_manifest
 from ..paths import manifest_path, raw_dir, safe_component
 from .download import DownloadError, download_verified
 from .gate import Rejection
 
-__all__ = ["EXPORT_EXPIRED", "Slot", "download_candidate", "load_candidates", "location_or_as_is", "raw_file_name",
-           "raw_target"]
+__all__ = ["EXPORT_EXPIRED", "CandidateRows", "Slot", "download_candidate", "load_candidates", "location_or_as_is",
+           "raw_file_name", "raw_target"]
 
 #: Ledger reason of a record whose export's files were gone (404) before it was downloaded, after its renewals.
 EXPORT_EXPIRED = "export_expired"
@@ -41,6 +41,32 @@ def raw_file_name(product, record_id: str) -> str:
         parts = [re.sub(r"[^A-Za-z0-9._+-]", "", part) for part in re.findall(r"\[([^\]]*)\]", "[" + rest)]
         return safe_component(".".join([series, *parts, product.segment, "fits"]))
     return safe_component(record_id.rstrip("/").rsplit("/", 1)[-1])
+
+
+class CandidateRows:
+    """The rows of a candidate table by position, each built once: pandas builds a row (``iloc``) in about a
+    millisecond, and a fetch job asks for each candidate's row a few times (its location, its download, its QC,
+    its receipt), which in a month of 200 files was a second of the job's wall time before and after its
+    downloads. Record ids come from one list."""
+
+    def __init__(self, table: pd.DataFrame):
+        self.table = table
+        self._rows: dict[int, pd.Series] = {}
+        self._record_ids = table["record_id"].tolist()
+
+    def __getitem__(self, position: int) -> pd.Series:
+        row = self._rows.get(position)
+        if row is None:
+            row = self._rows[position] = self.table.iloc[position]
+        return row
+
+    def record_id(self, position: int) -> str:
+        return self._record_ids[position]
+
+    @classmethod
+    def of(cls, table) -> CandidateRows:
+        """``table`` itself when it already is a :class:`CandidateRows`, else its rows."""
+        return table if isinstance(table, cls) else cls(table)
 
 
 @dataclasses.dataclass
@@ -70,11 +96,12 @@ class Slot:
 def load_candidates(product_name: str, days: list[dt.date], root) -> pd.DataFrame:
     """Manifests of ``days`` and of their neighbours (a slot near midnight may take a frame across it)."""
     wanted = sorted(set(days) | {d + dt.timedelta(days=k) for d in days for k in (-1, 1)})
-    frames = [read_manifest(p) for p in (manifest_path(root, product_name, d) for d in wanted) if p.exists()]
     missing = [d for d in days if not manifest_path(root, product_name, d).exists()]
     if missing:
         raise FileNotFoundError(f"{product_name}: no manifest for {missing[0]} (run the query stage first)")
-    frames = [f for f in frames if not f.empty]
+    # read as stored and typed once, together: typing each day's file (read_manifest) took a month's job a second
+    paths = [p for p in (manifest_path(root, product_name, d) for d in wanted) if p.exists()]
+    frames = [frame for frame in (pd.read_parquet(p) for p in paths) if not frame.empty]
     return normalize_manifest(pd.concat(frames, ignore_index=True)) if frames else empty_manifest()
 
 

@@ -23,6 +23,7 @@ from ..manifest import record_keywords
 from ..paths import atomic_path, day_receipt_path
 from ..registry import get_product
 from .cache import FileDigests, recorded_digests
+from .candidates import CandidateRows
 from .gate import LEDGER_COLUMNS, QC_METRICS
 
 __all__ = ["SLOT_COLUMNS", "previous_receipts", "previous_urls", "recorded_digests_near", "slot_tables",
@@ -63,14 +64,15 @@ def slot_tables(product_name, slots, candidates, known_urls, root, verdicts, cac
     slots :func:`heliocube.fetch.run.fill_slots` filled. ``digests`` (a :class:`FileDigests`) holds the SHA-256
     of the files this run downloaded or checked; a file it lacks is hashed here."""
     digests = digests if digests is not None else FileDigests()
+    rows = CandidateRows.of(candidates)
     slot_rows, ledger_rows = [], []
     product = get_product(product_name)
     judged_on: dict[str, set[str]] = collections.defaultdict(set)  # records each day's slots judged
     for slot in slots:
-        chosen = None if slot.chosen is None else candidates.iloc[slot.chosen]
+        chosen = None if slot.chosen is None else rows[slot.chosen]
         status = "ok" if chosen is not None else ("failed" if slot.ranked else "empty")
         positions = [position for position, _ in slot.rejections] + ([] if chosen is None else [slot.chosen])
-        judged_on[slot.day.isoformat()].update(candidates.iloc[position]["record_id"] for position in positions)
+        judged_on[slot.day.isoformat()].update(rows.record_id(position) for position in positions)
         sha256 = None
         if chosen is not None:
             verdict = (verdicts or {}).get(chosen["record_id"])
@@ -96,7 +98,7 @@ def slot_tables(product_name, slots, candidates, known_urls, root, verdicts, cac
         })
         notes = [(position, cache_notes[position]) for position in positions if position in cache_notes]
         for position, rejection in [*notes, *slot.rejections]:  # a discarded cached file: noted, not a rejection
-            row = candidates.iloc[position]
+            row = rows[position]
             ledger_rows.append({
                 "product": product_name, "day": slot.day.isoformat(), "slot": slot.time.isoformat(),
                 "record_id": row["record_id"], "time_utc": row["time_utc"].isoformat(), "reason": rejection.reason,
@@ -111,12 +113,15 @@ def write_receipts(product_name, days, slots, candidates, known_urls, root, cade
     the ledger of them all."""
     slot_table, ledger, judged_on = slot_tables(product_name, slots, candidates, known_urls, root, verdicts,
                                                 cache_notes, digests)
+    by_day = {"slots": collections.defaultdict(list), "rejections": collections.defaultdict(list)}
+    for key, table in (("slots", slot_table), ("rejections", ledger)):  # one conversion, not one per day
+        for entry in table.to_dict("records"):
+            by_day[key][entry["day"]].append(entry)
     for day in days:
         receipt = {
             "product": product_name, "day": day.isoformat(), "cadence_seconds": cadence.total_seconds(),
             "tolerance_seconds": tolerance.total_seconds(),
-            "slots": slot_table[slot_table["day"] == day.isoformat()].to_dict("records"),
-            "rejections": ledger[ledger["day"] == day.isoformat()].to_dict("records"),
+            "slots": by_day["slots"][day.isoformat()], "rejections": by_day["rejections"][day.isoformat()],
         }
         if verdicts is not None:
             receipt["qc"] = {"fingerprint": fingerprint, "verdicts": {

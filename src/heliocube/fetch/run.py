@@ -40,6 +40,7 @@ from ..timegrid import slots_for_day
 from .cache import CACHE_MISMATCH, MISSING, FileDigests, recorded_mismatch
 from .candidates import (
     EXPORT_EXPIRED,
+    CandidateRows,
     Slot,
     download_candidate,
     load_candidates,
@@ -98,9 +99,10 @@ def fetch_days(product_name: str, days: list[dt.date], context, root: str | os.P
                                 strict=True):
             slots.append(Slot(day, time, ranked))
     receipts = previous_receipts(product_name, days, root)
-    filled = fill_slots(product, slots, candidates, context, root, gate=gate, receipts=receipts,
+    rows = CandidateRows(candidates)  # each row built once, for the downloads and the receipts
+    filled = fill_slots(product, slots, rows, context, root, gate=gate, receipts=receipts,
                         digests=recorded_digests_near(product_name, days, root), progress_every=progress_every)
-    return write_receipts(product_name, days, slots, candidates, filled.known_urls, root, cadence, tolerance,
+    return write_receipts(product_name, days, slots, rows, filled.known_urls, root, cadence, tolerance,
                           filled.verdicts if filled.fingerprint else None, filled.fingerprint, filled.cache_notes,
                           filled.file_digests)
 
@@ -118,7 +120,7 @@ class Filled:
     file_digests: FileDigests = dataclasses.field(default_factory=FileDigests)
 
 
-def fill_slots(product, slots: list[Slot], candidates: pd.DataFrame, context, root, *, gate=None,
+def fill_slots(product, slots: list[Slot], candidates: pd.DataFrame | CandidateRows, context, root, *, gate=None,
                receipts: list[dict] = (), digests: dict | None = None, progress_every: float | None = None) -> Filled:
     """Fill ``slots`` (each with its ranked candidate positions) in rounds, in place: each open slot offers its
     next candidate, the round's downloads run in parallel, and a failure or rejection moves only its own slot on.
@@ -127,6 +129,7 @@ def fill_slots(product, slots: list[Slot], candidates: pd.DataFrame, context, ro
     SHA-256 each cached file must still have (one that differs is discarded and downloaded again).
     """
     product_name, gate = product.name, gate or AcceptAll()
+    rows = CandidateRows.of(candidates)
     base = context.jsoc_url if product.is_jsoc else context.sdac_url  # every location resolves against this base
     known_urls = previous_urls(receipts, base)  # record id -> archive-relative location
     refused: dict[str, Rejection] = {}  # record id -> why JSOC would not export it
@@ -142,7 +145,7 @@ def fill_slots(product, slots: list[Slot], candidates: pd.DataFrame, context, ro
     limiter = ConnectionLimiter(context.connections, context.policy.max_backoff)  # every request to the archive
 
     def target_of(position: int) -> Path | None:
-        return raw_target(root, product, candidates.iloc[position])
+        return raw_target(root, product, rows[position])
 
     # a slot counts as done once it has its frame or has run out of candidates (a slot without any: at once)
     progress = Progress(f"{product_name} fetch", len(slots), unit="slots", done=sum(not s.open for s in slots),
@@ -152,7 +155,7 @@ def fill_slots(product, slots: list[Slot], candidates: pd.DataFrame, context, ro
         while any(slot.open for slot in slots):
             for slot in slots:  # archive keywords can rule a candidate out before any download
                 was_open = slot.open
-                while slot.open and (verdict := gate.before_download(candidates.iloc[slot.current])) is not None:
+                while slot.open and (verdict := gate.before_download(rows[slot.current])) is not None:
                     slot.reject(verdict)
                 if was_open and not slot.open:
                     progress.advance()
@@ -160,12 +163,12 @@ def fill_slots(product, slots: list[Slot], candidates: pd.DataFrame, context, ro
             if not round_slots:
                 break
             needed = sorted({slot.current for slot in round_slots})
-            _discard_changed(pool, [p for p in needed if p not in checked], candidates, target_of, digests, verdicts,
+            _discard_changed(pool, [p for p in needed if p not in checked], rows, target_of, digests, verdicts,
                              cache_notes, file_digests)
             checked.update(needed)
-            jobs = _start_downloads(pool, product, candidates, needed, known_urls, context, base, refused, limiter,
+            jobs = _start_downloads(pool, product, rows, needed, known_urls, context, base, refused, limiter,
                                     exported, lambda position: download_candidate(
-                                        session, product, candidates.iloc[position], known_urls, root, context, base,
+                                        session, product, rows[position], known_urls, root, context, base,
                                         refused, limiter, file_digests, exported))
             for slot in round_slots:
                 outcome = jobs[slot.current].result()
@@ -174,7 +177,7 @@ def fill_slots(product, slots: list[Slot], candidates: pd.DataFrame, context, ro
                     if not slot.open:
                         progress.advance()
                     continue
-                verdict = judge(gate, candidates.iloc[slot.current], outcome, verdicts, qc_counts, root, file_digests)
+                verdict = judge(gate, rows[slot.current], outcome, verdicts, qc_counts, root, file_digests)
                 if verdict.rejection is None:
                     slot.chosen, slot.path, slot.metrics = slot.current, outcome, verdict.metrics
                 else:
@@ -187,19 +190,19 @@ def fill_slots(product, slots: list[Slot], candidates: pd.DataFrame, context, ro
     return Filled(known_urls, verdicts, fingerprint, cache_notes, file_digests)
 
 
-def _discard_changed(pool, positions, candidates, target_of, digests, verdicts, notes, file_digests) -> None:
+def _discard_changed(pool, positions, rows, target_of, digests, verdicts, notes, file_digests) -> None:
     """Delete the cached files of ``positions`` that differ from their recorded SHA-256 (hashed in ``pool``), so
     that they are downloaded again and judged afresh; note each in ``notes`` and forget its verdict. The digest of
     each file kept goes to ``file_digests`` (its receipt needs it)."""
     def check(position: int) -> str | None:
         target = target_of(position)  # None: a record no local file can be named after (ledgered by download_candidate)
-        expected = digests.get(candidates.iloc[position]["record_id"])
+        expected = digests.get(rows.record_id(position))
         return None if target is None else recorded_mismatch(target, expected, file_digests)
 
     for position, found in zip(positions, pool.map(check, positions), strict=True):
         if found is None or found == MISSING:  # unchanged, never recorded, or simply not downloaded yet
             continue
-        record_id, target = candidates.iloc[position]["record_id"], target_of(position)
+        record_id, target = rows.record_id(position), target_of(position)
         target.unlink(missing_ok=True)
         verdicts.pop(record_id, None)
         detail = (f"cached {target.name} has sha256 {found}, its receipt recorded {digests[record_id]}: "
@@ -208,7 +211,7 @@ def _discard_changed(pool, positions, candidates, target_of, digests, verdicts, 
         log.warning("%s: %s", record_id, detail)
 
 
-def _start_downloads(pool, product, candidates, positions, known_urls, context, base: str, refused: dict, limiter,
+def _start_downloads(pool, product, rows, positions, known_urls, context, base: str, refused: dict, limiter,
                      exported: set, download) -> dict:
     """Start the downloads of ``positions`` (:func:`heliocube.fetch.pipeline.schedule_downloads`): at once for
     a candidate with its location, as its export finishes for one that needs a JSOC export. Returns each one's
@@ -219,12 +222,12 @@ def _start_downloads(pool, product, candidates, positions, known_urls, context, 
     its reason. A record whose export expired before its file was downloaded is exported again, at most
     ``jsoc.export_retries`` times."""
     for position in positions:
-        row = candidates.iloc[position]
+        row = rows[position]
         if isinstance(row["url"], str) and row["url"]:
             known_urls.setdefault(row["record_id"], location_or_as_is(row["url"], base))
     # A file already on disk still needs its URL for the slot table's provenance: a job killed after the download
     # but before its receipt left no record of it.
-    sizes = {candidates.iloc[p]["record_id"]: candidates.iloc[p]["size"] for p in positions}  # in time order
+    sizes = {rows.record_id(p): rows[p]["size"] for p in positions}  # in time order
     unresolved = {record_id: size for record_id, size in sizes.items() if record_id not in known_urls}
     unresolved = unresolved if product.is_jsoc else {}
 
@@ -243,5 +246,5 @@ def _start_downloads(pool, product, candidates, positions, known_urls, context, 
     def expired(outcome) -> bool:
         return isinstance(outcome, Rejection) and outcome.reason == EXPORT_EXPIRED
 
-    return schedule_downloads(pool, positions, lambda position: candidates.iloc[position]["record_id"], unresolved,
+    return schedule_downloads(pool, positions, rows.record_id, unresolved,
                               download, export, renew=expired, renewals=context.export_retries)
