@@ -27,10 +27,10 @@ are small), read into one buffer reused for every block of every channel, plus t
 channel: a year's frames are never all in memory. zarr encodes the buffer's chunks in place (``write_empty_chunks``
 skips its all-fill check, which allocated three chunk-sized temporaries; all-NaN chunks are left out here, cheaply)
 and the array is created a whole number of chunks long and trimmed at the end, so the last, partial chunk needs no
-fill-and-merge copy either. Measured (bench/bench_ml.py): 10,000 rows x 8 channels of 512 x 512 with 120-frame
-chunks (126 MB each) peak at about one chunk above the interpreter's own ~150 MB, the same at 1,000 rows; the
-per-frame header lists (and the consolidated metadata holding them) are the only part that grows with the rows
-(``exports.zarr.keywords`` trims them).
+fill-and-merge copy either. Measured (bench/bench_ml.py, 8 channels of 512 x 512, 120-frame chunks of 126 MB):
+peak RSS 393 MB at 1,000 rows, 400 MB at 10,000 (0.52 GB before, at 2,000 rows of 4 channels), of which ~145 MB
+is the interpreter and its imports; the per-frame header lists (and the consolidated metadata holding them) are the
+only part that grows with the rows (``exports.zarr.keywords`` trims them).
 """
 
 from __future__ import annotations
