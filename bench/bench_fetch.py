@@ -6,13 +6,14 @@ A month of one JSOC product (HMI_720s, 2011-02, staged ``fits`` exports, 2 expor
 (LASCO_C2, 2005-02) is fetched from an embedded archive that answers each request after 100 ms, sends 5 MB/s per
 connection and serves as many connections as the job opens (4 or 8; beyond that it would answer 429). JSOC exports
 stage 5 s or 60 s each. Each setting starts from an empty raw directory (the manifests are queried once, from an
-archive without the model); the served files are rendered once beforehand by an unmodelled run, so the server's CPU
-is not what is measured.
+archive without the model). The archive runs in a process of its own, as a remote archive would (in the fetch's
+process its threads would take the client's interpreter lock), and the files it serves are rendered once
+beforehand by an unmodelled run, so the server's CPU is not what is measured.
 
-Scaled to keep the run near 10 minutes (``--quick``: the 5 s settings only, ~4 minutes): frames of 1448² px
-(JSOC fits exports 8.4 MB, LASCO C2 4.7 MB, at least 2 MB so that 100 ms of latency per file costs < 20 %), slots every
-3 h (HMI, 5 s staging: 224 files, 1.9 GB), 12 h (HMI, 60 s staging: 56 files, 470 MB, 4 exports) and 6 h (LASCO C2:
-112 files, 470 MB).
+Scaled to keep the run near 10 minutes (``--quick``: the 5 s settings only, ~4 minutes): frames of 1536² px
+(JSOC fits exports 9.4 MB, LASCO C2 4.7 MB, at least 2 MB so that 100 ms of latency per file costs < 20 %: 6 % and
+10 % of the ideal here), slots every 3 h (HMI, 5 s staging: 224 files, 2.1 GB), 12 h (HMI, 60 s staging: 56 files,
+530 MB, 4 exports) and 6 h (LASCO C2: 112 files, 530 MB).
 
 Figures, each with the host check beside it:
 
@@ -31,6 +32,8 @@ import argparse
 import datetime as dt
 import logging
 import math
+import multiprocessing
+import os
 import shutil
 import tempfile
 import time
@@ -61,6 +64,53 @@ SETTINGS = [
 ]
 
 
+def serve(pipe, frame_size: int) -> None:
+    """The archive's process: one mission (its rendered files cached across settings) and, on each request from
+    ``pipe``, a server with the given network model (or none): ``("start", model or None)`` answers its URL,
+    ``("stop",)`` its meter summary, exports asked for and most pending at once; ``("exit",)`` ends."""
+    mission = SyntheticMission(seed=0, frame_size=frame_size, defect_rates=CLEAN, cache_size=1000)
+    server = None
+    while True:
+        message = pipe.recv()
+        if message[0] == "start":
+            model = NetworkModel(**message[1]) if message[1] else None
+            server = ArchiveServer(mission, network=model).start()
+            pipe.send(server.url)
+        elif message[0] == "stop":
+            meter = server.meter.summary(timeline=False) if server.meter else None
+            requested = sum(entry["op"] == "exp_request" for entry in server.export_log)
+            pending = server.peak_pending_exports
+            server.stop()
+            pipe.send((meter, requested, pending))
+        else:
+            return
+
+
+class RemoteArchive:
+    """An archive served by :func:`serve` in a child process; ``url`` while started."""
+
+    def __init__(self, frame_size: int):
+        self.pipe, child = multiprocessing.Pipe()
+        self.process = multiprocessing.get_context("spawn").Process(target=serve, args=(child, frame_size),
+                                                                     daemon=True)
+        self.process.start()
+        self.url = None
+
+    def start(self, model: dict | None = None) -> RemoteArchive:
+        self.pipe.send(("start", model))
+        self.url = self.pipe.recv()
+        return self
+
+    def stop(self) -> tuple[dict | None, int, int]:
+        """The server's meter summary, the exports asked for and the most pending at once."""
+        self.pipe.send(("stop",))
+        return self.pipe.recv()
+
+    def close(self) -> None:
+        self.pipe.send(("exit",))
+        self.process.join(timeout=30)
+
+
 def month_days(first: dt.date) -> list[dt.date]:
     days, day = [], first
     while day.month == first.month:
@@ -82,15 +132,15 @@ def config_for(url: str, root: Path, product: str, connections: int, records_per
     })
 
 
-def fetch_month(server, root: Path, product: str, connections: int, cadence_h: int, exports: int | None,
+def fetch_month(url: str, root: Path, product: str, connections: int, cadence_h: int, exports: int | None,
                 frame: int) -> tuple[float, int, int]:
     """Fetch the month from an empty raw directory: (wall seconds, bytes fetched, files)."""
     shutil.rmtree(root / "raw", ignore_errors=True)
     days = month_days(MONTHS[product])
     slots_per_month = len(days) * 24 // cadence_h
     per_export = math.ceil(slots_per_month / exports) if exports else 1000
-    config = config_for(server.url, root, product, connections, per_export, frame)
-    context = ArchiveContext.from_config(config, server.url)
+    config = config_for(url, root, product, connections, per_export, frame)
+    context = ArchiveContext.from_config(config, url)
     cadence = dt.timedelta(hours=cadence_h)
     start = time.perf_counter()
     slots, _ = fetch_days(product, days, context, root, cadence=cadence, tolerance=cadence / 2, anchor=days[0])
@@ -110,35 +160,35 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING)
     settings = [s for s in SETTINGS if not (args.quick and s[2] == 60.0)]
     print(f"host check (before): {host_check():.2f} ms")
+    print(f"load average (before): {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     work = Path(args.out or tempfile.mkdtemp(prefix="bench-fetch-"))
-    mission = SyntheticMission(seed=0, frame_size=args.frame_size, defect_rates=CLEAN, cache_size=1000)
+    archive = RemoteArchive(args.frame_size)
     try:
-        with ArchiveServer(mission) as plain:  # manifests once; every served file rendered once (the server's cache)
-            for product in MONTHS:
-                root = work / product
-                days = month_days(MONTHS[product])
-                config = config_for(plain.url, root, product, 8, 1000, args.frame_size)
-                context = ArchiveContext.from_config(config, plain.url)
-                write_day_manifests(product, [days[0] - dt.timedelta(days=1), *days, days[-1] + dt.timedelta(days=1)],
-                                    context, root, root / "index.csv")
-            warmed = set()
-            for product, _, _, cadence_h, exports in settings:
-                if (product, cadence_h) in warmed:
-                    continue
-                warmed.add((product, cadence_h))
-                wall, nbytes, files = fetch_month(plain, work / product, product, 8, cadence_h, exports,
-                                                  args.frame_size)
-                print(f"{product:9s} every {cadence_h:2d} h, no network model: {files} files, {nbytes / 1e6:7.0f} MB "
-                      f"in {wall:6.1f} s = {nbytes / 1e6 / wall:6.1f} MB/s (loopback and CPU: the host's ceiling)   "
-                      f"host check: {host_check():.2f} ms")
+        archive.start()  # manifests once; every served file rendered once (the server's cache)
+        for product in MONTHS:
+            root = work / product
+            days = month_days(MONTHS[product])
+            config = config_for(archive.url, root, product, 8, 1000, args.frame_size)
+            context = ArchiveContext.from_config(config, archive.url)
+            write_day_manifests(product, [days[0] - dt.timedelta(days=1), *days, days[-1] + dt.timedelta(days=1)],
+                                context, root, root / "index.csv")
+        warmed = set()
+        for product, _, _, cadence_h, exports in settings:
+            if (product, cadence_h) in warmed:
+                continue
+            warmed.add((product, cadence_h))
+            wall, nbytes, files = fetch_month(archive.url, work / product, product, 8, cadence_h, exports,
+                                              args.frame_size)
+            print(f"{product:9s} every {cadence_h:2d} h, no network model: {files} files, {nbytes / 1e6:7.0f} MB "
+                  f"in {wall:6.1f} s = {nbytes / 1e6 / wall:6.1f} MB/s (loopback and CPU: the host's ceiling)   "
+                  f"host check: {host_check():.2f} ms")
+        archive.stop()
         for product, connections, staging, cadence_h, exports in settings:
-            model = NetworkModel(latency_ms=LATENCY_MS, connection_mb_per_s=MB_PER_S, max_connections=connections,
-                                 jsoc_staging_seconds_per_request=staging or 0.0)
-            with ArchiveServer(mission, network=model) as server:
-                wall, nbytes, files = fetch_month(server, work / product, product, connections, cadence_h, exports,
-                                                  args.frame_size)
-                meter = server.meter.summary(timeline=False)
-                requested = sum(e["op"] == "exp_request" for e in server.export_log)
+            archive.start({"latency_ms": LATENCY_MS, "connection_mb_per_s": MB_PER_S, "max_connections": connections,
+                           "jsoc_staging_seconds_per_request": staging or 0.0})
+            wall, nbytes, files = fetch_month(archive.url, work / product, product, connections, cadence_h, exports,
+                                              args.frame_size)
+            meter, requested, pending = archive.stop()
             rate = connections * MB_PER_S * 1e6  # the server serves as many connections as the job opens
             transfer = nbytes / rate
             staged = math.ceil(requested / CONCURRENT_EXPORTS) * staging if staging else 0.0
@@ -156,12 +206,14 @@ def main() -> None:
             print(f"    server: peak {meter['peak_connections']} connections (mean {meter['mean_connections']:.2f}), "
                   f"{meter['mean_bytes_per_second'] / 1e6:5.1f} MB/s mean, {meter['peak_bytes_per_second'] / 1e6:5.1f}"
                   f" MB/s peak second, {meter['refused']} refused, exports pending at once <= "
-                  f"{server.peak_pending_exports}, in flight <= {meter['peak_open_exports']}   "
+                  f"{pending}, in flight <= {meter['peak_open_exports']}   "
                   f"host check: {host_check():.2f} ms", flush=True)
     finally:
+        archive.close()
         if args.out is None:
             shutil.rmtree(work, ignore_errors=True)
     print(f"host check (after):  {host_check():.2f} ms")
+    print(f"load average (after): {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
 if __name__ == "__main__":
