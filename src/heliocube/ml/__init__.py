@@ -2,8 +2,9 @@
 
 - :class:`ZarrDataset`: map-style, random access to the rows of the Zarr store ``{root}/exports/{experiment}.zarr``
   (every year group, in time order).
-- :class:`ShardDataset`: iterable, streams the WebDataset shards ``{root}/exports/{experiment}/shards/*.tar`` with
-  the ``webdataset`` library, split across DataLoader workers and distributed ranks without duplicates or losses.
+- :class:`ShardDataset`: iterable, streams the WebDataset shards ``{root}/exports/{experiment}/shards/*.tar`` (one
+  pass over each tar, frames read straight into the image, :mod:`heliocube.ml.tar_samples`; optionally whole
+  batches in shared memory), split across DataLoader workers and distributed ranks without duplicates or losses.
 
 Both give the same sample: a dict with ``image`` (a ``(C, H, W)`` float32 tensor), ``time`` (ISO UTC),
 ``channels``, ``index`` (the row on the experiment's time axis) and ``header`` (selected header fields per channel),
