@@ -59,7 +59,8 @@ class Thresholds:
     #: ... brighter than the two parallel lines this far to its sides (fraction of the frame edge; tails are a
     #: few pixels wide, streamer rays wider) ...
     streak_tail_width: float = 0.005
-    #: ... by more than this many robust sigmas of that excess (its spread over all directions tried) ...
+    #: ... by more than this many robust sigmas of that excess (its spread over all directions tried; 0: no tail
+    #: search) ...
     streak_tail_sigma: float = 4.0
     #: ... at this fraction of the samples at least (a continuous line, not a star or two on the way)
     streak_tail_fraction: float = 0.8
