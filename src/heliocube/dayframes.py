@@ -143,7 +143,10 @@ class DayFrames:
         while offset < self._size:
             cards = self._header_at(offset, len(hdus))
             data_start = offset + _BLOCK * -(-len(cards) * _CARD // _BLOCK)
-            hdu = _Hdu(len(hdus), cards[:-1], data_start)
+            try:
+                hdu = _Hdu(len(hdus), cards[:-1], data_start)
+            except (KeyError, ValueError) as exc:  # no BITPIX, an axis that is no integer: not what clean writes
+                raise ValueError(f"{self.path}: HDU {len(hdus)}'s header is unreadable ({exc!r})") from exc
             if data_start + hdu.data_bytes > self._size:
                 raise self._truncated(f"HDU {hdu.index}'s image needs bytes {data_start} to "
                                       f"{data_start + hdu.data_bytes}")
