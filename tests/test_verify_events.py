@@ -1,7 +1,9 @@
 """``heliocube verify`` over the event stage: the raw files its receipts name and its cleaned frames.
 
 An event's frames are built by the event stage's own function (:func:`heliocube.events.frames.event_frames`) at the
-workflow's paths; ``rebuild`` plays Snakemake's part (the event's job runs when its frame table is missing).
+workflow's paths; ``rebuild`` plays Snakemake's part (the event's job runs when its frame table is missing). That
+the removed files make Snakemake itself rerun the event's job is checked by a dry run in
+``test_snakemake_plans_the_events_job_after_the_repair``.
 """
 
 from __future__ import annotations
@@ -112,3 +114,30 @@ def test_a_raw_file_only_an_event_names_is_checked_and_fetched_again(tree, capsy
     assert tree.rebuild() and victim.read_bytes() == original
     assert verify_tree(tree.root).ok
 
+
+def test_snakemake_plans_the_events_job_after_the_repair(demo_run, tmp_path):
+    """On a copy of the demo's tree: after the repair of a changed event frame, a dry run plans that event's job and
+    its dataset's (a missing frame table alone would plan nothing: no job that runs needs it)."""
+    import shutil
+
+    import yaml
+
+    from .workflow_runs import snakemake
+
+    workdir, config_file, result = demo_run
+    assert result.returncode == 0, result.stderr[-3000:]
+    shutil.copytree(workdir / "out", tmp_path / "out", symlinks=True)  # modification times kept: nothing to redo
+    config = yaml.safe_load(config_file.read_text())
+    name = config["events"][0]["name"]
+    tables = sorted((tmp_path / "out" / "events" / name / "frames").glob("*.csv"))
+    frames = pd.read_csv(tables[0], dtype=str, keep_default_na=False)
+    victim = tmp_path / "out" / frames.loc[frames["status"] == "ok", "file"].iloc[0]
+    with fits.open(victim, mode="update") as hdul:
+        hdul[0].data[1, 1] += 1
+    assert main(["verify", str(tmp_path / "out"), "--repair"]) == 1
+
+    planned = snakemake(tmp_path, "--configfile", str(config_file), "--dry-run", "--quiet", "rules")
+    assert planned.returncode == 0, planned.stderr[-3000:]
+    jobs = dict(line.split() for line in (planned.stdout + planned.stderr).splitlines()
+                if line.startswith(("events_", "report ")))
+    assert jobs == {"events_frames": "1", "events_dataset": "1", "report": "1"}, planned.stdout
