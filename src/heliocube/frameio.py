@@ -200,9 +200,13 @@ def _image_array(shape: tuple[int, int], dtype) -> np.ndarray:
     dtype = np.dtype(dtype)
     if int(np.prod(shape)) * dtype.itemsize < _REUSED_BYTES:
         return np.empty(shape, dtype=dtype)
-    last = getattr(_DECODED, "image", None)
-    # referenced by the thread-local, by ``last`` and by getrefcount's argument only: no one else sees it
-    if last is not None and last.shape == tuple(shape) and last.dtype == dtype and sys.getrefcount(last) == 3:
+    last, probe = getattr(_DECODED, "image", None), getattr(_DECODED, "probe", None)
+    if probe is None:
+        _DECODED.probe = probe = object()
+    # no more references than an object only the thread-local holds, counted the same way (what getrefcount counts
+    # for a local varies between Python versions): no caller, no view sees it
+    if (last is not None and last.shape == tuple(shape) and last.dtype == dtype
+            and sys.getrefcount(last) == sys.getrefcount(probe)):
         return last
     _DECODED.image = image = np.empty(shape, dtype=dtype)
     return image
