@@ -15,13 +15,16 @@ import importlib.util
 import math
 import os
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import numpy as np
-from astropy.io import fits
 
 from ..registry import Product, get_product
 from .exposure import divide_statistics
 from .options import CalibrationOptions, CalibrationUnavailable, parse_options
+
+if TYPE_CHECKING:  # annotations only: the config check imports this module, astropy.io.fits costs ~0.3 s
+    from astropy.io import fits
 
 __all__ = ["AIA_INSTRUMENT", "check_available", "degradation_divisor"]
 

@@ -18,10 +18,12 @@ from __future__ import annotations
 
 import math
 import re
-
-from astropy.io import fits
+from typing import TYPE_CHECKING
 
 from ..registry import Product
+
+if TYPE_CHECKING:  # annotations only: the config check imports this module, astropy.io.fits costs ~0.3 s
+    from astropy.io import fits
 
 __all__ = ["MAGNETOGRAM_INSTRUMENTS", "divide_statistics", "exposure_divisor"]
 
