@@ -1,6 +1,6 @@
 """Benchmark the fetch stage against the embedded archive's network model: achieved throughput against the ideal.
 
-Usage: ``python bench/bench_fetch.py [--quick] [--frame-size 1536] [--out DIR]``
+Usage: ``python bench/bench_fetch.py [--quick] [--only PRODUCT:CONNECTIONS[:STAGING]] [--frame-size 1536] [--out DIR]``
 
 A month of one JSOC product (HMI_720s, 2011-02, staged ``fits`` exports, 2 exports at once) and one SDAC product
 (LASCO_C2, 2005-02) is fetched from an embedded archive that answers each request after 100 ms, sends 5 MB/s per
@@ -151,14 +151,23 @@ def fetch_month(url: str, root: Path, product: str, connections: int, cadence_h:
     return wall, int(ok["size"].sum()), len(ok)
 
 
+def _named(setting, names: list[str]) -> bool:
+    """Whether ``setting`` is one of ``names`` (``PRODUCT:CONNECTIONS[:STAGING]``)."""
+    product, connections, staging = setting[:3]
+    label = f"{product}:{connections}" + (f":{staging:g}" if staging else "")
+    return label in names
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="only the settings without 60 s staging")
     parser.add_argument("--frame-size", type=int, default=1536)
     parser.add_argument("--out", default=None, help="work directory (default: a temporary one, removed)")
+    parser.add_argument("--only", action="append", default=[], metavar="PRODUCT:CONNECTIONS[:STAGING]",
+                        help="run only this setting, e.g. HMI_720s:8:5 (repeatable), to remeasure one on a quiet host")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    settings = [s for s in SETTINGS if not (args.quick and s[2] == 60.0)]
+    settings = [s for s in SETTINGS if not (args.quick and s[2] == 60.0) and (not args.only or _named(s, args.only))]
     print(f"host check (before): {host_check():.2f} ms")
     print(f"load average (before): {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     work = Path(args.out or tempfile.mkdtemp(prefix="bench-fetch-"))
