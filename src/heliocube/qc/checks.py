@@ -17,11 +17,9 @@ import re
 
 import cv2
 import numpy as np
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
 
 from ..fetch.gate import Rejection
-from .framework import CV_INTS, FrameWork, median_sorted, nonzero
+from .framework import CV_INTS, FrameWork, median_sorted, nonzero, row_bands
 from .thresholds import Thresholds
 
 __all__ = [
@@ -144,10 +142,30 @@ _WINDOW7 = np.array([(dy, dx) for dy in range(-3, 4) for dx in range(-3, 4)])
 _NEIGHBOURS4 = np.array([(0, -1), (0, 1), (-1, 0), (1, 0)])
 
 
-def _robust_sigma(values: np.ndarray) -> float:
-    """1.4826 x MAD; mean absolute deviation (Gaussian-scaled) when quantised data make the MAD 0."""
+def _counted_median2(values: np.ndarray) -> int:
+    """Twice the median of integer ``values`` (int64), from their histogram: exact, and a fifth of a sort's time."""
+    low = int(values.min())
+    cumulative = np.cumsum(np.bincount(values - low))
+    n = values.size
+    a, b = np.searchsorted(cumulative, [(n - 1) // 2, n // 2], side="right")  # the two middle values (0-based)
+    return int(a) + int(b) + 2 * low
+
+
+def _robust_sigma(values: np.ndarray, integer: bool = False) -> float:
+    """1.4826 x MAD; mean absolute deviation (Gaussian-scaled) when quantised data make the MAD 0.
+
+    ``integer``: every value is an integer (residuals of integer frames, exact in float32): the medians come from
+    histograms, as exact as sorting twice (0.8 ms of a 1024² frame's 65k samples).
+    """
     if values.size == 0:
         return 1.0
+    if integer:
+        counts = values.astype(np.int64)
+        if int(counts.max()) - int(counts.min()) < 4 * counts.size:  # a histogram no larger than a sort's work
+            twice = _counted_median2(counts)
+            mad4 = _counted_median2(np.abs(2 * counts - twice))  # 4 x MAD: |2v - 2 median| is an integer
+            if mad4 > 0:
+                return 1.4826 * (mad4 / 4)
     values = np.sort(values)  # numpy's SIMD sort: cheaper than np.median
     dev = np.sort(np.abs(values - median_sorted(values)))
     sigma = 1.4826 * median_sorted(dev)
@@ -180,15 +198,16 @@ def _candidates(work: FrameWork, thresholds: Thresholds) -> np.ndarray:
     # flat gathers: from the whole (contiguous) frame and from the median of the box (ravel of the box would copy)
     values = _pixels(work).ravel()[region.sample].astype(np.float32)
     local = med.ravel()[region.sample_in_box if (rows, cols) == region.box else region.sample].astype(np.float32)
-    sigma = _robust_sigma((values - local)[values != 0])
+    sigma = _robust_sigma((values - local)[values != 0], integer=img.dtype.kind in "iu")
     threshold = thresholds.cosmic_ray_sigma * sigma
-    if img.dtype.kind == "f":
-        above = cv2.compare(cv2.subtract(img, med), threshold, cv2.CMP_GT)
-    else:  # integer residuals: resid > t  <=>  resid > floor(t)
+    if img.dtype.kind != "f":  # integer residuals: resid > t  <=>  resid > floor(t)
         if threshold >= np.iinfo(img.dtype).max:
             return np.zeros(0, dtype=np.intp)
-        above = cv2.compare(cv2.subtract(img, med), float(math.floor(threshold)), cv2.CMP_GT)
-    idx = nonzero(above)  # few: the rest of the work is per candidate
+        threshold = float(math.floor(threshold))
+    # band by band: the residual and its test stay in the cache (row_bands); few pixels pass
+    found = [nonzero(cv2.compare(cv2.subtract(img[band], med[band]), threshold, cv2.CMP_GT)) + band.start * width
+             for band in row_bands(*img.shape)]
+    idx = np.concatenate(found)  # few: the rest of the work is per candidate
     if idx.size == 0:
         return idx
     box_rows, box_cols = np.divmod(idx, width)
@@ -214,8 +233,15 @@ def _components(idx: np.ndarray, width: int) -> np.ndarray:
         src.append(np.flatnonzero(found))
         dst.append(pos[found])
     src, dst = np.concatenate(src), np.concatenate(dst)
-    graph = coo_matrix((np.ones(src.size, dtype=np.int8), (src, dst)), shape=(n, n))
-    return connected_components(graph, directed=False)[1]
+    # min-label propagation with pointer jumping (scipy's sparse graph cost 0.2 ms to build for the tens of hits
+    # of a 1024² frame): a label is always a pixel of the same group, so groups never merge wrongly
+    label = np.arange(n)
+    while src.size and not np.array_equal(label[src], label[dst]):
+        low = np.minimum(label[src], label[dst])
+        np.minimum.at(label, src, low)
+        np.minimum.at(label, dst, low)
+        label = label[label]
+    return np.unique(label, return_inverse=True)[1]
 
 
 def _sharp_peaks(work: FrameWork, idx: np.ndarray, thresholds: Thresholds) -> np.ndarray:
