@@ -17,8 +17,6 @@ but they start at the occulter, not at a saturated point source, and are wider t
 
 from __future__ import annotations
 
-import warnings
-
 import cv2
 import numpy as np
 
@@ -31,6 +29,19 @@ _NONE = np.zeros((0, 4), dtype=np.int32)
 #: at most this many saturated groups (the largest) are examined per frame: a cosmic-ray storm's saturated hits
 #: must not make the check slow (a real frame has a few: stars and the transients)
 _MAX_HEADS = 32
+
+
+def _nanmedian_rows(values: np.ndarray) -> np.ndarray:
+    """np.nanmedian(values, axis=1), NaN for a row without numbers (no warning): one sort of the whole array
+    (NaN sort last) instead of nanmedian's row by row loop (1.4 ms of a clean frame's search with 32 heads)."""
+    ordered = np.sort(values, axis=1)
+    counts = np.count_nonzero(~np.isnan(values), axis=1)
+    out = np.full(values.shape[0], np.nan)
+    rows = np.flatnonzero(counts)
+    counts = counts[rows]
+    low, high = ordered[rows, (counts - 1) // 2], ordered[rows, counts // 2]
+    out[rows] = np.where(counts % 2 == 1, low, (low + high) / 2)  # as np.median: the mean of the middle two
+    return out
 
 
 def tail_segments(work: FrameWork, saturated: np.ndarray, keep: np.ndarray, thresholds: Thresholds,
@@ -90,9 +101,8 @@ def tail_segments(work: FrameWork, saturated: np.ndarray, keep: np.ndarray, thre
     excess = np.full(side.shape, np.nan)
     excess[inside] = centre[inside] / side[inside] - 1.0
     flat = excess.reshape(n, -1)
-    with np.errstate(all="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # a head without valid samples: NaN, skipped below
-        sigma = 1.4826 * np.nanmedian(np.abs(flat - np.nanmedian(flat, axis=1)[:, None]), axis=1)
+    with np.errstate(all="ignore"):  # a head without valid samples: NaN, skipped below
+        sigma = 1.4826 * _nanmedian_rows(np.abs(flat - _nanmedian_rows(flat)[:, None]))
         hits = inside & (excess > (thresholds.streak_tail_sigma * sigma)[:, None, None])
     counted = inside.sum(axis=2)
     score = np.where(counted >= length // 2, hits.sum(axis=2) / np.maximum(counted, 1), 0.0)

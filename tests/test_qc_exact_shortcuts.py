@@ -1,0 +1,124 @@
+"""The QC's shortcuts (issue 13's 15 ms per 1024² frame) give what the plain computations give.
+
+Each shortcut replaces a slower computation whose result decides a verdict: these tests hold them to the plain
+computation on random inputs (numpy's nanmedian, sorting, OpenCV's labelling and Hough transform).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import warnings
+
+import cv2
+import numpy as np
+import pytest
+
+from heliocube.qc import checks
+from heliocube.qc.comet_tails import _nanmedian_rows
+from heliocube.qc.framework import median_sorted, row_bands
+from heliocube.qc.streaks import could_hold_segment
+
+
+def _sorted_sigma(values: np.ndarray) -> float:
+    """_robust_sigma's plain computation: two sorts."""
+    values = np.sort(values)
+    dev = np.sort(np.abs(values - median_sorted(values)))
+    sigma = 1.4826 * median_sorted(dev)
+    if sigma <= 0:
+        sigma = 1.2533 * float(np.mean(dev))
+    return sigma if sigma > 0 else 1.0
+
+
+def test_nanmedian_rows_is_numpys_nanmedian():
+    rng = np.random.default_rng(0)
+    for trial in range(200):
+        values = rng.normal(size=(int(rng.integers(1, 20)), int(rng.integers(1, 400)))) * 10 ** rng.uniform(-5, 5)
+        values[rng.random(values.shape) < rng.uniform(0, 1)] = np.nan
+        if trial % 5 == 0:
+            values[0] = np.nan  # a row without numbers
+            values = np.round(values, 1)  # ties
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            expected = np.nanmedian(values, axis=1)
+        assert np.array_equal(_nanmedian_rows(values), expected, equal_nan=True)
+
+
+def test_integer_robust_sigma_is_the_sorted_one():
+    rng = np.random.default_rng(1)
+    for trial in range(400):
+        n = int(rng.integers(1, 3000))
+        kind = trial % 4
+        if kind == 0:
+            values = rng.normal(0, rng.uniform(0.1, 50), n).round()
+        elif kind == 1:  # quantised: MAD 0, the mean-deviation fallback
+            values = rng.integers(-1, 2, n).astype(float) * (rng.random(n) < 0.2)
+        elif kind == 2:
+            values = (rng.poisson(rng.uniform(0.01, 3), n) - rng.poisson(1, n)).astype(float)
+        else:  # a few huge residuals: the histogram would be too long, the sort is used
+            values = np.concatenate([rng.normal(0, 5, n).round(), rng.integers(-60000, 60000, 3).astype(float)])
+        values = values.astype(np.float32)
+        assert checks._robust_sigma(values, integer=True) == _sorted_sigma(values)
+
+
+def test_components_are_8_connected_groups():
+    rng = np.random.default_rng(2)
+    for _ in range(200):
+        h, w = (int(v) for v in rng.integers(3, 50, 2))
+        mask = rng.random((h, w)) < rng.uniform(0.01, 0.9)
+        idx = np.flatnonzero(mask)
+        count, labels = cv2.connectedComponents(mask.astype(np.uint8), connectivity=8)
+        ours = checks._components(idx, w)
+        pairs = set(zip(labels.ravel()[idx].tolist(), ours.tolist(), strict=True))
+        assert len(pairs) == count - 1 == len(set(ours.tolist()))  # the same partition
+
+
+@pytest.mark.parametrize(("height", "width"), [(1024, 1024), (4096, 4096), (3, 3), (9, 3), (100, 7), (17, 65536)])
+def test_row_bands_cover_the_rows_once(height, width):
+    bands = row_bands(height, width)
+    assert bands[0].start == 0 and bands[-1].stop == height
+    assert all(a.stop == b.start for a, b in itertools.pairwise(bands))
+    assert all(b.stop - b.start >= min(8, height) for b in bands)
+
+
+def _random_edges(rng, size: int) -> np.ndarray:
+    edges = np.zeros((size, size), dtype=np.uint8)
+    edges[rng.random(edges.shape) < rng.uniform(0, 0.01)] = 255  # noise
+    for _ in range(int(rng.integers(0, 4))):  # lines, some broken by gaps around the Hough's maximum gap
+        x0, y0, x1, y1 = (int(v) for v in rng.integers(0, size, 4))
+        line = np.zeros_like(edges)
+        cv2.line(line, (x0, y0), (x1, y1), 255, 1)
+        line[rng.random(line.shape) < rng.uniform(0, 0.3)] = 0
+        edges |= line
+    return edges
+
+
+def _dotted_line(rng, size: int, length: int, gap: int) -> np.ndarray:
+    """One line just about ``length`` long, with runs of up to ``gap`` missing pixels: the case at the limit."""
+    edges = np.zeros((size, size), dtype=np.uint8)
+    angle = rng.uniform(0, math.pi)
+    extent = length + int(rng.integers(-2, 3))
+    steps = int(extent / max(abs(math.cos(angle)), abs(math.sin(angle))))
+    x0, y0 = (float(v) for v in rng.uniform(size / 2 - 5, size / 2 + 5, 2))
+    for t in range(0, steps + 1, int(rng.integers(1, gap + 2))):
+        x, y = round(x0 + (t - steps / 2) * math.cos(angle)), round(y0 + (t - steps / 2) * math.sin(angle))
+        if 0 <= x < size and 0 <= y < size:
+            edges[y, x] = 255
+    return edges
+
+
+def test_could_hold_segment_never_misses_a_hough_segment():
+    rng = np.random.default_rng(3)
+    said_no = 0
+    for trial in range(600):
+        size = int(rng.integers(40, 300))
+        length, gap = int(rng.integers(5, 120)), int(rng.integers(1, 8))
+        edges = _random_edges(rng, size) if trial % 2 else _dotted_line(rng, size, length, gap)
+        cv2.setRNGSeed(1)
+        votes = int(rng.integers(3, 40 if trial % 2 else 8))
+        lines = cv2.HoughLinesP(edges, 1, math.pi / 360, votes, minLineLength=length,
+                                maxLineGap=gap)  # fmt: skip
+        if not could_hold_segment(edges, length, gap):
+            said_no += 1
+            assert lines is None, (trial, lines)
+    assert said_no > 30  # the shortcut does skip frames
