@@ -115,8 +115,11 @@ def halo_mask(work: FrameWork, thresholds: Thresholds) -> tuple[tuple[slice, sli
     rim = cv2.bitwise_and(cv2.dilate(core, cv2.getStructuringElement(cv2.MORPH_RECT, (2 * k + 1, 2 * k + 1))), bright)
     halo = cv2.bitwise_or(core, rim)
     margin = 2 * int(thresholds.streak_margin)
-    if margin > 0:
-        halo = cv2.dilate(halo, _disk(margin))
+    if margin > 0:  # on the halo's own box widened by the margin (a disk is dilated row by row: ~0.7 ms on the
+        # search box of a C2 halo); outside that box the dilation is empty anyway
+        x, y, w, h = cv2.boundingRect(halo)
+        near = (slice(max(y - margin, 0), y + h + margin), slice(max(x - margin, 0), x + w + margin))
+        halo[near] = cv2.dilate(halo[near], _disk(margin))
     return (rows, cols), halo
 
 
