@@ -1,6 +1,6 @@
 """The streak check on the ten real LASCO frames of ``tests/data/lasco``, scored against their labels.
 
-Run: ``.venv/bin/python bench/bench_lasco_real.py [repeats]`` (default 5), on one core.
+Run: ``.venv/bin/python bench/bench_lasco_real.py [repeats] [--fixed-malloc]`` (default 5), on one core.
 
 For each frame: the gate's verdict, the streak segments inside / outside the labelled boxes
 (``tests/data/lasco/labels.yaml``: a segment outside every box is a false positive) and the QC time per frame
@@ -27,8 +27,10 @@ import os
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
+import ctypes  # noqa: E402
 import dataclasses  # noqa: E402
 import gzip  # noqa: E402
+import resource  # noqa: E402
 import statistics  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
@@ -112,29 +114,50 @@ def without_transients(path: Path, objects: list[dict], out: Path) -> Path:
 
 
 def timed(gate: FrameQC, path: Path, repeats: int) -> tuple:
-    """(last verdict, wall ms runs, CPU ms runs) of ``gate.after_download`` on a file, after one warm-up."""
+    """(last verdict, wall ms runs, CPU ms runs, page faults per run) of ``gate.after_download`` on a file, after
+    one warm-up. The faults show the C allocator's lottery (see :func:`fixed_malloc`)."""
     gate.after_download(None, path)  # warm-up: the layout's geometry and mask
     runs, cpu, rejection = [], [], None
+    faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
     for _ in range(repeats):
         start, start_cpu = time.perf_counter(), time.thread_time()
         rejection = gate.after_download(None, path)
         runs.append(1000 * (time.perf_counter() - start))
         cpu.append(1000 * (time.thread_time() - start_cpu))
-    return rejection, runs, cpu
+    return rejection, runs, cpu, (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults) / repeats
+
+
+def fixed_malloc() -> bool:
+    """Fix glibc's malloc thresholds (mmap 32 MB, trim 128 MB), as ``GLIBC_TUNABLES`` would; False elsewhere.
+
+    glibc adapts its mmap and trim thresholds to the sizes freed so far, so whether a frame's large temporaries
+    (OpenCV's 6 MB Hough accumulator, Canny's buffers) reuse memory or are mapped and page-faulted afresh (a few
+    thousand faults, 3-8 ms per 1024² frame) depends on what the process did before: fixed thresholds make it
+    stable. ``--fixed-malloc`` measures with them.
+    """
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return False
+    m_trim_threshold, m_mmap_threshold = -1, -3  # <malloc.h>
+    return bool(libc.mallopt(m_mmap_threshold, 32 << 20) and libc.mallopt(m_trim_threshold, 128 << 20))
 
 
 def main() -> None:
-    repeats = int(sys.argv[1]) if len(sys.argv) > 1 else 5
+    args = [a for a in sys.argv[1:] if a != "--fixed-malloc"]
+    repeats = int(args[0]) if args else 5
+    fixed = "--fixed-malloc" in sys.argv[1:] and fixed_malloc()
+    malloc = "fixed (mmap 32 MB, trim 128 MB)" if fixed else "glibc default"
     labels = load_labels()
     print(f"one core: cv2 threads {cv2.getNumThreads()}, OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']}, "
-          f"{repeats} runs per frame")  # fmt: skip
+          f"{repeats} runs per frame, malloc thresholds: {malloc}")  # fmt: skip
     print(f"host check (before): {host_check():.2f} ms")
     by_object: dict[str, list[bool]] = {"planet": [], "comet": []}
     signs: list[bool] = []  # comets that bloom or show a tail
     by_class: dict[str, list[bool]] = {"planet": [], "comet": []}
     outside_total, times, cpu_times, hosts = 0, [], [], []
     print(f"{'frame':29s} {'verdict':7s} {'inside':>6s} {'outside':>7s} {'objects found':22s} {'ms median':>9s} "
-          f"{'best':>6s} {'cpu ms':>6s} {'host ms':>7s}")  # fmt: skip
+          f"{'best':>6s} {'cpu ms':>6s} {'host ms':>7s} {'faults':>6s}")  # fmt: skip
     tmp = tempfile.mkdtemp()
     for path in sorted(DATA.glob("*.fts.gz")):
         name = path.name.removesuffix(".fts.gz")
@@ -145,7 +168,7 @@ def main() -> None:
         plain.write_bytes(gzip.decompress(path.read_bytes()))
         host = host_check(5)  # beside this frame's figures: a busy shared host shows here
         hosts.append(host)
-        rejection, runs, cpu = timed(gate, plain, repeats)
+        rejection, runs, cpu, faults = timed(gate, plain, repeats)
         times.append(statistics.median(runs))
         cpu_times.append(statistics.median(cpu))
         segments = frame_segments(path, gate)
@@ -162,7 +185,8 @@ def main() -> None:
         shown = " ".join(f"{obj['kind'][0]}{'+' if hit else '-'}" for obj, hit in zip(objects, found, strict=True))
         verdict = "-" if rejection is None else rejection.reason
         print(f"{name[:29]:29s} {verdict:7s} {len(kinds) - outside:6d} {outside:7d} {shown:22s} "
-              f"{statistics.median(runs):9.2f} {min(runs):6.2f} {statistics.median(cpu):6.2f} {host:7.2f}")  # fmt: skip
+              f"{statistics.median(runs):9.2f} {min(runs):6.2f} {statistics.median(cpu):6.2f} {host:7.2f} "
+              f"{faults:6.0f}")  # fmt: skip
     print("objects found: p/c = planet/comet, + found, - missed")
     print(f"segments outside the labelled boxes: {outside_total}")
     tables = (("by object", by_object), ("by file class", by_class))
@@ -182,12 +206,12 @@ def main() -> None:
         clean = without_transients(path, labels.get(name, []), Path(tmp) / f"{name}_clean.fts")
         host = host_check(5)
         hosts.append(host)
-        rejection, runs, cpu = timed(gate, clean, repeats)
+        rejection, runs, cpu, faults = timed(gate, clean, repeats)
         clean_times.append(statistics.median(runs))
         clean_cpu.append(statistics.median(cpu))
         verdict = "-" if rejection is None else rejection.reason
         print(f"{name[:29]:29s} {verdict:7s} {'':6s} {'':7s} {'':22s} {statistics.median(runs):9.2f} "
-              f"{min(runs):6.2f} {statistics.median(cpu):6.2f} {host:7.2f}")  # fmt: skip
+              f"{min(runs):6.2f} {statistics.median(cpu):6.2f} {host:7.2f} {faults:6.0f}")  # fmt: skip
     print(f"clean QC ms/frame: median {statistics.median(clean_times):.2f}, worst {max(clean_times):.2f} (goal <= 15); "
           f"CPU median {statistics.median(clean_cpu):.2f}, worst {max(clean_cpu):.2f}")
     print(f"host check (after):  {host_check():.2f} ms; beside the frames {min(hosts):.2f}-{max(hosts):.2f} ms "
