@@ -19,6 +19,8 @@ from heliocube.qc import geometry as qc_geometry
 from heliocube.qc.gate import read_frame
 from heliocube.registry import ValidRegion
 
+from .lasco_frames import without_transients
+
 SIZE = 256
 #: ten real LASCO frames, in the repository (provenance in its README.md)
 LASCO_DATA = Path(__file__).parent / "data" / "lasco"
@@ -307,24 +309,7 @@ def test_real_frame_without_its_transients_passes(tmp_path, name):
 
     The C2 frame keeps its long-exposure occulter halo (saturated out to ~2.15 R☉ next to the 2.2 R☉ edge), the
     level-1 C3 frame its constant-filled pylon: neither alone may reject a frame."""
-    path = LASCO_DATA / f"{name}.fts.gz"
-    with fits.open(path) as hdul:
-        header, data = hdul[0].header.copy(), hdul[0].data.copy()
-    fill = data[0, 0] if data.dtype.kind == "f" else None  # level 1: the corners hold the fill value
-    for obj in LASCO_LABELS[name]:
-        x0, y0, x1, y1 = obj["box"]
-        top, bottom = max(y0 - 3, 1), min(y1 + 3, data.shape[0] - 2)
-        # each column of the box: log-linear between the rows just below and above it (the corona is smooth over
-        # a few tens of pixels; blooms are horizontal), fill pixels left as they are
-        below, above = data[top - 1, x0 : x1 + 1].astype(float), data[bottom + 1, x0 : x1 + 1].astype(float)
-        t = (np.arange(top, bottom + 1)[:, None] - (top - 1)) / (bottom + 2 - top)
-        patch = np.exp((1 - t) * np.log(np.maximum(below, 1e-30)) + t * np.log(np.maximum(above, 1e-30)))
-        box = data[top : bottom + 1, x0 : x1 + 1]
-        keep = box == fill if fill is not None else np.zeros(box.shape, bool)
-        box[~keep] = (patch if data.dtype.kind == "f" else np.rint(patch)).astype(data.dtype)[~keep]
-    clean = tmp_path / f"{name}_clean.fts"
-    header = fits.Header([card for card in header.cards if card.keyword not in ("HISTORY", "COMMENT")])  # tabs
-    fits.PrimaryHDU(data, header).writeto(clean)
+    clean = without_transients(LASCO_DATA / f"{name}.fts.gz", LASCO_LABELS[name], tmp_path / f"{name}_clean.fts")
     _, rejection, metrics = _real_lasco_verdict(clean)
     assert rejection is None, rejection
     assert metrics["streak_segments"] == 0
