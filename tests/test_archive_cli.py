@@ -117,3 +117,23 @@ def test_ensure_running_starts_one_server(tmp_path):
         while health(url, timeout=0.2) is not None and time.time() < deadline:
             time.sleep(0.1)
     assert health(url, timeout=0.2) is None
+
+
+def test_health_of_an_archive_that_cuts_its_answer_short_is_none():
+    """An archive stopping part way through its /health answer (headers sent, body cut) is not up: health() says
+    None rather than raising http.client.IncompleteRead (seen in a teardown's wait for a stopped archive)."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        port = listener.getsockname()[1]
+
+        def answer_cut_short():
+            connection, _ = listener.accept()
+            with connection:
+                connection.recv(65536)
+                connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 45\r\n\r\n")
+
+        server = threading.Thread(target=answer_cut_short)
+        server.start()
+        assert health(f"http://127.0.0.1:{port}/", timeout=5) is None
+        server.join(timeout=10)

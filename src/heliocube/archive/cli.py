@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import fcntl
+import http.client
 import json
 import os
 import signal
@@ -23,11 +24,12 @@ __all__ = ["add_commands", "ensure_running", "health", "main"]
 
 
 def health(url: str, timeout: float = 1.0) -> dict | None:
-    """The ``/health`` answer of an archive at ``url`` (None when nothing answers)."""
+    """The ``/health`` answer of an archive at ``url`` (None when nothing answers, or the answer is cut short: an
+    archive stopping part way through its answer is not up)."""
     try:
         with urllib.request.urlopen(url.rstrip("/") + "/health", timeout=timeout) as response:
             return json.loads(response.read())
-    except (urllib.error.URLError, OSError, ValueError):
+    except (urllib.error.URLError, OSError, ValueError, http.client.HTTPException):
         return None
 
 
