@@ -17,7 +17,7 @@ from astropy.io import fits
 from heliocube.assemble import build_year_cube
 from heliocube.clean import clean_days, day_frames_path
 from heliocube.dayframes import DayFrames
-from heliocube.frameio import write_frames
+from heliocube.framewrite import write_frames
 
 from .test_clean import DAY, MEAN_32, fetched  # noqa: F401 - fetched is a fixture
 from .test_job_log import tiny_disk  # noqa: F401 - a fixture

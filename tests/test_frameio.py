@@ -13,7 +13,8 @@ from astropy.io.fits.hdu.compressed.header import _bintable_header_to_image_head
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from heliocube.frameio import _image_header, _read_plain, _read_rice, blank_to_nan, read_frame, write_frames
+from heliocube.frameio import _image_header, _read_plain, _read_rice, blank_to_nan, read_frame
+from heliocube.framewrite import write_frames
 
 
 def _astropy(path: Path) -> tuple[np.ndarray, fits.Header]:
@@ -318,7 +319,7 @@ def test_blank_of_scaled_data_is_astropys_business(tmp_path):
 
 def test_a_lone_image_is_a_verified_primary_hdu(tmp_path):
     """write_image: the per-frame file of the prior tool's layout, written like a day file's extension."""
-    from heliocube.frameio import write_image
+    from heliocube.framewrite import write_image
 
     data = np.arange(12, dtype=np.float32).reshape(3, 4)
     header = fits.Header({"XTENSION": "IMAGE", "EXTNAME": "SLOT_20101015T000000", "CDELT1": 2.5, "HC_SHA": "a" * 64})

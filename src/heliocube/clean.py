@@ -34,7 +34,8 @@ from astropy.io import fits
 from .fetch.cache import CACHE_MISMATCH, recorded_mismatch
 from .fetch.gate import LEDGER_COLUMNS, QC_METRICS
 from .frameindex import FLOAT_COLUMNS, INDEX_COLUMNS, STRING_COLUMNS, WCS_KEYS, frame_digest
-from .frameio import blank_to_nan, read_frame, write_frames, write_image
+from .frameio import blank_to_nan, read_frame
+from .framewrite import write_frames, write_image
 from .header import with_record_keywords
 from .manifest import record_keywords
 from .paths import atomic_path, day_receipt_path

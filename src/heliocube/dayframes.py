@@ -1,6 +1,6 @@
 """Reading the clean stage's day files (``frames/{variant}/{product}/{YYYY}/{YYYY-MM-DD}.fits``) without astropy.
 
-A day file is what :func:`heliocube.frameio.write_frames` writes: an empty primary HDU whose ``NFRAMES`` card
+A day file is what :func:`heliocube.framewrite.write_frames` writes: an empty primary HDU whose ``NFRAMES`` card
 counts the image HDUs that follow, then one float32 image HDU per slot. The cube job copies every frame with its
 header text, so it needs each HDU's data and cards, not a FITS library: :class:`DayFrames` walks the HDUs by their
 sizes and reads one frame at a time, and :meth:`DayFrames.frame` gives the frame, the header text the cube stores

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..frameio import write_image
+from ..framewrite import write_image
 from ..paths import atomic_path
 from .labelled_cube import LabelledCubeWriter, read_cleaned_frame
 from .labels import LABEL_OF_PHASE, label_table, seed_file_name, write_labels

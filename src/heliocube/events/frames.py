@@ -28,7 +28,8 @@ from ..clean import clean_frame
 from ..fetch.cache import recorded_digests
 from ..fetch.download import sha256_of
 from ..fetch.run import Slot, fill_slots, slot_tables
-from ..frameio import read_frame, write_image
+from ..frameio import read_frame
+from ..framewrite import write_image
 from ..header import with_record_keywords
 from ..manifest import record_keywords
 from ..paths import atomic_path, day_receipt_path

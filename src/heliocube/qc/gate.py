@@ -26,8 +26,8 @@ __all__ = ["FrameQC", "qc_code_digest", "read_frame"]
 
 #: the modules whose code decides a verdict: reading and decoding the file, completing its header, the checks
 _VERDICT_MODULES = ("qc/checks.py", "qc/comet_tails.py", "qc/frame_region.py", "qc/framework.py", "qc/gate.py",
-                    "qc/geometry.py", "qc/streaks.py", "qc/thresholds.py", "frameio.py", "rice.py", "header.py",
-                    "manifest.py", "registry.py")
+                    "qc/geometry.py", "qc/streaks.py", "qc/thresholds.py", "frameio.py", "framewrite.py", "rice.py",
+                    "header.py", "manifest.py", "registry.py")
 
 
 @functools.cache

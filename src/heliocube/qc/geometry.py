@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 from astropy.io import fits
 
-from ..frameio import card_text
+from ..framewrite import card_text
 from ..registry import ValidRegion
 
 __all__ = ["DiskGeometry", "RegionMasks", "disk_geometry", "radius_map", "region_masks", "valid_region_mask"]
