@@ -5,7 +5,7 @@ Use :class:`SyntheticMission` for records, ground truth and FITS bytes; :class:`
 :func:`ensure_running` to share one server process between workflow jobs.
 """
 
-import importlib
+from ..lazy import lazy_names
 
 #: Where each public name lives; imported on first use, so `heliocube --help` and the CLI's parser do not load
 #: the mission's templates and the server.
@@ -22,10 +22,7 @@ _HOMES = {
 }
 
 
-def __getattr__(name: str):
-    if name in _HOMES:
-        return getattr(importlib.import_module(f".{_HOMES[name]}", __name__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__, __dir__ = lazy_names(__name__, _HOMES)
 
 
 __all__ = sorted(_HOMES)

@@ -35,7 +35,7 @@ Every step adds a HISTORY line. The input data and header are never modified (un
 :func:`calibrate_frame` hands over its header).
 """
 
-import importlib
+from ..lazy import lazy_names
 
 #: Where each public name lives. The package loads a submodule when one of its names is first used: the config
 #: check of every job asks only :func:`check_available` and :func:`calibration_tag`, which need neither OpenCV nor
@@ -58,17 +58,7 @@ _NAMES = {
 }
 
 
-def __getattr__(name: str):
-    if name not in _NAMES:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{_NAMES[name]}", __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__():
-    return sorted(set(globals()) | set(_NAMES))
-
+__getattr__, __dir__ = lazy_names(__name__, _NAMES)
 
 __all__ = [
     "AIA_INSTRUMENT",

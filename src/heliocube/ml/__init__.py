@@ -20,25 +20,18 @@ The datasets are imported on first use, so ``import heliocube.ml`` (and the work
 
 from __future__ import annotations
 
-import importlib
+from ..lazy import lazy_names
 
 __all__ = ["EventDataset", "ShardDataset", "ZarrDataset", "split_positions", "splits_path"]
 
 _WHERE = {
-    "EventDataset": ".event_dataset",
-    "ZarrDataset": ".zarr_dataset",
-    "ShardDataset": ".shard_dataset",
-    "split_positions": ".splits",
-    "splits_path": ".splits",
+    "EventDataset": "event_dataset",
+    "ZarrDataset": "zarr_dataset",
+    "ShardDataset": "shard_dataset",
+    "split_positions": "splits",
+    "splits_path": "splits",
 }
 
 
-def __getattr__(name: str):
-    # PEP 562: torch (about a second to import) is loaded only when a dataset is asked for
-    if name not in _WHERE:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(_WHERE[name], __name__), name)
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+# torch (about a second to import) is loaded only when a dataset is asked for
+__getattr__, __dir__ = lazy_names(__name__, _WHERE)

@@ -16,7 +16,7 @@ The entry point is :func:`sync_experiment`. Its steps are also public for finer 
    ``_times_sync.csv`` files, without its bugs (:mod:`heliocube.sync.prior_tool`).
 """
 
-import importlib
+from ..lazy import lazy_names
 
 #: Where each public name lives; imported on first use, so the config check (which needs only
 #: ``check_step_multiple``) does not load h5py and the writers into every Snakemake process.
@@ -42,10 +42,7 @@ _HOMES = {
 }
 
 
-def __getattr__(name: str):
-    if name in _HOMES:
-        return getattr(importlib.import_module(f".{_HOMES[name]}", __name__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__, __dir__ = lazy_names(__name__, _HOMES)
 
 
 __all__ = sorted(_HOMES)
