@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 __all__ = ["CACHE_MISMATCH", "MISSING", "FileDigests", "recorded_digests", "recorded_files", "recorded_mismatch",
-           "sha256_of"]
+           "sha256_fed", "sha256_of"]
 
 #: Ledger reason of a cached raw file that differs from its receipt's digest (discarded, never used).
 CACHE_MISMATCH = "cache_mismatch"
@@ -26,11 +26,21 @@ MISSING = "no file"
 
 def sha256_of(path: str | os.PathLike) -> str:
     """Hex SHA-256 of a file (here, not beside the downloads, so that the clean stage's checks import no HTTP)."""
+    return sha256_fed(path).hexdigest()
+
+
+def sha256_fed(path: str | os.PathLike, nbytes: int | None = None):
+    """A SHA-256 object fed the file's bytes, or only its first ``nbytes`` (the part a resumed download continues)."""
     digest = hashlib.sha256()
+    left = float("inf") if nbytes is None else nbytes
     with open(path, "rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
+        while left > 0:
+            block = stream.read(int(min(1 << 20, left)))
+            if not block:
+                break
             digest.update(block)
-    return digest.hexdigest()
+            left -= len(block)
+    return digest
 
 
 class FileDigests:

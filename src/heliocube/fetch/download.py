@@ -12,7 +12,7 @@ from astropy.io import fits
 
 from ..httpclient import TRANSPORT_ERRORS, ForeignHost, NotFound, check_status, transport_error
 from ..retry import RetryableError, RetryPolicy, call_with_retries
-from .cache import FileDigests, sha256_of
+from .cache import FileDigests, sha256_fed, sha256_of
 
 __all__ = ["DownloadError", "download_verified", "partial_path", "sha256_of", "verify_fits"]
 
@@ -61,19 +61,6 @@ def _total_size(response: requests.Response, offset: int) -> int | None:
     return offset + int(length) if length is not None else None
 
 
-def _hash_prefix(path: Path, nbytes: int):
-    """A SHA-256 object fed the first ``nbytes`` of ``path`` (the part a resumed download continues)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        while nbytes > 0:
-            block = stream.read(min(CHUNK, nbytes))
-            if not block:
-                break
-            digest.update(block)
-            nbytes -= len(block)
-    return digest
-
-
 def _fetch_once(session: requests.Session, url: str, target: Path, expected_size: int | None, timeout: float,
                 limiter=None) -> str | None:
     """One attempt: continue the partial body with an HTTP Range request, verify the whole, rename it into place.
@@ -111,7 +98,7 @@ def _fetch_once(session: requests.Session, url: str, target: Path, expected_size
                 out.truncate(offset)
                 out.seek(offset)
                 announced = _total_size(response, offset)
-                digest = _hash_prefix(partial, offset) if offset else hashlib.sha256()
+                digest = sha256_fed(partial, offset) if offset else hashlib.sha256()
                 for block in response.iter_content(CHUNK):
                     out.write(block)
                     digest.update(block)  # the bytes as written: no second read of the file for its receipt
