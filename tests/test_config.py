@@ -214,3 +214,25 @@ def test_the_config_hash_follows_the_jsoc_protocol_not_the_throttles():
     assert hashed(protocol="fits") != hashed(protocol="as-is") == hashed()
     assert hashed(email="a@example.org") == hashed(email="b@example.org", poll_seconds=30, concurrent_exports=4,
                                                   max_export_records=10) == hashed()
+
+
+@pytest.mark.parametrize("table", ["schemas/config.schema.yaml", "data/products.yaml", "data/archive/simulation.yaml"])
+def test_the_shipped_tables_read_the_same_through_libyaml(table):
+    """The schema and the registry are parsed with libyaml in every job (heliocube.yamlload): the objects equal
+    PyYAML's pure-Python safe loader's, types included."""
+    from importlib.resources import files
+
+    from heliocube.yamlload import load_table
+
+    text = files("heliocube").joinpath(table).read_text()
+    assert repr(load_table(text)) == repr(yaml.safe_load(text))
+
+
+def test_a_config_checked_twice_gets_the_same_answer():
+    """The validator is built once per process; a second check of a config fills the same defaults and still
+    refuses a bad one."""
+    good = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    assert validate_config(good) == validate_config(good)
+    with pytest.raises(ConfigError, match="image_size"):
+        validate_config({**good, "image_size": -1})
+    assert validate_config(good) == validate_config(good)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import functools
 import os
 from importlib.resources import files
 from pathlib import Path
@@ -18,6 +19,7 @@ import yaml
 
 from .registry import get_product, load_registry
 from .timegrid import parse_day, parse_duration
+from .yamlload import load_table
 
 __all__ = [
     "JSOC_DATA_KEYS",
@@ -55,9 +57,20 @@ class ConfigError(ValueError):
         super().__init__(f"config key '{key}': {message}")
 
 
+@functools.cache
+def _schema_text() -> str:
+    return SCHEMA_PATH.read_text()
+
+
 def load_schema() -> dict:
     """The configuration JSON schema as a dict."""
-    return yaml.safe_load(SCHEMA_PATH.read_text())
+    return load_table(_schema_text())
+
+
+@functools.cache
+def _validator():
+    """The schema's validator, built once per process (a job checks its config more than once)."""
+    return _with_defaults(jsonschema.Draft202012Validator)(load_schema())
 
 
 def _with_defaults(validator_class):
@@ -98,8 +111,7 @@ def validate_config(config: dict, *, require_email: bool = True) -> dict:
         Naming the first offending key.
     """
     filled = copy.deepcopy(config)
-    validator = _with_defaults(jsonschema.Draft202012Validator)(load_schema())
-    errors = sorted(validator.iter_errors(filled), key=lambda e: (list(e.absolute_path), e.message))
+    errors = sorted(_validator().iter_errors(filled), key=lambda e: (list(e.absolute_path), e.message))
     if errors:
         raise ConfigError(_key_of(errors[0]), errors[0].message)
     check_semantics(filled, require_email=require_email)

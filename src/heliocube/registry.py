@@ -11,9 +11,8 @@ import datetime as dt
 import functools
 from importlib.resources import files
 
-import yaml
-
 from .timegrid import parse_duration
+from .yamlload import load_table
 
 __all__ = ["DIALECTS", "Product", "ValidRegion", "coronagraphs", "get_product", "load_registry", "product_names"]
 
@@ -94,7 +93,7 @@ def _product_from_entry(name: str, entry: dict) -> Product:
 @functools.cache
 def load_registry() -> dict[str, Product]:
     """All products of the registry, keyed by name, in the table's order."""
-    table = yaml.safe_load(files("heliocube").joinpath("data/products.yaml").read_text())
+    table = load_table(files("heliocube").joinpath("data/products.yaml").read_text())
     return {name: _product_from_entry(name, entry) for name, entry in table["products"].items()}
 
 
