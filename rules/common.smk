@@ -3,7 +3,8 @@
 import re
 import sys
 
-from heliocube.config import ConfigError, config_hash, missing_email, operations_warnings, validate_config
+from heliocube.config import ConfigError, config_hash, validate_config
+from heliocube.configchecks import missing_email, operations_warnings
 from heliocube.events.settings import events_of, sampling_of
 from heliocube.experiments import experiments_of
 from heliocube.export.normalization import phase1_config

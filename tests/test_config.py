@@ -111,7 +111,7 @@ def test_snakemake_refuses_bad_config_before_any_job(tmp_path, change, key, mess
 
 def test_a_range_partly_outside_one_products_operations_is_allowed_and_named():
     """MDI (to 2011-04-12) and HMI (from 2010-04-30) across their overlap: both plan, the gaps are named."""
-    from heliocube.config import operations_warnings
+    from heliocube.configchecks import operations_warnings
 
     config = validate_config({"products": ["MDI_96m", "HMI_720s"], "date_start": "2010-01-01",
                               "date_finish": "2011-12-31"})

@@ -21,7 +21,8 @@ Utilities around the heliocube workflow, which itself runs with snakemake
 def _check_config(args: argparse.Namespace) -> int:
     import yaml
 
-    from .config import ConfigError, load_config, operations_warnings, printable_config
+    from .config import ConfigError, load_config, printable_config
+    from .configchecks import operations_warnings
 
     try:
         config = load_config(args.path)
