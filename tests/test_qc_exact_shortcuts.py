@@ -122,3 +122,50 @@ def test_could_hold_segment_never_misses_a_hough_segment():
             said_no += 1
             assert lines is None, (trial, lines)
     assert said_no > 30  # the shortcut does skip frames
+
+
+def _plain_log_image(work: checks.FrameWork) -> np.ndarray:
+    """_log_image's plain computation: the positive valid pixels' mask and their maximum over the whole frame."""
+    from heliocube.qc.framework import nonzero, percentile_sorted
+
+    img, region = work.img, work.region
+    ok = cv2.bitwise_and(cv2.compare(img, 0.0, cv2.CMP_GT), region.u8)
+    if region.n == 0 or cv2.countNonZero(ok) == 0:
+        return np.zeros(img.shape, dtype=np.uint8)
+    high = cv2.minMaxLoc(img, ok)[1]
+    values = work.sorted_sample
+    values = values[np.searchsorted(values, 0.0, side="right") :]
+    if values.size == 0:
+        values = np.sort(img.ravel()[nonzero(ok)])
+    lo, hi, fill = math.log10(percentile_sorted(values, 0.5)), math.log10(high), math.log10(median_sorted(values))
+    scale = 255.0 / max(hi - lo, 1e-6)
+    out = cv2.convertScaleAbs(cv2.log(cv2.max(img, 10.0**lo)), alpha=scale / math.log(10), beta=-lo * scale - 0.4999)
+    cv2.bitwise_and(out, ok, dst=out)
+    cv2.add(out, int(min(max((fill - lo) * scale, 0), 255)), dst=out, mask=cv2.bitwise_not(ok))
+    return out
+
+
+def test_log_image_is_the_whole_frame_one():
+    """The log image's positive-pixel mask is built band by band and its maximum taken from the region's range
+    (frames with holes or non-positive valid pixels): the same bytes as the whole-frame computation."""
+    from heliocube.qc.streaks import _log_image
+
+    rng = np.random.default_rng(5)
+    for trial in range(60):
+        size = int(rng.integers(8, 300))
+        img = (10 ** rng.uniform(-12, 4, (size, size))).astype(np.float32)
+        kind = trial % 5
+        if kind == 1:  # holes (0 and NaN) in the valid region
+            img[rng.random(img.shape) < rng.uniform(0, 0.3)] = 0
+            img[rng.random(img.shape) < 0.05] = np.nan
+        elif kind == 2:  # negative values (calibrated frames)
+            img[rng.random(img.shape) < rng.uniform(0, 0.5)] *= -1
+        elif kind == 3:  # nothing positive in the region
+            img = -np.abs(img)
+        mask = rng.random(img.shape) < rng.uniform(0.05, 1)
+        if kind == 4:  # positive pixels only off the statistics' sub-grid (every other row and column here)
+            img = -np.abs(rng.normal(size=(300, 300)).astype(np.float32))
+            img[1::2, 1::2] = np.abs(img[1::2, 1::2])
+            mask = np.ones(img.shape, dtype=bool)
+        work = checks.FrameWork(img, mask)
+        assert np.array_equal(_log_image(work), _plain_log_image(checks.FrameWork(img, mask))), trial

@@ -104,16 +104,16 @@ def _log_image(work: FrameWork) -> np.ndarray:
     if region.n == 0:
         return np.zeros(img.shape, dtype=np.uint8)
     low, high = work.region_range
-    if low > 0:  # the common case: every valid pixel is positive (NaN are 0 in img)
-        ok = region.u8
-    else:
-        ok = cv2.bitwise_and(cv2.compare(img, 0.0, cv2.CMP_GT), region.u8)
-        if cv2.countNonZero(ok) == 0:
-            return np.zeros(img.shape, dtype=np.uint8)
-        high = cv2.minMaxLoc(img, ok)[1]
+    if high <= 0:  # no valid pixel is positive (NaN are 0 in img)
+        return np.zeros(img.shape, dtype=np.uint8)
+    # ok: the positive valid pixels; when some valid pixels are not positive (holes), built band by band below.
+    # high is already their maximum: the region's maximum is positive, so it is one of them
+    ok = region.u8 if low > 0 else None
     values = work.sorted_sample
     values = values[np.searchsorted(values, 0.0, side="right") :]  # the positive ones (sorted: one bisection)
     if values.size == 0:
+        if ok is None:
+            ok = cv2.bitwise_and(cv2.compare(img, 0.0, cv2.CMP_GT), region.u8)
         values = np.sort(img.ravel()[nonzero(ok)])  # numpy's SIMD sort: cheaper than np.median / np.percentile
     lo = math.log10(percentile_sorted(values, 0.5))
     hi = math.log10(high)
@@ -121,7 +121,6 @@ def _log_image(work: FrameWork) -> np.ndarray:
     scale = 255.0 / max(hi - lo, 1e-6)
     # u8 = trunc((log10 v - lo) * scale) clipped to 0..255. Values are raised to 10**lo first (the clip at 0, and
     # no log of 0, which OpenCV takes slowly); OpenCV rounds half to even, hence -0.4999 (exact integers stay)
-    not_ok = region.u8_inverse if ok is region.u8 else cv2.bitwise_not(ok)
     alpha, beta = scale / math.log(10), -lo * scale - 0.4999
     fill = int(min(max((fill - lo) * scale, 0), 255))
     out = np.empty(img.shape, dtype=np.uint8)
@@ -135,8 +134,14 @@ def _log_image(work: FrameWork) -> np.ndarray:
         cv2.log(buf, dst=buf)
         part = out[band]
         cv2.convertScaleAbs(buf, dst=part, alpha=alpha, beta=beta)
-        cv2.bitwise_and(part, ok[band], dst=part)
-        cv2.add(part, fill, dst=part, mask=not_ok[band])
+        if ok is region.u8:
+            ok_band, not_ok = ok[band], region.u8_inverse[band]
+        else:  # the positive valid pixels of this band (their masks stay in the cache too)
+            ok_band = ok[band] if ok is not None else cv2.bitwise_and(cv2.compare(img[band], 0.0, cv2.CMP_GT),
+                                                                       region.u8[band])
+            not_ok = cv2.bitwise_not(ok_band)
+        cv2.bitwise_and(part, ok_band, dst=part)
+        cv2.add(part, fill, dst=part, mask=not_ok)
     return out
 
 
