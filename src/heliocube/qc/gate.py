@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import dataclasses
 import functools
 import hashlib
 import json
@@ -24,25 +25,18 @@ from .thresholds import Thresholds
 
 __all__ = ["FrameQC", "qc_code_digest", "read_frame"]
 
-#: the modules whose code decides a verdict: reading and decoding the file, completing its header, the checks
-_VERDICT_MODULES = ("qc/checks.py", "qc/comet_tails.py", "qc/frame_region.py", "qc/framework.py", "qc/gate.py",
-                    "qc/geometry.py", "qc/streaks.py", "qc/thresholds.py", "frameio.py", "framewrite.py", "rice.py",
-                    "header.py", "manifest.py", "registry.py")
-
-
 @functools.cache
 def qc_code_digest() -> str:
-    """SHA-256 of the source of the modules that decide a QC verdict and of the versions of the libraries they
-    run on (numpy, OpenCV, astropy): a changed check, a fixed decoder or another OpenCV gives another digest."""
-    import astropy
-    import cv2
+    """SHA-256 of the source of every module that can decide a QC verdict and of the versions of the libraries
+    they import (numpy, OpenCV, astropy, sunpy...): a changed check, a fixed decoder or another OpenCV gives another
+    digest. The modules are not listed by hand: they are every module of :mod:`heliocube.qc` and every heliocube
+    module those can import (:func:`heliocube.codedigest.code_digest`, which says what is followed and what is
+    not), so a check moved to a new module, or a helper a check starts to import, counts without an edit here.
+    Computed once per process (~30 ms: bench/bench_qc_digest.py)."""
+    from ..codedigest import code_digest
 
-    package = Path(__file__).resolve().parent.parent
-    digest = hashlib.sha256()
-    for name in _VERDICT_MODULES:
-        digest.update(name.encode() + b"\0" + (package / name).read_bytes())
-    digest.update(f"numpy {np.__version__} cv2 {cv2.__version__} astropy {astropy.__version__}".encode())
-    return digest.hexdigest()
+    return code_digest(["heliocube.qc"])
+
 
 class FrameQC:
     """Quality gate for one registry product (implements :class:`heliocube.fetch.gate.QualityGate`).
@@ -93,9 +87,11 @@ class FrameQC:
 
     @functools.cached_property
     def fingerprint(self) -> str:
-        """What decides this gate's verdicts (product, thresholds, expected size, :func:`qc_code_digest`): the
-        fetch stage reuses a verdict recorded under the same fingerprint for the same, unchanged file."""
-        what = {"product": self.product.name, "thresholds": self.thresholds.as_dict(),
+        """What decides this gate's verdicts (the product's registry entry, thresholds, expected size,
+        :func:`qc_code_digest`): the fetch stage reuses a verdict recorded under the same fingerprint for the same,
+        unchanged file. The whole entry, not its name: ``data/products.yaml`` is no module the code digest sees,
+        and its valid region, quality keyword and sizes decide verdicts."""
+        what = {"product": dataclasses.asdict(self.product), "thresholds": self.thresholds.as_dict(),
                 "expected_size": self.expected_size, "code": qc_code_digest()}
         return hashlib.sha256(json.dumps(what, sort_keys=True, default=str).encode()).hexdigest()
 
