@@ -1,6 +1,6 @@
 """The streak check on the ten real LASCO frames of ``tests/data/lasco``, scored against their labels.
 
-Run: ``.venv/bin/python bench/bench_lasco_real.py [repeats] [--fixed-malloc]`` (default 5), on one core.
+Run: ``.venv/bin/python bench/bench_lasco_real.py [repeats] [--glibc-malloc]`` (default 5), on one core.
 
 For each frame: the gate's verdict, the streak segments inside / outside the labelled boxes
 (``tests/data/lasco/labels.yaml``: a segment outside every box is a false positive) and the QC time per frame
@@ -18,6 +18,11 @@ the repository stores them: 25-75 ms more per frame). Then recall, three ways:
 
 The ``host check`` lines (bench_clean's fixed workload, before and after) and the ``host ms`` column (the same,
 measured just before each frame's runs) tell a slow shared host from a slow gate.
+
+The QC runs with glibc's malloc thresholds fixed, as the fetch job runs it
+(:func:`heliocube.allocator.fix_malloc_thresholds`); ``--glibc-malloc`` leaves glibc's adaptive thresholds, under
+which whether a frame's large temporaries reuse memory or are page-faulted in afresh (3-8 ms per frame in some
+processes) depends on the process's history (the ``faults`` column: page faults per run).
 """
 
 from __future__ import annotations
@@ -27,7 +32,6 @@ import os
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
-import ctypes  # noqa: E402
 import dataclasses  # noqa: E402
 import gzip  # noqa: E402
 import resource  # noqa: E402
@@ -45,6 +49,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_clean import host_check  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from heliocube.allocator import fix_malloc_thresholds  # noqa: E402
 from heliocube.frameio import read_frame  # noqa: E402
 from heliocube.qc import FrameQC, checks, region_masks  # noqa: E402
 from heliocube.qc.frame_region import saturation_level  # noqa: E402
@@ -95,7 +100,7 @@ def frame_segments(path: Path, gate: FrameQC) -> np.ndarray:
 
 def timed(gate: FrameQC, path: Path, repeats: int) -> tuple:
     """(last verdict, wall ms runs, CPU ms runs, page faults per run) of ``gate.after_download`` on a file, after
-    one warm-up. The faults show the C allocator's lottery (see :func:`fixed_malloc`)."""
+    one warm-up. The faults show the C allocator's lottery (module docstring)."""
     gate.after_download(None, path)  # warm-up: the layout's geometry and mask
     runs, cpu, rejection = [], [], None
     faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
@@ -107,27 +112,11 @@ def timed(gate: FrameQC, path: Path, repeats: int) -> tuple:
     return rejection, runs, cpu, (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults) / repeats
 
 
-def fixed_malloc() -> bool:
-    """Fix glibc's malloc thresholds (mmap 32 MB, trim 128 MB), as ``GLIBC_TUNABLES`` would; False elsewhere.
-
-    glibc adapts its mmap and trim thresholds to the sizes freed so far, so whether a frame's large temporaries
-    (OpenCV's 6 MB Hough accumulator, Canny's buffers) reuse memory or are mapped and page-faulted afresh (a few
-    thousand faults, 3-8 ms per 1024² frame) depends on what the process did before: fixed thresholds make it
-    stable. ``--fixed-malloc`` measures with them.
-    """
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-    except OSError:
-        return False
-    m_trim_threshold, m_mmap_threshold = -1, -3  # <malloc.h>
-    return bool(libc.mallopt(m_mmap_threshold, 32 << 20) and libc.mallopt(m_trim_threshold, 128 << 20))
-
-
 def main() -> None:
-    args = [a for a in sys.argv[1:] if a != "--fixed-malloc"]
+    args = [a for a in sys.argv[1:] if a != "--glibc-malloc"]
     repeats = int(args[0]) if args else 5
-    fixed = "--fixed-malloc" in sys.argv[1:] and fixed_malloc()
-    malloc = "fixed (mmap 32 MB, trim 128 MB)" if fixed else "glibc default"
+    fixed = "--glibc-malloc" not in sys.argv[1:] and fix_malloc_thresholds()
+    malloc = "fixed as in the fetch job (mmap 32 MB, trim 128 MB)" if fixed else "glibc default"
     labels = load_labels()
     print(f"one core: cv2 threads {cv2.getNumThreads()}, OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']}, "
           f"{repeats} runs per frame, malloc thresholds: {malloc}")  # fmt: skip
