@@ -169,3 +169,34 @@ def test_log_image_is_the_whole_frame_one():
             mask = np.ones(img.shape, dtype=bool)
         work = checks.FrameWork(img, mask)
         assert np.array_equal(_log_image(work), _plain_log_image(checks.FrameWork(img, mask))), trial
+
+
+@pytest.mark.parametrize("dtype", [np.int16, np.uint16, np.float32, np.float64])
+def test_without_holes_is_the_whole_frame_dilation(dtype):
+    """The streak search's region less its holes' outlines, from the region's own holes (stamped, or dilated when
+    many), equals keep & ~dilate(every NaN/0 pixel of the frame) for the region's keep at the same margin."""
+    from heliocube.qc.streaks import without_holes
+
+    rng = np.random.default_rng(6)
+    for trial in range(40):
+        size = int(rng.integers(16, 200))
+        yy, xx = np.mgrid[:size, :size]
+        r = np.hypot(yy - rng.uniform(0, size), xx - rng.uniform(0, size))
+        mask = (r >= rng.uniform(0, size / 4)) & (r <= rng.uniform(size / 4, size))
+        if trial % 4 == 0:
+            mask |= rng.random(mask.shape) < 0.3  # ragged edges
+        data = rng.integers(1, 1000, (size, size)).astype(dtype)
+        data[rng.random(data.shape) < rng.choice([0.001, 0.01, 0.2])] = 0  # in and out of the region
+        data[~mask & (rng.random(data.shape) < 0.5)] = 0
+        if data.dtype.kind == "f":
+            data[rng.random(data.shape) < 0.01] = np.nan
+        data[0, :] = 0  # holes on the frame's border
+        work = checks.FrameWork(data, mask)
+        margin = int(rng.integers(0, 8))
+        keep = work.region.keep(margin)
+        bad = work.bad(with_blank=False).view(np.uint8)
+        kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * margin + 1, 2 * margin + 1))
+        expected = cv2.bitwise_and(keep, cv2.compare(cv2.dilate(bad, kernel), 0, cv2.CMP_EQ))
+        holes = work.holes_in_mask()
+        assert np.array_equal(holes, np.flatnonzero(work.bad(with_blank=False) & mask))
+        assert np.array_equal(without_holes(keep, holes, margin), expected), (trial, margin)

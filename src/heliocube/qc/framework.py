@@ -130,6 +130,30 @@ class FrameWork:
             return self._bad
         return _bad_pixels(self.data, self.blank)
 
+    def holes_in_mask(self) -> np.ndarray:
+        """Flat indices (sorted) of the valid-region pixels that are NaN or 0: :meth:`bad` without BLANK, inside
+        the region (a few tens on a real frame, where the whole frame's are ~100k: the corners outside)."""
+        region, data = self.region, self.data
+        if region.n == 0:
+            return np.zeros(0, dtype=np.intp)
+        if data.dtype not in CV_INTS and data.dtype != np.float32:
+            return np.flatnonzero(self.bad(with_blank=False) & region.mask)
+        rows, cols = region.box  # OpenCV on the region's box, band by band, as bad_in_mask
+        box, inside = data[rows, cols], region.u8[rows, cols]
+        found = []
+        for band in row_bands(*box.shape):
+            part = box[band]
+            bad = cv2.compare(part, 0, cv2.CMP_EQ)
+            if data.dtype.kind == "f":  # NaN: outside every range
+                cv2.bitwise_or(bad, cv2.bitwise_not(cv2.inRange(part, -np.inf, np.inf)), dst=bad)
+            idx = nonzero(cv2.bitwise_and(bad, inside[band], dst=bad))
+            if idx.size:
+                found.append(idx + band.start * box.shape[1])
+        if not found:
+            return np.zeros(0, dtype=np.intp)
+        box_rows, box_cols = np.divmod(np.concatenate(found), box.shape[1])
+        return (box_rows + rows.start) * region.shape[1] + (box_cols + cols.start)
+
     def bad_in_mask(self) -> int:
         """Number of valid-region pixels that are NaN, 0 or BLANK."""
         if self._bad_in_mask is None:
