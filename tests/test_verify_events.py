@@ -141,3 +141,77 @@ def test_snakemake_plans_the_events_job_after_the_repair(demo_run, tmp_path):
     jobs = dict(line.split() for line in (planned.stdout + planned.stderr).splitlines()
                 if line.startswith(("events_", "report ")))
     assert jobs == {"events_frames": "1", "events_dataset": "1", "report": "1"}, planned.stdout
+
+
+def _dataset(tree: EventTree) -> Path:
+    """The event dataset of the tree's event (its ``events.csv`` and frame table): ``events.h5`` and per_event."""
+    from heliocube.events.dataset import build_event_dataset
+
+    from .event_frames import event, write_events
+
+    events_csv = write_events(tree.root / "events" / NAME / "events.csv",
+                              [event(EVENT, "2010-10-16T06:00:30", "2010-10-16T06:01:00", pre=0.5, post=0.5)])
+    build_event_dataset(events_csv, {EVENT: tree.table}, tree.root, NAME, {"n_pre": 2, "n_post": 2})
+    return tree.root / "events" / NAME / "dataset" / "events.h5"
+
+
+def test_an_event_datasets_rows_are_checked_against_their_frames(tree, capsys):
+    """A row of ``events.h5`` changed in place (its frames intact) is named with the record, the frame's digest and
+    the row's; the repair removes the dataset's labels.csv only (its job writes the cubes again)."""
+    import h5py
+
+    from heliocube.frameindex import frame_digest
+
+    cube = _dataset(tree)
+    with h5py.File(cube, "r") as f:
+        n, record, file = len(f["frames"]), f["provenance/record"][1].decode(), f["provenance/file"][1].decode()
+    status, lines = verify(tree.root, capsys=capsys)
+    frames = len(tree.frames())
+    assert n >= 2 and status == 0 and lines == [f"checked {frames} raw files, {frames} event frames, "
+                                                 f"{2 * n} event dataset rows: 0 mismatches"]  # events.h5, per_event
+    with h5py.File(cube, "r+") as f:
+        expected = frame_digest(f["frames"][1])
+        f["frames"][1, 2, 2] += 1
+        found = frame_digest(f["frames"][1])
+
+    status, lines = verify(tree.root, "--repair", capsys=capsys)
+    dataset = f"events/{NAME}/dataset"
+    assert status == 1 and lines[0] == (f"{dataset}/events.h5[1]: event dataset row of {record} vs its frame {file}: "
+                                        f"expected sha256 {expected}, found {found}")
+    assert lines[1].endswith(": 1 mismatch")
+    assert [line for line in lines if line.startswith("removed ")] == [
+        f"removed {dataset}/labels.csv (the next workflow run rebuilds it and everything built from it)"]
+    _dataset(tree)
+    assert verify_tree(tree.root).ok
+
+
+def test_an_event_dataset_built_from_an_older_frame_is_named(tree, capsys):
+    """A frame cleaned again after the dataset was built (the frame table has the new digest, ``events.h5`` and
+    ``per_event`` the old one): the frame is named against both cubes' /provenance/sha256, and the dataset rebuilt.
+    A frame changed in place is named once, against the table and both cubes."""
+    import h5py
+
+    cube = _dataset(tree)
+    with h5py.File(cube, "r") as f:
+        file, old = f["provenance/file"][0].decode(), f["provenance/sha256"][0].decode()
+    with fits.open(tree.root / file, mode="update") as hdul:
+        hdul[0].data[3, 3] += 1
+    new = sha256_of(tree.root / file)
+    table = pd.read_csv(tree.table, dtype=str, keep_default_na=False)
+    table.loc[table["file"] == file, "sha256"] = new
+    table.to_csv(tree.table, index=False)
+
+    status, lines = verify(tree.root, "--repair", capsys=capsys)
+    dataset = f"events/{NAME}/dataset"
+    assert status == 1 and lines[0] == (f"{file}: event frame vs {dataset}/events.h5, {dataset}/per_event/{EVENT}.h5: "
+                                        f"expected sha256 {old}, found {new}")
+    assert lines[1].endswith(": 1 mismatch")
+    assert [line.split()[1] for line in lines if line.startswith("removed ")] == [f"{dataset}/labels.csv"]
+    _dataset(tree)
+    assert verify_tree(tree.root).ok
+
+    with fits.open(tree.root / file, mode="update") as hdul:
+        hdul[0].data[3, 3] += 1
+    mismatches = verify_tree(tree.root).mismatches
+    assert [(m.path, m.what) for m in mismatches] == [
+        (file, f"event frame vs events/{NAME}/frames/{EVENT}.csv, {dataset}/events.h5, {dataset}/per_event/{EVENT}.h5")]

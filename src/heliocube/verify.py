@@ -8,7 +8,11 @@ What is checked (``heliocube verify ROOT``):
 - **handoffs**: every decoded frame a QC verdict kept for the clean stage (:mod:`heliocube.handoff`), against the
   SHA-256 the receipt recorded beside the raw file's; a missing one is no mismatch (the clean stage decodes);
 - **event frames**: every cleaned frame an event's frame table (``events/{name}/frames/{event_id}.csv``) lists as
-  ``ok``, its file against the table's ``sha256`` (:mod:`heliocube.events.frames`);
+  ``ok``, its file against the table's ``sha256`` (:mod:`heliocube.events.frames`), and every frame the labelled
+  cubes of an event dataset hold (``events/{name}/dataset/events.h5`` and ``per_event/*.h5``), its file against the
+  cube's ``/provenance/sha256`` (:mod:`heliocube.events.labelled_cube`): a dataset built from an older frame than
+  its table names differs here;
+- **event dataset rows**: every row of those cubes whose frame is intact, against that frame's pixels;
 - **cleaned frames**: every frame a month index (``frames/{variant}/{product}/{YYYY-MM}.index.csv``) lists, its
   file and HDU, against the ``frame_sha256`` the clean stage recorded (:func:`heliocube.clean.frame_digest`);
 - **cubes**: every row of the per-year cubes (``cubes/{variant}/{product}/{YYYY}.h5``) and seeded cubes against the
@@ -26,6 +30,8 @@ so what is removed is, or leads to, a target of ``rule all``:
   each event whose receipt names it, what an event frame's repair removes;
 - an event frame: the event's frame table and its dataset's ``labels.csv`` (a target, whose job needs the table
   again): the event's job fetches (a changed raw file again), cleans and records every frame of its window anew;
+- a frame whose digest only an event dataset's cube recorded, or a row of such a cube: the dataset's
+  ``labels.csv`` (a target; the dataset's job writes every cube of the dataset again);
 - a handoff: the handoff file itself (the clean stage then decodes the raw file; the next fetch run makes it again);
 - a frame: its month's frame index (its clean job writes the month's clean ledger, a target);
 - a row of a per-year cube: that cube and the product's master (a target, which needs the year again);
@@ -89,7 +95,8 @@ class Verification:
 
 
 def verify_tree(root: str | os.PathLike) -> Verification:
-    """Check every raw file, cleaned frame, cube and synced row under ``root`` against its recorded digest.
+    """Check every raw file, cleaned frame, cube, synced row and event frame and dataset row under ``root`` against
+    its recorded digest.
 
     Parameters
     ----------
@@ -99,8 +106,8 @@ def verify_tree(root: str | os.PathLike) -> Verification:
     Returns
     -------
     Verification
-        The mismatches in the order raw files, handoffs, frames, cubes, synced files, event frames (each sorted by
-        path), and counts.
+        The mismatches in the order raw files, handoffs, frames, cubes, synced files, event frames, event dataset
+        rows (each sorted by path), and counts.
     """
     root = Path(root)
     checked: Counter = Counter()
@@ -256,14 +263,80 @@ def _synced(root: Path, checked: Counter) -> Iterator[Mismatch]:
 
 
 def _event_frames(root: Path, checked: Counter) -> Iterator[Mismatch]:
-    """Every cleaned frame of every event's frame table (its ``ok`` rows) against the table's ``sha256``."""
+    """Every cleaned event frame against each distinct digest recorded for it: an event's frame table (its ``ok``
+    rows, ``sha256``) and the labelled cubes of an event dataset (``/provenance/sha256``), hashed once; then every
+    row of those cubes whose frame is intact against that frame's pixels (:func:`_event_dataset_rows`)."""
     import pandas as pd
 
+    recorded: dict[tuple[str, str], list[tuple[str, tuple[str, ...]]]] = defaultdict(list)  # (file, sha256) ->
     for table_path in sorted(root.glob("events/*/frames/*.csv")):
         table = pd.read_csv(table_path, dtype=str, keep_default_na=False)
-        relative, rebuild = table_path.relative_to(root), _rebuild_event(root, table_path)
-        for row in table[table["status"] == "ok"].sort_values("file").itertuples():
-            checked["event frames"] += 1
-            found = recorded_mismatch(root / row.file, row.sha256)
-            if found is not None:
-                yield Mismatch(row.file, f"event frame vs {relative}", row.sha256, found, rebuild)
+        where = (str(table_path.relative_to(root)), _rebuild_event(root, table_path))
+        for row in table[table["status"] == "ok"].itertuples():
+            recorded[row.file, row.sha256].append(where)
+    cubes = _event_dataset_cubes(root)
+    for cube, provenance in cubes.items():
+        where = (cube, (_dataset_labels(cube),))
+        for file, sha256 in zip(provenance["file"], provenance["sha256"], strict=True):
+            if where not in recorded[file, sha256]:
+                recorded[file, sha256].append(where)
+    intact = set()
+    for (file, expected), sources in sorted(recorded.items()):
+        checked["event frames"] += 1
+        found = recorded_mismatch(root / file, expected)
+        if found is None:
+            intact.add((file, expected))
+        else:
+            names = ", ".join(dict.fromkeys(name for name, _ in sources))
+            yield Mismatch(file, f"event frame vs {names}", expected, found,
+                           tuple(sorted({target for _, rebuild in sources for target in rebuild})))
+    yield from _event_dataset_rows(root, cubes, intact, checked)
+
+
+def _dataset_labels(cube: str) -> str:
+    """The ``labels.csv`` beside an event dataset's cube (``events/{name}/dataset/[per_event/]*.h5``): removed, it
+    makes the dataset's job, which writes every cube of the dataset, run again (a target of ``rule all``)."""
+    parts = Path(cube).parts
+    return str(Path(*parts[: parts.index("dataset") + 1], "labels.csv"))
+
+
+def _event_dataset_cubes(root: Path) -> dict[str, dict[str, list]]:
+    """The provenance of every labelled cube of every event dataset (``events.h5``, ``per_event/*.h5``), by path
+    relative to ``root``: ``record``, ``sha256``, ``file`` (lists of str) and ``hdu`` (list of int), one per row."""
+    import h5py
+
+    cubes = {}
+    for path in sorted([*root.glob("events/*/dataset/events.h5"), *root.glob("events/*/dataset/per_event/*.h5")]):
+        with h5py.File(path, "r") as f:
+            group = f["provenance"]
+            cubes[str(path.relative_to(root))] = {
+                "record": [_text(v) for v in group["record"][()]], "sha256": [_text(v) for v in group["sha256"][()]],
+                "file": [_text(v) for v in group["file"][()]], "hdu": [int(v) for v in group["hdu"][()]]}
+    return cubes
+
+
+def _event_dataset_rows(root: Path, cubes: dict, intact: set, checked: Counter) -> Iterator[Mismatch]:
+    """Every row of the event datasets' cubes against the pixels of the cleaned frame its provenance names (read
+    once per frame), when that frame is the file the cube recorded (otherwise it is named already)."""
+    import h5py
+
+    from .events.labelled_cube import PROVENANCE, read_cleaned_frame
+
+    digests: dict[tuple[str, int], str] = {}
+    for cube, provenance in cubes.items():
+        rebuild = (_dataset_labels(cube),)
+        with h5py.File(root / cube, "r") as f:
+            frames = f["frames"]
+            for i, (record, sha256, file, hdu) in enumerate(zip(*(provenance[k] for k in PROVENANCE), strict=True)):
+                if (file, sha256) not in intact:
+                    continue
+                checked["event dataset rows"] += 1
+                if (file, hdu) not in digests:
+                    digests[file, hdu] = frame_digest(read_cleaned_frame(root, file, hdu)[0])
+                try:
+                    found = frame_digest(frames[i])
+                except (OSError, ValueError) as err:  # a damaged chunk
+                    found = f"an unreadable row ({type(err).__name__})"
+                if found != digests[file, hdu]:
+                    yield Mismatch(f"{cube}[{i}]", f"event dataset row of {record} vs its frame {file}",
+                                   digests[file, hdu], found, rebuild)
