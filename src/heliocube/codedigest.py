@@ -18,6 +18,8 @@ What is not
     would take in e.g. ``heliocube.fetch.run`` and through it the download stack, the query stage and the archive
     client, so that any unrelated edit changed the digest. Only the names a module actually imports count.
     Installed libraries are not hashed file by file: their distribution versions are.
+
+This module is itself in the QC's digest (the gate imports it): what it follows decides what the digest holds.
 """
 
 from __future__ import annotations
