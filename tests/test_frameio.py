@@ -277,11 +277,12 @@ def test_real_headers_survive_a_write_card_for_card(tmp_path, name):
         (np.int32, 1e-3, 12.5, -2147483647),
     ],
 )
-def test_scaled_integer_images_read_like_astropy(tmp_path, dtype, bscale, bzero, blank):
+@pytest.mark.parametrize("shape", [(40, 30), (701, 300)])  # one band of rows, several and a partial one
+def test_scaled_integer_images_read_like_astropy(tmp_path, dtype, bscale, bzero, blank, shape):
     """BSCALE != 1 makes astropy return floats: the fast path scales as it does, bit for bit, header included."""
     rng = np.random.default_rng(3)
     info = np.iinfo(dtype)
-    stored = rng.integers(info.min // 2, info.max // 2, (40, 30)).astype(dtype)
+    stored = rng.integers(info.min // 2, info.max // 2, shape).astype(dtype)
     stored[::7, ::5] = 0
     header = fits.Header()
     header["BSCALE"], header["BZERO"] = bscale, bzero
