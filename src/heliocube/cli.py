@@ -156,10 +156,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="check raw files, cleaned frames and cubes against their recorded sha256; --repair to rebuild",
         description="Check every raw file against the sha256 its fetch receipt recorded, every cleaned frame "
         "against the digest in its month's frame index, and every cube (per-year and seeded) and synced row "
-        "against the frame digest it carries. Prints one line per mismatch (path, what, expected and found) and "
+        "against the frame digest it carries, every cleaned event frame against its event's frame table and its event "
+        "dataset's provenance, and every event dataset row against its frame. Prints one line per mismatch (path, "
+        "what, expected and found) and "
         "exits 1 when there is any, 0 when everything matches. With --repair, also removes the outputs that make "
         "the next workflow run fetch those raw files again and rebuild everything built from them (a raw file: "
-        "its month's slot table; a frame: its month's frame index; a cube or synced file: that file), and prints "
+        "its month's slot table; a frame: its month's frame index; a cube or synced file: that file; an event "
+        "frame: its frame table and its dataset's labels.csv; an event dataset row: that labels.csv), and prints "
         "the command to run next; the exit status is still 1 (the tree is repaired by that run).",
     )
     verify.add_argument("root", metavar="ROOT", help="the workflow's output root (output_root in the config)")
