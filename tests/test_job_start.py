@@ -1,7 +1,8 @@
 """A job imports only what its stage needs: each stage's entry, imported in a fresh interpreter with its log set up
 and the demo config checked (what every job does before its work), leaves the heavy modules other stages need
 unimported (their CPU at job start is measured in bench/bench_aia_year.py, not here). The cube job is also run on
-real frames (tests/test_cube_job.py): it imports numpy and h5py, neither pandas nor astropy."""
+real frames (tests/test_cube_job.py): it imports numpy and h5py, neither pandas nor astropy. A query or fetch job imports its product's archive client only: a JSOC
+job neither bs4 nor the SDAC listing code, an SDAC job no drms, neither astropy.time."""
 
 from __future__ import annotations
 
@@ -14,8 +15,10 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 #: heavy modules (hundreds of ms to import, or side effects such as drms's root log handler)
-HEAVY = ("pandas", "astropy", "astropy.io.fits", "requests", "drms", "sunpy", "scipy", "h5py", "cv2", "numba", "zarr",
-         "torch", "matplotlib", "heliocube.query", "heliocube.fetch.run", "heliocube.calibrate", "heliocube.archive")
+HEAVY = ("pandas", "astropy", "astropy.io.fits", "astropy.time", "requests", "drms", "bs4", "sunpy", "scipy", "h5py",
+         "cv2", "numba", "zarr", "torch", "matplotlib", "heliocube.query", "heliocube.query.jsoc",
+         "heliocube.query.sdac", "heliocube.fetch.run", "heliocube.fetch.jsoc_urls", "heliocube.calibrate",
+         "heliocube.archive")
 #: what every job does first: its log (astropy's logger is quieted only once something imports astropy) and the
 #: config check (the experiments' step rule, the GOES classes: no pandas)
 JOB_START = ("from heliocube.logs import configure_logging\nconfigure_logging()\nimport yaml\n"
@@ -25,19 +28,31 @@ JOB_START = ("from heliocube.logs import configure_logging\nconfigure_logging()\
 NO_TABLES_NO_FITS = {"pandas", "astropy", "astropy.io.fits", "requests", "drms", "sunpy", "scipy", "cv2", "numba",
                      "zarr", "torch", "matplotlib", "heliocube.query", "heliocube.fetch.run", "heliocube.calibrate",
                      "heliocube.archive"}
-#: stage -> (modules its job imports when it runs, beyond its script's imports; heavy modules it must not import)
+#: heavy modules only one archive's query or fetch needs: JSOC's client (drms, which imports pandas) or the SDAC
+#: listings' HTML parser and header reads (bs4, astropy.io.fits)
+JSOC_ONLY, SDAC_ONLY = {"drms", "heliocube.query.jsoc", "heliocube.fetch.jsoc_urls"}, {"bs4", "heliocube.query.sdac"}
+#: job -> (its script, the modules its job imports when it runs beyond its script's imports, heavy modules it must
+#: not import); a query or fetch job imports its product's archive client when it runs (heliocube.query.run.CLIENTS,
+#: heliocube.fetch.run: the JSOC exports)
 STAGES = {
-    "query": (["heliocube.query"], {"sunpy", "scipy", "h5py", "cv2", "numba", "zarr", "torch", "matplotlib",
-                                    "heliocube.calibrate", "heliocube.archive"}),
-    "fetch": (["heliocube.fetch.run", "heliocube.qc", "heliocube.handoff"],
-              {"sunpy", "scipy", "h5py", "numba", "zarr", "torch", "matplotlib", "heliocube.calibrate",
-               "heliocube.archive"}),
-    "clean": (["heliocube.clean", "heliocube.handoff"],
+    "query-jsoc": ("query", ["heliocube.query", "heliocube.query.jsoc"],
+                   {"sunpy", "scipy", "h5py", "cv2", "numba", "zarr", "torch", "matplotlib", "heliocube.calibrate",
+                    "heliocube.archive", "astropy", "astropy.io.fits", "astropy.time", "requests", *SDAC_ONLY}),
+    "query-sdac": ("query", ["heliocube.query", "heliocube.query.sdac"],
+                   {"sunpy", "scipy", "h5py", "cv2", "numba", "zarr", "torch", "matplotlib", "heliocube.calibrate",
+                    "heliocube.archive", "astropy.time", *JSOC_ONLY}),
+    "fetch-jsoc": ("fetch", ["heliocube.fetch.run", "heliocube.fetch.jsoc_urls", "heliocube.qc", "heliocube.handoff"],
+                   {"sunpy", "scipy", "h5py", "numba", "zarr", "torch", "matplotlib", "heliocube.calibrate",
+                    "heliocube.archive", "astropy.time", *SDAC_ONLY}),
+    "fetch-sdac": ("fetch", ["heliocube.fetch.run", "heliocube.qc", "heliocube.handoff"],
+                   {"sunpy", "scipy", "h5py", "numba", "zarr", "torch", "matplotlib", "heliocube.calibrate",
+                    "heliocube.archive", "astropy.time", *SDAC_ONLY, *JSOC_ONLY}),
+    "clean": ("clean", ["heliocube.clean", "heliocube.handoff"],
               {"requests", "drms", "sunpy", "scipy", "h5py", "numba", "zarr", "torch", "matplotlib",
                "heliocube.query", "heliocube.fetch.run", "heliocube.calibrate", "heliocube.archive"}),
-    "cube": (["heliocube.assemble", "heliocube.registry"], NO_TABLES_NO_FITS),
+    "cube": ("cube", ["heliocube.assemble", "heliocube.registry"], NO_TABLES_NO_FITS),
     # the sync still reads its tables with pandas (SyncTable's types); astropy only for the prior tool's files
-    "sync": (["heliocube.sync.experiment", "heliocube.cube"], NO_TABLES_NO_FITS - {"pandas"}),
+    "sync": ("sync", ["heliocube.sync.experiment", "heliocube.cube"], NO_TABLES_NO_FITS - {"pandas"}),
 }
 
 
@@ -70,8 +85,8 @@ def test_astropys_logger_is_quieted_when_a_job_imports_astropy_later():
     subprocess.run([sys.executable, "-c", code], cwd=REPO, timeout=120, check=True)
 
 
-@pytest.mark.parametrize("stage", sorted(STAGES))
-def test_a_stage_imports_only_what_it_needs(stage):
-    modules, forbidden = STAGES[stage]
-    code = "\n".join([*_script_imports(stage), JOB_START] + [f"import {module}" for module in modules])
+@pytest.mark.parametrize("job", sorted(STAGES))
+def test_a_stage_imports_only_what_it_needs(job):
+    script, modules, forbidden = STAGES[job]
+    code = "\n".join([*_script_imports(script), JOB_START] + [f"import {module}" for module in modules])
     assert _imported(code) & forbidden == set()

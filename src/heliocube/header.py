@@ -10,8 +10,10 @@ import json
 import math
 import warnings
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
-from astropy.io import fits
+if TYPE_CHECKING:
+    from astropy.io import fits
 
 __all__ = ["CONVENTIONS", "FILE_CARDS", "JSOC_NUMERIC_TYPES", "PIXEL_CENTRE_KEYS", "PIXEL_RADIUS_KEYS",
            "SCALE_KEYWORD", "jsoc_value", "rescale_header", "rescale_pixel_keys", "with_record_keywords"]
@@ -186,6 +188,8 @@ def with_record_keywords(header: fits.Header, keywords: Mapping | str | None) ->
         keywords = json.loads(keywords) if keywords.strip() else None
     if not isinstance(keywords, Mapping) or not keywords:
         return header
+    from astropy.io import fits  # here: the JSOC query job types record values (jsoc_value) without astropy
+
     record = fits.Header()
     for name, value in keywords.items():
         card = name.replace("__", "-")

@@ -49,7 +49,6 @@ from .candidates import (
     raw_target,
 )
 from .gate import LEDGER_COLUMNS, AcceptAll, Rejection
-from .jsoc_urls import resolve_jsoc_urls
 from .limiter import ConnectionLimiter
 from .pipeline import schedule_downloads
 from .receipts import SLOT_COLUMNS, previous_receipts, previous_urls, recorded_digests_near, slot_tables, write_receipts
@@ -232,6 +231,8 @@ def _start_downloads(pool, product, rows, positions, known_urls, context, base: 
     unresolved = unresolved if product.is_jsoc else {}
 
     def export(on_result, records):
+        from .jsoc_urls import resolve_jsoc_urls  # JSOC products only: an SDAC fetch job imports no drms
+
         def record(result):  # the locations first: the downloads read them
             known_urls.update({record: location_or_as_is(url, base) for record, url in result.urls.items()})
             exported.update(result.urls)

@@ -11,11 +11,11 @@ from urllib.parse import urljoin
 import drms
 import numpy as np
 import pandas as pd
-from astropy.time import Time
 
 from ..header import jsoc_value
 from ..manifest import keywords_json, normalize_manifest
 from ..retry import RetryableError, call_with_retries
+from ..taiutc import to_utc_isot
 
 __all__ = ["jsoc_client", "jsoc_times_to_utc", "list_jsoc", "parse_quality", "query_jsoc", "span_recordset"]
 
@@ -61,8 +61,9 @@ def jsoc_client(base_url: str, email: str | None) -> drms.Client:
 def jsoc_times_to_utc(values) -> pd.DatetimeIndex:
     """Convert JSOC time strings (``2010.10.15_19:12:00_TAI``, ``..._UTC``, ``2011-02-15T00:00:12Z``) to UTC.
 
-    TAI strings are converted with astropy's leap-second table, not by dropping the suffix (the prior tool's
-    34-35 s error). Unparseable values (JSOC writes ``MISSING``) become NaT.
+    TAI strings are converted with the IERS leap-second table, not by dropping the suffix (the prior tool's
+    34-35 s error): astropy's conversion, done with the standard library where that is exact
+    (:func:`heliocube.taiutc.to_utc_isot`). Unparseable values (JSOC writes ``MISSING``) become NaT.
     """
     values = pd.Series(values, dtype="string").fillna("")
     out = pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns, UTC]")
@@ -72,8 +73,7 @@ def jsoc_times_to_utc(values) -> pd.DatetimeIndex:
             continue
         iso = values[pending].str.removesuffix(suffix).str.replace(r"^(\d{4})\.(\d{2})\.(\d{2})_", r"\1-\2-\3T",
                                                                   regex=True)
-        utc = Time(list(iso), format="isot", scale=scale).utc
-        out[pending] = pd.to_datetime(utc.isot, utc=True)
+        out[pending] = pd.to_datetime(to_utc_isot(list(iso), scale), utc=True)
     return pd.DatetimeIndex(out)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 import logging
 import os
 from pathlib import Path
@@ -12,21 +13,26 @@ import pandas as pd
 from ..manifest import manifest_day, write_manifest
 from ..paths import atomic_path, manifest_path
 from ..registry import get_product
-from .jsoc import query_jsoc
-from .sdac import query_eit, query_lasco
 
-__all__ = ["QUERY_BY_DIALECT", "query_days", "write_day_manifests"]
+__all__ = ["CLIENTS", "query_client", "query_days", "write_day_manifests"]
 
 log = logging.getLogger(__name__)
 
-#: The registry's ``dialect`` picks the client; every client has the signature (product, days, context).
-QUERY_BY_DIALECT = {"jsoc": query_jsoc, "sdac_eit": query_eit, "sdac_lasco": query_lasco}
+#: The registry's ``dialect`` picks the client (module, function); every client has the signature (product, days,
+#: context). A job imports only its product's client: drms for JSOC, bs4 and the FITS header reads for SDAC.
+CLIENTS = {"jsoc": ("jsoc", "query_jsoc"), "sdac_eit": ("sdac", "query_eit"), "sdac_lasco": ("sdac", "query_lasco")}
+
+
+def query_client(dialect: str):
+    """The query function of a registry ``dialect`` (its module imported now)."""
+    module, name = CLIENTS[dialect]
+    return getattr(importlib.import_module(f".{module}", __package__), name)
 
 
 def query_days(product_name: str, days: list[dt.date], context) -> pd.DataFrame:
     """All candidate records of ``product_name`` observed on ``days`` (a contiguous span), as manifest rows."""
     product = get_product(product_name)
-    return QUERY_BY_DIALECT[product.dialect](product, sorted(days), context)
+    return query_client(product.dialect)(product, sorted(days), context)
 
 
 def write_day_manifests(product_name: str, days: list[dt.date], context, root: str | os.PathLike,
