@@ -200,3 +200,30 @@ def test_without_holes_is_the_whole_frame_dilation(dtype):
         holes = work.holes_in_mask()
         assert np.array_equal(holes, np.flatnonzero(work.bad(with_blank=False) & mask))
         assert np.array_equal(without_holes(keep, holes, margin), expected), (trial, margin)
+
+
+@pytest.mark.parametrize("name", ["comet_96p_level1_35082085", "planet_22321894"])  # a level-1 fill, a C2 halo
+def test_search_region_is_keep_less_fill_and_halo(name):
+    """search_region's saturating subtractions of 0/255 masks are keep & ~dilate(fill) & ~halo."""
+    from pathlib import Path
+
+    from heliocube.frameio import read_frame
+    from heliocube.qc import FrameQC, region_masks
+    from heliocube.qc.frame_region import fill_mask, halo_mask, saturation_level, search_region
+
+    data, header = read_frame(Path(__file__).parent / "data" / "lasco" / f"{name}.fts.gz")
+    gate = FrameQC(f"LASCO_{header['DETECTOR'].strip()}")
+    th = gate.thresholds
+    region = region_masks(header, data.shape, gate.product.valid_region)
+    work = checks.FrameWork(data, region, None, saturation_level(data.dtype, header, th, gate.product.full_scale_dn))
+    keep = region.keep(int(th.streak_margin))
+    expected = keep.copy()
+    fill, halo = fill_mask(work, th), halo_mask(work, th)
+    assert fill is not None or halo is not None
+    if fill is not None:
+        m = int(th.streak_margin)
+        fill = cv2.dilate(fill, cv2.getStructuringElement(cv2.MORPH_RECT, (2 * m + 1, 2 * m + 1)))
+        expected &= ~fill
+    if halo is not None:
+        expected[halo[0]] &= ~halo[1]
+    assert np.array_equal(search_region(work, keep, th), expected)
