@@ -1,7 +1,8 @@
 """A job imports only what its stage needs: each stage's entry, imported in a fresh interpreter with its log set up
 and the demo config checked (what every job does before its work), leaves the heavy modules other stages need
 unimported (their CPU at job start is measured in bench/bench_aia_year.py, not here). The cube job is also run on
-real frames (tests/test_cube_job.py): it imports numpy and h5py, neither pandas nor astropy. A query or fetch job imports its product's archive client only: a JSOC
+real frames (tests/test_cube_job.py): it imports numpy and h5py, neither pandas nor astropy; the clean job too
+(tests/test_clean_job_tables.py): no pandas. A query or fetch job imports its product's archive client only: a JSOC
 job neither bs4 nor the SDAC listing code, an SDAC job no drms, neither astropy.time."""
 
 from __future__ import annotations
@@ -47,8 +48,9 @@ STAGES = {
     "fetch-sdac": ("fetch", ["heliocube.fetch.run", "heliocube.qc", "heliocube.handoff"],
                    {"sunpy", "scipy", "h5py", "numba", "zarr", "torch", "matplotlib", "heliocube.calibrate",
                     "heliocube.archive", "astropy.time", *SDAC_ONLY, *JSOC_ONLY}),
+    # the clean job reads and writes its tables with heliocube.tablecsv: no pandas
     "clean": ("clean", ["heliocube.clean", "heliocube.handoff"],
-              {"requests", "drms", "sunpy", "scipy", "h5py", "numba", "zarr", "torch", "matplotlib",
+              {"pandas", "requests", "drms", "bs4", "sunpy", "scipy", "h5py", "numba", "zarr", "torch", "matplotlib",
                "heliocube.query", "heliocube.fetch.run", "heliocube.calibrate", "heliocube.archive"}),
     "cube": ("cube", ["heliocube.assemble", "heliocube.registry"], NO_TABLES_NO_FITS),
     # the sync still reads its tables with pandas (SyncTable's types); astropy only for the prior tool's files

@@ -16,7 +16,8 @@ if TYPE_CHECKING:
     from astropy.io import fits
 
 __all__ = ["CONVENTIONS", "FILE_CARDS", "JSOC_NUMERIC_TYPES", "PIXEL_CENTRE_KEYS", "PIXEL_RADIUS_KEYS",
-           "SCALE_KEYWORD", "jsoc_value", "rescale_header", "rescale_pixel_keys", "with_record_keywords"]
+           "SCALE_KEYWORD", "jsoc_value", "record_keywords", "rescale_header", "rescale_pixel_keys",
+           "with_record_keywords"]
 
 #: Keywords holding a length in pixels (radii): divided by the factor.
 PIXEL_RADIUS_KEYS = ("R_SUN", "CROP_RAD", "SOLAR_R", "RSUN_PIX")
@@ -164,6 +165,19 @@ def _number_or_text(text: str):
         except ValueError:
             continue
     return text
+
+
+def record_keywords(product, row) -> str | None:
+    """The ``keywords`` of a manifest or slot row that complete its file's header (:func:`with_record_keywords`),
+    or None.
+
+    Only JSOC files need them: an as-is segment file carries no keywords of its own
+    (:func:`heliocube.header.with_record_keywords`); SDAC files carry theirs.
+    """
+    if not product.is_jsoc or row is None or not hasattr(row, "get"):
+        return None
+    value = row.get("keywords")
+    return value if isinstance(value, str) and value else None
 
 
 def with_record_keywords(header: fits.Header, keywords: Mapping | str | None) -> fits.Header:

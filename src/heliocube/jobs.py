@@ -156,18 +156,21 @@ def fetch_job(config: dict, product: str, days: list[str], slots_path: str, ledg
 @_clears_downstream("clean", output="index_path")
 def clean_job(config: dict, product: str, variant: dict, days: list[str], slots_path: str, index_path: str,
               ledger_path: str) -> None:
-    """One clean job: the month's kept slots as calibrated, resized frames of ``variant`` (its params dict)."""
-    import pandas as pd
+    """One clean job: the month's kept slots as calibrated, resized frames of ``variant`` (its params dict).
 
-    from .clean import check_cache_ledger, clean_days
+    Its tables are read and written as rows (:mod:`heliocube.tablecsv`, the bytes pandas would write): no pandas."""
+    from .clean import INDEX_COLUMNS, check_cache_ledger, clean_slot_rows
+    from .fetch.gate import LEDGER_COLUMNS
+    from .tablecsv import read_rows, write_rows
 
     config = validate_config(config)
-    index, ledger = clean_days(
-        product, Variant.from_params(variant), _days(days), pd.read_csv(slots_path), config["output_root"],
+    index, ledger = clean_slot_rows(
+        product, Variant.from_params(variant), _days(days), read_rows(slots_path), config["output_root"],
         anchor=parse_day(config["date_start"]), per_frame_fits=config["outputs"]["per_frame_fits"],
     )
     check_cache_ledger(ledger, config["output_root"])  # a raw file changed since its fetch fails the job, loudly
-    _write_tables((index, index_path), (ledger, ledger_path))
+    write_rows(index, INDEX_COLUMNS, index_path)
+    write_rows(ledger, LEDGER_COLUMNS, ledger_path)
 
 
 @_clears_downstream("cube", output="cube_path")

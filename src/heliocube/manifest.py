@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from .header import record_keywords  # here too, where the manifest's readers look for it
 from .paths import atomic_path
 
 __all__ = ["MANIFEST_COLUMNS", "empty_manifest", "normalize_manifest", "read_manifest", "record_keywords",
@@ -78,14 +79,3 @@ def manifest_day(frame: pd.DataFrame, day: dt.date) -> pd.DataFrame:
     mask = (frame["time_utc"] >= start) & (frame["time_utc"] < start + pd.Timedelta(days=1))
     return frame.loc[mask].reset_index(drop=True)
 
-
-def record_keywords(product, row) -> str | None:
-    """The ``keywords`` of a manifest or slot row that complete its file's header, or None.
-
-    Only JSOC files need them: an as-is segment file carries no keywords of its own
-    (:func:`heliocube.header.with_record_keywords`); SDAC files carry theirs.
-    """
-    if not product.is_jsoc or row is None or not hasattr(row, "get"):
-        return None
-    value = row.get("keywords")
-    return value if isinstance(value, str) and value else None
