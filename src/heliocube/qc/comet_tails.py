@@ -45,7 +45,7 @@ def _nanmedian_rows(values: np.ndarray) -> np.ndarray:
 
 
 def tail_segments(work: FrameWork, saturated: np.ndarray, keep: np.ndarray, thresholds: Thresholds,
-                  bloom_length: int) -> np.ndarray:
+                  bloom_length: int, rect: tuple | None = None) -> np.ndarray:
     """One segment (head centre to the tail's last significant sample) per saturated head with a tail.
 
     Parameters
@@ -60,12 +60,14 @@ def tail_segments(work: FrameWork, saturated: np.ndarray, keep: np.ndarray, thre
         ``streak_tail_*``.
     bloom_length : int
         Groups at least this long along a row or column are blooms (found by the bloom search): skipped.
+    rect : tuple, optional
+        ``cv2.boundingRect(saturated)``, when the caller has it (a scan of the whole frame less).
     """
     geometry = work.region.geometry
     length = round(thresholds.streak_tail_length * max(work.data.shape))
     if geometry is None or length < 5 or thresholds.streak_tail_sigma <= 0:
         return _NONE
-    x, y, w, h = cv2.boundingRect(saturated)
+    x, y, w, h = rect if rect is not None else cv2.boundingRect(saturated)
     if w == 0:
         return _NONE
     # the 8-connected groups by their outer contours: ~20x cheaper than labelling the sparse box's pixels

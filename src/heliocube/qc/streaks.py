@@ -54,20 +54,21 @@ def bloom_length(work: FrameWork, thresholds: Thresholds) -> int:
 
 
 def bloom_segments(work: FrameWork, keep: np.ndarray, thresholds: Thresholds,
-                   saturated: np.ndarray | None = None) -> np.ndarray:
+                   saturated: np.ndarray | None = None, rect: tuple | None = None) -> np.ndarray:
     """One segment (x0, y0, x1, y1) per bloom: saturated runs along rows (or columns) in ``keep``.
 
     Saturated pixels (at or above ``work.saturation``) inside ``keep`` (or ``saturated``, their mask from
     :func:`saturated_mask`) are opened with a line of ``streak_bloom_length`` x the frame edge along rows, and
     along columns: what survives are runs at least that long. Each 8-connected group of surviving pixels is one
-    segment along its long axis, through its centre row (column). No saturation level: no blooms.
+    segment along its long axis, through its centre row (column). No saturation level: no blooms. ``rect``:
+    ``cv2.boundingRect(saturated)`` when the caller has it.
     """
     if saturated is None:
         saturated = saturated_mask(work, keep)
     length = bloom_length(work, thresholds)
     if saturated is None or cv2.countNonZero(saturated) < length:
         return _NONE
-    x, y, w, h = cv2.boundingRect(saturated)  # a few blooms and stars: work on their box only
+    x, y, w, h = rect if rect is not None else cv2.boundingRect(saturated)  # blooms and stars: their box only
     box = saturated[y : y + h, x : x + w]
     segments = []
     for kernel, along_rows in (((length, 1), True), ((1, length), False)):
@@ -199,11 +200,12 @@ def _streak_segments(work: FrameWork, thresholds: Thresholds) -> np.ndarray:
         keep = without_holes(keep, work.holes_in_mask(), m)
     keep = search_region(work, keep, thresholds)
     saturated = saturated_mask(work, keep)
-    blooms = bloom_segments(work, keep, thresholds, saturated)
+    rect = None if saturated is None else cv2.boundingRect(saturated)  # one scan for the blooms and the tails
+    blooms = bloom_segments(work, keep, thresholds, saturated, rect)
     if len(blooms) >= thresholds.streak_segments:  # verdict reached: skip the edge images and Hough (~10 ms)
         return blooms
     if saturated is not None:  # saturated heads too short to bloom: comets when a tail leaves them
-        tails = tail_segments(work, saturated, keep, thresholds, bloom_length(work, thresholds))
+        tails = tail_segments(work, saturated, keep, thresholds, bloom_length(work, thresholds), rect)
         blooms = np.concatenate([blooms, tails]) if len(tails) else blooms
         if len(blooms) >= thresholds.streak_segments:
             return blooms
