@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import ctypes
 import subprocess
 import sys
 import textwrap
 
 import pytest
 
-pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc")
+
+def _glibc_with_mallinfo2() -> bool:
+    try:
+        return hasattr(ctypes.CDLL(None), "mallinfo2")  # glibc >= 2.33
+    except OSError:
+        return False
+
+
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux") or not _glibc_with_mallinfo2(),
+                                reason="glibc's malloc (mallinfo2)")
 
 # a fresh interpreter: allocates 16 MB with malloc and says whether glibc mapped it (mallinfo2's hblks: the
 # number of mapped blocks), after fix_malloc_thresholds() when told so
