@@ -227,3 +227,80 @@ def test_search_region_is_keep_less_fill_and_halo(name):
     if halo is not None:
         expected[halo[0]] &= ~halo[1]
     assert np.array_equal(search_region(work, keep, th), expected)
+
+
+def _plain_halo(work: checks.FrameWork, th) -> np.ndarray | None:
+    """halo_mask's plain computation, every step on the whole search box; the whole frame's mask."""
+    from heliocube.qc.frame_region import _disk
+
+    region, sat, geometry = work.region, work.saturation, work.region.geometry
+    if work.region_range[1] < th.streak_halo * sat:
+        return None
+    inner = region.region.inner * geometry.rsun_px
+    reach = th.streak_halo_reach * inner
+    h, w = region.shape
+    rows = slice(max(int(geometry.cy - reach), 0), min(int(geometry.cy + reach) + 2, h))
+    cols = slice(max(int(geometry.cx - reach), 0), min(int(geometry.cx + reach) + 2, w))
+    bright = cv2.compare(work.img[rows, cols], th.streak_halo * sat, cv2.CMP_GE)
+    if cv2.countNonZero(bright) == 0:
+        return None
+    centre = (round(geometry.cx) - cols.start, round(geometry.cy) - rows.start)
+    cv2.circle(bright, centre, max(int(inner) - 1, 1), 255, -1)
+    limit = np.zeros_like(bright)
+    cv2.circle(limit, centre, int(reach), 255, -1)
+    cv2.bitwise_and(bright, limit, dst=bright)
+    k = max(3, round(th.streak_ridge_width * max(h, w)) | 1)
+    core = cv2.morphologyEx(bright, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (1, k)))
+    core = cv2.morphologyEx(core, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (k, 1)))
+    if not core[centre[1], centre[0]]:
+        return None
+    cv2.floodFill(core, np.zeros((core.shape[0] + 2, core.shape[1] + 2), np.uint8), centre, 128, flags=8)
+    core = cv2.compare(core, 128, cv2.CMP_EQ)
+    rim = cv2.bitwise_and(cv2.dilate(core, cv2.getStructuringElement(cv2.MORPH_RECT, (2 * k + 1, 2 * k + 1))), bright)
+    halo = cv2.bitwise_or(core, rim)
+    margin = 2 * int(th.streak_margin)
+    if margin > 0:
+        halo = cv2.dilate(halo, _disk(margin))
+    out = np.zeros(region.shape, np.uint8)
+    out[rows, cols] = halo
+    return out
+
+
+@pytest.mark.parametrize("name", ["comet_22104858", "planet_22321894", "planet_32046494"])  # C2 halos, a C3
+def test_halo_on_the_bright_pixels_box_is_the_search_box_one(name):
+    """halo_mask works on the bright pixels' box, not the whole search box: the same halo, on the real frame and
+    on it with bright blobs and bars added at random (near the occulter, the reach, the box's edges)."""
+    from pathlib import Path
+
+    from heliocube.frameio import read_frame
+    from heliocube.qc import FrameQC, region_masks
+    from heliocube.qc.frame_region import halo_mask, saturation_level
+
+    data, header = read_frame(Path(__file__).parent / "data" / "lasco" / f"{name}.fts.gz")
+    gate = FrameQC(f"LASCO_{header['DETECTOR'].strip()}")
+    th = gate.thresholds
+    region = region_masks(header, data.shape, gate.product.valid_region)
+    saturation = saturation_level(data.dtype, header, th, gate.product.full_scale_dn)
+    geometry = region.geometry
+    reach = th.streak_halo_reach * region.region.inner * geometry.rsun_px
+    rng = np.random.default_rng(7)
+    found = 0
+    for trial in range(12):
+        frame = data.copy()
+        for _ in range(trial):  # bright blobs and thin bars around the reach circle and the box's corners
+            angle, radius = rng.uniform(0, 2 * np.pi), rng.uniform(0.5, 1.5) * reach
+            x, y = int(geometry.cx + radius * np.cos(angle)), int(geometry.cy + radius * np.sin(angle))
+            hw, hh = (int(rng.integers(1, 20)), int(rng.integers(1, 20))) if trial % 2 else (40, 1)
+            frame[max(y - hh, 0) : y + hh + 1, max(x - hw, 0) : x + hw + 1] = int(saturation) + 10
+        work = checks.FrameWork(frame, region, None, saturation)
+        halo = halo_mask(work, th)
+        expected = _plain_halo(checks.FrameWork(frame, region, None, saturation), th)
+        got = None
+        if halo is not None:
+            got = np.zeros(region.shape, np.uint8)
+            got[halo[0]] = halo[1]
+        assert (got is None) == (expected is None), trial
+        if got is not None:
+            found += 1
+            assert np.array_equal(got, expected), trial
+    assert found

@@ -103,6 +103,19 @@ def halo_mask(work: FrameWork, thresholds: Thresholds) -> tuple[tuple[slice, sli
     cv2.circle(limit, centre, int(reach), 255, -1)
     cv2.bitwise_and(bright, limit, dst=bright)
     k = max(3, round(thresholds.streak_ridge_width * max(h, w)) | 1)
+    margin = 2 * int(thresholds.streak_margin)
+    # from here on, on the bright pixels' own box widened by `pad` (a C2 halo's is half the search box): every
+    # step gives 0 far from a bright pixel (an opening, the flood and the rim never exceed the bright mask), and
+    # within `pad` of the narrower box's edges its result depends only on pixels inside it (the openings read
+    # k // 2 px along a line, where all is dark near that edge; the rim's dilation reads core pixels, all inside)
+    pad = k + margin + 2
+    x, y, bw, bh = cv2.boundingRect(bright)
+    sub = (slice(max(y - pad, 0), min(y + bh + pad, bright.shape[0])),
+           slice(max(x - pad, 0), min(x + bw + pad, bright.shape[1])))
+    bright = bright[sub]
+    centre = (centre[0] - sub[1].start, centre[1] - sub[0].start)
+    rows, cols = slice(rows.start + sub[0].start, rows.start + sub[0].stop), \
+        slice(cols.start + sub[1].start, cols.start + sub[1].stop)
     core = cv2.morphologyEx(bright, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (1, k)))
     core = cv2.morphologyEx(core, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (k, 1)))
     if not (0 <= centre[1] < core.shape[0] and 0 <= centre[0] < core.shape[1]) or not core[centre[1], centre[0]]:
@@ -114,7 +127,6 @@ def halo_mask(work: FrameWork, thresholds: Thresholds) -> tuple[tuple[slice, sli
     # both axes (a square, which OpenCV dilates with two 1-D passes: a disk cost 2 ms on a C2 halo's box)
     rim = cv2.bitwise_and(cv2.dilate(core, cv2.getStructuringElement(cv2.MORPH_RECT, (2 * k + 1, 2 * k + 1))), bright)
     halo = cv2.bitwise_or(core, rim)
-    margin = 2 * int(thresholds.streak_margin)
     if margin > 0:  # on the halo's own box widened by the margin (a disk is dilated row by row: ~0.7 ms on the
         # search box of a C2 halo); outside that box the dilation is empty anyway
         x, y, w, h = cv2.boundingRect(halo)
