@@ -92,3 +92,33 @@ def test_a_stage_imports_only_what_it_needs(job):
     script, modules, forbidden = STAGES[job]
     code = "\n".join([*_script_imports(script), JOB_START] + [f"import {module}" for module in modules])
     assert _imported(code) & forbidden == set()
+
+
+
+#: a query job and a fetch job of one product and day run in a fresh interpreter; after each, the heavy modules
+#: loaded (one JSON line)
+RUN = ("import json, sys\nfrom heliocube.jobs import fetch_job, query_job\n"
+       "config, product, days, out = json.loads(sys.argv[1]), sys.argv[2], sys.argv[3].split(','), sys.argv[4]\n"
+       f"loaded = lambda: print(json.dumps([m for m in {list(HEAVY)!r} if m in sys.modules]))\n"
+       "query_job(config, product, days, out + '/index.csv')\nloaded()\n"
+       "fetch_job(config, product, days[1:2], out + '/slots.csv', out + '/ledger.csv')\nloaded()")
+
+
+@pytest.mark.parametrize("product, archive", [("AIA171", "jsoc"), ("EIT195", "sdac")])
+def test_a_query_and_a_fetch_job_as_they_run_import_only_their_archives_client(clean_archive, tmp_path, product,
+                                                                              archive):
+    """Run for real (the embedded archive, QC on), so that an import made only while a job works counts too (a
+    time only astropy converts, a client picked at run time). The query job imports what the check above allows
+    it; the fetch job no other archive's client (its QC's disk geometry loads sunpy, and with it astropy.time and
+    scipy, for the first frame of each header layout: heliocube.qc.geometry)."""
+    from .conftest import demo_config
+
+    config = demo_config(clean_archive.url, tmp_path / "out", products=[product])
+    days = "2010-10-14,2010-10-15,2010-10-16"
+    result = subprocess.run([sys.executable, "-c", RUN, json.dumps(config, default=str), product, days,
+                             str(tmp_path)], capture_output=True, text=True, cwd=REPO, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert (tmp_path / "slots.csv").read_text().count(",ok,") == 4
+    after_query, after_fetch = (set(json.loads(line)) for line in result.stdout.splitlines()[-2:])
+    assert after_query & STAGES[f"query-{archive}"][2] == set()
+    assert after_fetch & (SDAC_ONLY if archive == "jsoc" else JSOC_ONLY) == set()
