@@ -190,6 +190,7 @@ def test_without_holes_is_the_whole_frame_dilation(dtype):
         data[~mask & (rng.random(data.shape) < 0.5)] = 0
         if data.dtype.kind == "f":
             data[rng.random(data.shape) < 0.01] = np.nan
+            data[rng.random(data.shape) < 0.01] = np.inf * rng.choice([-1, 1])  # not holes
         data[0, :] = 0  # holes on the frame's border
         work = checks.FrameWork(data, mask)
         margin = int(rng.integers(0, 8))
