@@ -305,3 +305,27 @@ def test_halo_on_the_bright_pixels_box_is_the_search_box_one(name):
             found += 1
             assert np.array_equal(got, expected), trial
     assert found
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_float_image_is_finite_with_holes_at_0(dtype):
+    """FrameWork.img (its finiteness test is numpy's isfinite, not cv2.checkRange): float32 with NaN and
+    infinities (float64 overflowing float32 included) at 0, and the frame itself when float32 and finite."""
+    from heliocube.qc.framework import _all_finite
+
+    rng = np.random.default_rng(8)
+    for trial in range(30):
+        data = (rng.normal(size=(int(rng.integers(1, 90)), 64)) * 10 ** rng.uniform(-30, 30)).astype(dtype)
+        kind = trial % 4
+        if kind:
+            bad = rng.random(data.shape) < 0.05
+            data[bad] = [np.nan, np.inf, -np.inf][kind - 1]
+        if dtype == np.float64 and trial % 5 == 0:
+            data[0, 0] = 1e300  # finite, but not in float32
+        assert _all_finite(data) == cv2.checkRange(data)[0]
+        with np.errstate(over="ignore"):  # 1e300 becomes an infinity in float32, then 0
+            img = checks.FrameWork(data, np.ones(data.shape, bool)).img
+            expected = data.astype(np.float32)
+        expected[~np.isfinite(expected)] = 0
+        assert img.dtype == np.float32 and np.array_equal(img, expected)
+        assert (img is data) == (dtype == np.float32 and bool(np.isfinite(data).all()))
