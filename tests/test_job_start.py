@@ -102,6 +102,12 @@ RUN = ("import json, sys\nfrom heliocube.jobs import fetch_job, query_job\n"
        f"loaded = lambda: print(json.dumps([m for m in {list(HEAVY)!r} if m in sys.modules]))\n"
        "query_job(config, product, days, out + '/index.csv')\nloaded()\n"
        "fetch_job(config, product, days[1:2], out + '/slots.csv', out + '/ledger.csv')\nloaded()")
+#: a later fetch job of the same output tree (another day), in another interpreter; the heavy modules it loaded
+FETCH_AGAIN = ("import json, sys\nfrom heliocube.jobs import fetch_job\n"
+               "config, product, days = json.loads(sys.argv[1]), sys.argv[2], sys.argv[3].split(',')\n"
+               "out = sys.argv[4]\n"
+               "fetch_job(config, product, days[2:3], f'{out}/slots-again.csv', f'{out}/ledger-again.csv')\n"
+               f"print(json.dumps([m for m in {list(HEAVY)!r} if m in sys.modules]))")
 
 
 @pytest.mark.parametrize("product, archive", [("AIA171", "jsoc"), ("EIT195", "sdac")])
@@ -110,7 +116,8 @@ def test_a_query_and_a_fetch_job_as_they_run_import_only_their_archives_client(c
     """Run for real (the embedded archive, QC on), so that an import made only while a job works counts too (a
     time only astropy converts, a client picked at run time). The query job imports what the check above allows
     it; the fetch job no other archive's client (its QC's disk geometry loads sunpy, and with it astropy.time and
-    scipy, for the first frame of each header layout: heliocube.qc.geometry)."""
+    scipy, for the first frame of each header layout: heliocube.qc.geometry). A later fetch job of the same output
+    tree finds the layout's check in the tree's store (heliocube.qc.layouts) and imports no sunpy."""
     from .conftest import demo_config
 
     config = demo_config(clean_archive.url, tmp_path / "out", products=[product])
@@ -122,3 +129,9 @@ def test_a_query_and_a_fetch_job_as_they_run_import_only_their_archives_client(c
     after_query, after_fetch = (set(json.loads(line)) for line in result.stdout.splitlines()[-2:])
     assert after_query & STAGES[f"query-{archive}"][2] == set()
     assert after_fetch & (SDAC_ONLY if archive == "jsoc" else JSOC_ONLY) == set()
+    assert "sunpy" in after_fetch
+    again = subprocess.run([sys.executable, "-c", FETCH_AGAIN, json.dumps(config, default=str), product, days,
+                            str(tmp_path)], capture_output=True, text=True, cwd=REPO, timeout=300)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert (tmp_path / "slots-again.csv").read_text().count(",ok,") == 4
+    assert "sunpy" not in set(json.loads(again.stdout.splitlines()[-1]))

@@ -21,6 +21,7 @@ from ..registry import get_product
 from . import checks
 from .frame_region import saturation_level
 from .geometry import disk_geometry, region_masks
+from .layouts import LayoutStore
 from .thresholds import Thresholds
 
 __all__ = ["FrameQC", "qc_code_digest", "read_frame"]
@@ -50,6 +51,10 @@ class FrameQC:
     expected_size : int, optional
         Edge the frames must have. Default: the registry's ``native_size``, divided by the header's rescale factor
         (``HC_SCALE``) when a frame was served resampled.
+    layouts : heliocube.qc.layouts.LayoutStore, optional
+        Where the header layouts checked against sunpy are remembered across processes (the fetch jobs': under the
+        output root), so that a later process imports sunpy only for a layout never checked; None: checked once
+        per process.
 
     Checks after download, in this order (first failure wins): ``unreadable``, ``quality`` / ``missing_blocks`` /
     ``missvals`` (header), ``shape``, ``holes``, ``streak`` (annulus products, frames of at least
@@ -63,7 +68,7 @@ class FrameQC:
     METRICS_KEPT = 65536
 
     def __init__(self, product_name: str, thresholds: Thresholds | dict | None = None, expected_size=None, *,
-                 handoff=None):
+                 handoff=None, layouts: LayoutStore | None = None):
         self.product = get_product(product_name)
         if thresholds is None:
             thresholds = Thresholds()
@@ -79,6 +84,8 @@ class FrameQC:
         self._decoded = threading.local()
         #: :class:`heliocube.handoff.HandoffWriter` keeping each accepted frame for the clean stage, or None
         self.handoff = handoff
+        #: :class:`heliocube.qc.layouts.LayoutStore` of the header layouts checked against sunpy, or None
+        self.layouts = layouts
 
     @property
     def handoff_tag(self) -> str | None:
@@ -179,7 +186,7 @@ class FrameQC:
             rejection = checks.shape(data, self._expected(header))
         if rejection is not None:
             return rejection
-        region = region_masks(header, data.shape, self.product.valid_region)
+        region = region_masks(header, data.shape, self.product.valid_region, self.layouts)
         work = checks.FrameWork(data, region, stored_blank(data, header), saturation_level(data.dtype, header, th,
                                                                                        self.product.full_scale_dn))
         metrics["hole_fraction"] = fraction = checks.hole_fraction(work, region)
@@ -220,8 +227,8 @@ class FrameQC:
         }
         if checks.shape(data) is not None:
             return out
-        geo = disk_geometry(header, data.shape)
-        region = region_masks(header, data.shape, self.product.valid_region)
+        geo = disk_geometry(header, data.shape, self.layouts)
+        region = region_masks(header, data.shape, self.product.valid_region, self.layouts)
         saturation = saturation_level(data.dtype, header, self.thresholds, self.product.full_scale_dn)
         work = checks.FrameWork(data, region, stored_blank(data, header), saturation)
         out.update(

@@ -3,9 +3,11 @@
 Both are needed for every downloaded file, so both are cached and computed without per-frame sunpy calls:
 
 * :func:`disk_geometry` asks sunpy once per *header layout* (instrument, coordinate types and units, which geometry
-  keywords are present) and checks that the closed-form WCS below gives the same centre and radius; later frames of
-  that layout use the closed form (~0.1 ms instead of 20-100 ms for a sunpy map). A layout the closed form does not
-  reproduce keeps using sunpy.
+  keywords are present: :mod:`.layouts`) and checks that the closed-form WCS (:mod:`.closed_form`) gives the same
+  centre and radius; later frames of that layout use the closed form (~0.1 ms instead of 20-100 ms for a sunpy
+  map). A layout the closed form does not reproduce keeps using sunpy. The fetch jobs keep the verdicts in a
+  store under the output root (:class:`.layouts.LayoutStore`), so that only the first job to meet a layout imports
+  sunpy (~1.6-1.9 s CPU).
 * :func:`region_masks` computes the valid-region mask once per (geometry, shape, region), row by row from the
   circle boundaries instead of a full radius map, with the same float32 arithmetic as :func:`radius_map` so that
   the result is identical pixel for pixel.
@@ -23,31 +25,14 @@ import cv2
 import numpy as np
 from astropy.io import fits
 
-from ..framewrite import card_text
 from ..registry import ValidRegion
+from .closed_form import matching_rule, wcs_disk
+from .layouts import UNKNOWN, LayoutStore, card_images, header_layout, remember, verdict
 
 __all__ = ["DiskGeometry", "RegionMasks", "disk_geometry", "radius_map", "region_masks", "valid_region_mask"]
 
 #: Nominal apparent solar radius (arcsec) when a header gives none (sunpy's default at 1 AU).
 _RSUN_ARCSEC_1AU = 959.63
-#: sunpy's default radius of the emission (m) when RSUN_REF is absent.
-_RSUN_REF_DEFAULT = 695_700_000.0
-#: Header keywords the geometry depends on (the cache key).
-_GEOMETRY_KEYS = (
-    "NAXIS1", "NAXIS2", "CRPIX1", "CRPIX2", "CRVAL1", "CRVAL2", "CDELT1", "CDELT2", "CUNIT1", "CUNIT2",
-    "CTYPE1", "CTYPE2", "CROTA1", "CROTA2", "CROTA", "PC1_1", "PC1_2", "PC2_1", "PC2_2", "RSUN_OBS", "RSUN_ARC",
-    "RSUN", "SOLAR_R", "WAVELNTH", "DSUN_OBS", "RSUN_REF", "DATE-OBS", "DATE_OBS", "TIME-OBS", "T_OBS", "TELESCOP",
-    "INSTRUME", "DETECTOR", "HGLN_OBS", "HGLT_OBS", "CRLN_OBS", "CRLT_OBS",
-)  # fmt: skip
-#: Keywords that decide how sunpy reads a header (map source, radius rule) without changing per frame.
-_LAYOUT_KEYS = ("TELESCOP", "INSTRUME", "DETECTOR", "OBSRVTRY", "LEVEL", "LVL_NUM", "CTYPE1", "CTYPE2", "CUNIT1",
-                "CUNIT2")  # fmt: skip
-#: Keywords the closed form does not model: their presence sends a header to sunpy.
-_EXOTIC_KEYS = ("CD1_1", "CD1_2", "CD2_1", "CD2_2", "LONPOLE", "LATPOLE", "PV1_1", "PV2_1", "HELIOVIEWER", "RADIUS")
-#: Ways a header can give the apparent radius (arcsec); the one sunpy uses is found per layout.
-_RADIUS_RULES = ("RSUN_OBS", "SOLAR_R*CDELT1", "SOLAR_R", "RSUN_ARC", "RSUN", "dsun_obs", "dsun_earth",
-                 "dsun_earth_day")  # fmt: skip
-_UNIT_ARCSEC = {"arcsec": 1.0, "arcsecs": 1.0, "deg": 3600.0, "degree": 3600.0, "degrees": 3600.0, "arcmin": 60.0}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -100,143 +85,8 @@ def _sunpy_geometry(header: fits.Header) -> DiskGeometry:
         return _fallback(header)
 
 
-# ---------------------------------------------------------------------------------------------- closed form
-def _number(header, key, default=None) -> float | None:
-    """A numeric keyword as float; ``default`` when absent or empty, None when not a number."""
-    value = header.get(key)
-    if value is None or (isinstance(value, str) and not value.strip()):
-        return default
-    if isinstance(value, bool):
-        return None
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return None
-
-
-def _arcsec_per_unit(header, axis: int) -> float | None:
-    unit = str(header.get(f"CUNIT{axis}", "arcsec") or "arcsec").strip().lower()
-    return _UNIT_ARCSEC.get(unit)
-
-
-def _wcs_centre(header) -> tuple[float, float] | None:
-    """0-based pixel of helioprojective (0", 0"): gnomonic (TAN) projection, PC or CROTA2 rotation (as sunpy)."""
-    ctypes = (str(header.get("CTYPE1", "")).upper(), str(header.get("CTYPE2", "")).upper())
-    if ctypes not in (("HPLN-TAN", "HPLT-TAN"), ("SOLAR-X", "SOLAR-Y"), ("SOLAR_X", "SOLAR_Y")):
-        return None
-    u1, u2 = _arcsec_per_unit(header, 1), _arcsec_per_unit(header, 2)
-    crpix1, crpix2 = _number(header, "CRPIX1"), _number(header, "CRPIX2")
-    cdelt1, cdelt2 = _number(header, "CDELT1", 1.0), _number(header, "CDELT2", 1.0)
-    crval1, crval2 = _number(header, "CRVAL1", 0.0), _number(header, "CRVAL2", 0.0)
-    if None in (u1, u2, crpix1, crpix2, cdelt1, cdelt2, crval1, crval2) or cdelt1 == 0 or cdelt2 == 0:
-        return None
-    if any(key in header for key in ("PC1_1", "PC1_2", "PC2_1", "PC2_2")):
-        pc = np.array([[_number(header, "PC1_1", 1.0), _number(header, "PC1_2", 0.0)],
-                       [_number(header, "PC2_1", 0.0), _number(header, "PC2_2", 1.0)]])  # fmt: skip
-    else:
-        lam = (cdelt2 * u2) / (cdelt1 * u1)
-        p = math.radians(_number(header, "CROTA2", 0.0) or 0.0)
-        pc = np.array([[math.cos(p), -lam * math.sin(p)], [math.sin(p) / lam, math.cos(p)]])
-    # native spherical coordinates of (0, 0) for a zenithal projection with its pole at CRVAL (LONPOLE 180 deg)
-    a0, d0 = math.radians(crval1 * u1 / 3600.0), math.radians(crval2 * u2 / 3600.0)
-    phi = math.pi + math.atan2(math.sin(a0), -math.sin(d0) * math.cos(a0))
-    theta = math.asin(max(-1.0, min(1.0, math.cos(d0) * math.cos(a0))))
-    r_theta = math.degrees(math.cos(theta) / math.sin(theta)) if theta > 0 else math.inf
-    x_deg, y_deg = r_theta * math.sin(phi), -r_theta * math.cos(phi)
-    if theta == math.pi / 2:
-        x_deg = y_deg = 0.0
-    matrix = np.diag([cdelt1 * u1 / 3600.0, cdelt2 * u2 / 3600.0]) @ pc
-    try:
-        dx, dy = np.linalg.solve(matrix, [x_deg, y_deg])
-    except np.linalg.LinAlgError:
-        return None
-    return crpix1 - 1.0 + float(dx), crpix2 - 1.0 + float(dy)
-
-
-def _observation_date(header, with_time: bool = True) -> str | None:
-    """DATE-OBS (or DATE_OBS), joined with TIME-OBS when it holds the time of day (LASCO, EIT level 0)."""
-    date = header.get("DATE-OBS") or header.get("DATE_OBS")
-    if not date:
-        return None
-    time = header.get("TIME-OBS") or header.get("TIME_OBS")
-    date = str(date).strip()
-    if with_time and time and "T" not in date:
-        date = f"{date}T{str(time).strip()}"
-    return date
-
-
-_EARTH: dict[str, float] = {}
-
-
-def _earth_distance_m(date: str) -> float | None:
-    if date not in _EARTH:
-        try:
-            import astropy.units as u
-            from sunpy.coordinates import sun
-            from sunpy.time import parse_time
-
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                _EARTH[date] = float(sun.earth_distance(parse_time(date.replace("/", "-"))).to_value(u.m))
-        except Exception:
-            return None
-        if len(_EARTH) > 4096:
-            _EARTH.clear()
-    return _EARTH.get(date)
-
-
-def _radius_arcsec(header, rule: str) -> float | None:
-    """The apparent solar radius by one of :data:`_RADIUS_RULES` (None when the header lacks what it needs)."""
-    if rule == "SOLAR_R*CDELT1":
-        solar_r, cdelt1 = _number(header, "SOLAR_R"), _number(header, "CDELT1")
-        return None if solar_r is None or cdelt1 is None else solar_r * cdelt1
-    if rule.startswith("dsun"):
-        # sunpy: RSUN_REF over the observer's distance, the observer being Earth at the observation date (or
-        # only its day, as sunpy does for split DATE-OBS/TIME-OBS headers) when the header gives no position
-        dsun = _number(header, "DSUN_OBS") if rule == "dsun_obs" else None
-        if rule.startswith("dsun_earth"):
-            date = _observation_date(header, with_time=rule == "dsun_earth")
-            dsun = None if date is None else _earth_distance_m(date)
-        rsun_ref = _number(header, "RSUN_REF", _RSUN_REF_DEFAULT)
-        if not dsun or not rsun_ref or rsun_ref >= dsun:
-            return None
-        return math.degrees(math.asin(rsun_ref / dsun)) * 3600.0
-    return _number(header, rule)
-
-
-def _wcs_geometry(header, rule: str) -> DiskGeometry | None:
-    centre = _wcs_centre(header)
-    rsun = _radius_arcsec(header, rule)
-    u1, cdelt1 = _arcsec_per_unit(header, 1), _number(header, "CDELT1", 1.0)
-    if centre is None or rsun is None or not u1 or not cdelt1:
-        return None
-    rpx = rsun / (cdelt1 * u1)
-    if not all(np.isfinite([centre[0], centre[1], rpx])) or rpx <= 0:
-        return None
-    return DiskGeometry(centre[0], centre[1], rpx, "wcs")
-
-
-def _matching_rule(header, reference: DiskGeometry) -> str | None:
-    """The radius rule with which the closed form reproduces sunpy's geometry of ``header`` (None: none does)."""
-    if reference.source != "sunpy" or any(key in header for key in _EXOTIC_KEYS):
-        return None
-    for rule in _RADIUS_RULES:
-        geo = _wcs_geometry(header, rule)
-        if (
-            geo is not None
-            and abs(geo.cx - reference.cx) < 1e-6
-            and abs(geo.cy - reference.cy) < 1e-6
-            and abs(geo.rsun_px - reference.rsun_px) <= 1e-9 * reference.rsun_px
-        ):
-            return rule
-    return None
-
-
 _CACHE: collections.OrderedDict[tuple, DiskGeometry] = collections.OrderedDict()
-#: header layout -> radius rule of the closed form, or None when only sunpy will do
-_LAYOUTS: dict[tuple, str | None] = {}
 _LOCK = threading.Lock()
-_WATCHED = frozenset(_GEOMETRY_KEYS) | frozenset(_LAYOUT_KEYS) | frozenset(_EXOTIC_KEYS)
 _TIME_KEYS = frozenset(("DATE-OBS", "DATE_OBS", "TIME-OBS", "T_OBS"))
 _OBSERVER_KEYS = frozenset(("DSUN_OBS", "RSUN_REF", "HGLN_OBS", "HGLT_OBS", "CRLN_OBS", "CRLT_OBS"))
 #: keywords a radius rule does not read: left out of the cache key so that a new frame of the same pointing (only
@@ -245,36 +95,20 @@ _IGNORED_BY_RULE = {
     **{rule: _TIME_KEYS | _OBSERVER_KEYS for rule in ("RSUN_OBS", "SOLAR_R*CDELT1", "SOLAR_R", "RSUN_ARC", "RSUN")},
     "dsun_obs": _TIME_KEYS | (_OBSERVER_KEYS - {"DSUN_OBS", "RSUN_REF"}),
 }
-_UNKNOWN = object()
 
 
-def _card_images(header) -> dict[str, str]:
-    """The 80-character cards of the watched keywords, unparsed (parsing a card value costs ~10 us)."""
-    cards = getattr(header, "cards", None)
-    if cards is None:  # a plain mapping
-        return {key: repr(header[key]) for key in header if key in _WATCHED and header[key] is not None}
-    images: dict[str, str] = {}
-    for card in cards:
-        keyword = card.keyword
-        if keyword in _WATCHED and keyword not in images:
-            images[keyword] = card_text(card)
-    return images
-
-
-def disk_geometry(header, shape: tuple[int, int] | None = None) -> DiskGeometry:
+def disk_geometry(header, shape: tuple[int, int] | None = None, layouts: LayoutStore | None = None) -> DiskGeometry:
     """Disk centre and radius in pixels from header geometry (sunpy; falls back to CRPIX/CDELT/RSUN_OBS).
 
-    The first header of each layout goes through sunpy; when the closed-form WCS of this module reproduces sunpy's
-    answer for it (to 1e-6 px), later headers of the layout use the closed form (``source='wcs'``). Results are
-    cached on the geometry keywords the layout's radius rule reads (a new observation time alone is a hit).
+    The first header of each layout goes through sunpy; when the closed-form WCS (:mod:`.closed_form`) reproduces
+    sunpy's answer for it (to 1e-6 px), later headers of the layout use the closed form (``source='wcs'``). With a
+    ``layouts`` store, a layout checked by an earlier process of the same installation is not checked again: its
+    headers use the closed form from the first (:mod:`.layouts`). Results are cached on the geometry keywords the
+    layout's radius rule reads (a new observation time alone is a hit).
     """
-    images = _card_images(header)
-    layout = (
-        tuple(images.get(key) for key in _LAYOUT_KEYS),
-        tuple(sorted(key for key in images if key in _GEOMETRY_KEYS and not key.startswith("NAXIS"))),
-        tuple(key in images for key in _EXOTIC_KEYS),
-    )
-    rule = _LAYOUTS.get(layout, _UNKNOWN)
+    images = card_images(header)
+    layout = header_layout(images)
+    rule = verdict(layout, layouts)
     ignored = _IGNORED_BY_RULE.get(rule, frozenset()) if isinstance(rule, str) else frozenset()
     naxis = tuple(shape) if shape is not None else (images.get("NAXIS2"), images.get("NAXIS1"))
     key = (naxis, layout[0], tuple((k, images[k]) for k in layout[1] if k not in ignored))
@@ -282,14 +116,17 @@ def disk_geometry(header, shape: tuple[int, int] | None = None) -> DiskGeometry:
         if key in _CACHE:
             _CACHE.move_to_end(key)
             return _CACHE[key]
-    geo = _wcs_geometry(header, rule) if isinstance(rule, str) else None
-    if geo is None:
+    disk = wcs_disk(header, rule) if isinstance(rule, str) else None
+    if disk is not None:
+        geo = DiskGeometry(*disk, "wcs")
+    else:
         full = fits.Header(header).copy() if not isinstance(header, fits.Header) else header.copy()
         if shape is not None:
             full["NAXIS2"], full["NAXIS1"] = int(shape[0]), int(shape[1])
         geo = _sunpy_geometry(full)
-        if rule is _UNKNOWN:
-            _LAYOUTS[layout] = _matching_rule(header, geo)
+        if rule is UNKNOWN:
+            found = matching_rule(header, geo.cx, geo.cy, geo.rsun_px) if geo.source == "sunpy" else None
+            remember(layout, found, layouts)
     with _LOCK:
         _CACHE[key] = geo
         while len(_CACHE) > 1024:
@@ -463,9 +300,12 @@ class RegionMasks:
 _REGIONS: collections.OrderedDict[tuple, RegionMasks] = collections.OrderedDict()
 
 
-def region_masks(header, shape: tuple[int, int], region: ValidRegion) -> RegionMasks:
-    """The cached :class:`RegionMasks` of a frame (keyed by geometry, shape and region; 16 kept)."""
-    geometry = disk_geometry(header, shape)
+def region_masks(
+    header, shape: tuple[int, int], region: ValidRegion, layouts: LayoutStore | None = None
+) -> RegionMasks:
+    """The cached :class:`RegionMasks` of a frame (keyed by geometry, shape and region; 16 kept); ``layouts``: as
+    for :func:`disk_geometry`."""
+    geometry = disk_geometry(header, shape, layouts)
     key = (geometry.cx, geometry.cy, geometry.rsun_px, tuple(shape), region.shape, region.inner, region.outer)
     with _LOCK:
         if key in _REGIONS:
