@@ -18,7 +18,9 @@ tiles, BLANK), copied three times, goes through what the workflow does to every 
   modules its job imports; Snakemake's script preamble (unpickling its ``snakemake`` object) is printed apart.
   Each line names the libraries the job imported and what importing them alone costs (what the stage needs),
   the rest being heliocube's own (its modules, the log, the config check); the query and fetch of an SDAC product
-  (EIT/LASCO listings, ``config/examples/soho-1999-2010-6h.yaml``) are printed too.
+  (EIT/LASCO listings, ``config/examples/soho-1999-2010-6h.yaml``) are printed too. The fetch job's first QC disk
+  geometry is printed apart: in the first job of an output tree it builds a sunpy map (importing sunpy.map), in a
+  later job the tree's header layout store (:mod:`heliocube.qc.layouts`) spares it.
 
 Then the extrapolation to the example's year (9 channels x 43,800 slots = 394,200 frames) on one 16-core node,
 network excluded, and each job's duration against the runtime its rule declares. Each figure is a median of
@@ -85,7 +87,8 @@ SDAC_MODULES = {"query": ["heliocube.query", "heliocube.query.sdac"],
 #: what a job imports only once it works, found by running the jobs (tests/test_job_start.py runs a query and a
 #: fetch job): the fetch job's QC disk geometry (heliocube.qc.geometry) and the calibrated clean job's input
 #: geometry (heliocube.calibrate.geometry.input_geometry) build a sunpy Map for the first frame of a header layout
-AT_WORK = {"fetch": ("sunpy.map", "QC disk geometry, heliocube.qc.geometry"),
+#: (the fetch job: of a layout no earlier fetch job of the output tree checked, heliocube.qc.layouts)
+AT_WORK = {"fetch": ("sunpy.map", "QC disk geometry, heliocube.qc.geometry: a new layout only"),
            "clean": ("sunpy.map", "calibration geometry, heliocube.calibrate.geometry")}
 #: the libraries whose import a job's start is mostly made of, named on each stage's line (``drms`` includes
 #: pandas: a JSOC job needs both)
@@ -220,6 +223,38 @@ def _stage_start(stage: str, modules: list[str], config: str, repeats: int, bare
     return cost
 
 
+#: a fetch job's first QC disk geometry, in a fresh interpreter after reading the frame and the QC's code digest
+#: (every fetch job computes it for its verdicts' fingerprint), with the output tree's layout store: its CPU (the
+#: process's, imports included) and whether sunpy was imported
+LAYOUT_CHECK = ("import sys, time\nfrom heliocube.frameio import read_frame\n"
+                "from heliocube.qc.gate import qc_code_digest\nfrom heliocube.qc.geometry import disk_geometry\n"
+                "from heliocube.qc.layouts import LayoutStore\n"
+                "data, header = read_frame(sys.argv[1])\nqc_code_digest()\nstart = time.process_time()\n"
+                "disk_geometry(header, data.shape, LayoutStore(sys.argv[2]))\n"
+                "print(time.process_time() - start, 'sunpy' in sys.modules)")
+
+
+def layout_check(path: Path, root: Path, repeats: int) -> None:
+    """CPU of the fetch job's first disk geometry (:func:`heliocube.qc.geometry.disk_geometry`) in the first job of
+    an output tree (an empty layout store: a sunpy map, sunpy.map imported) and in a later one (the store holds the
+    layout: the closed form, no sunpy; :mod:`heliocube.qc.layouts`), medians of ``repeats`` fresh interpreters."""
+    store = root / "layouts"
+
+    def child(fresh: bool) -> tuple[float, bool]:
+        if fresh:
+            shutil.rmtree(store, ignore_errors=True)
+        result = subprocess.run([sys.executable, "-c", LAYOUT_CHECK, str(path), str(store)], check=True, cwd=REPO,
+                                capture_output=True, text=True)  # fmt: skip
+        cpu, imported = result.stdout.split()[-2:]
+        return float(cpu), imported == "True"
+
+    first, later = ([child(fresh) for _ in range(repeats)] for fresh in (True, False))
+    print(f"job start: fetch, first QC disk geometry: first job of an output tree "
+          f"{1000 * statistics.median(c for c, _ in first):6.1f} ms CPU (sunpy imported: {first[0][1]}), a later "
+          f"job (layout store hit) {1000 * statistics.median(c for c, _ in later):6.1f} ms CPU (sunpy imported: "
+          f"{later[0][1]})")
+
+
 def job_start(repeats: int) -> dict[str, float]:
     """CPU seconds of each stage's job start (imports, log, config check) in a fresh interpreter beyond a bare one
     (best of ``repeats``), with the libraries each imported and what they cost alone; the query and fetch of an
@@ -283,6 +318,7 @@ def main() -> None:
         for copy in paths[1:]:
             copy.write_bytes(first.read_bytes())
         per_frame["fetch_qc"], per_frame["fetch_handoff"], verdicts = fetch_stage(paths, root, repeats)
+        layout_check(first, root, max(3, repeats))
         slots = write_receipt(root, verdicts, paths)
         per_frame["unc_decode"], _ = clean_stage(PLAIN, slots, root, repeats, handoff=False)
         per_frame["unc_handoff"], _ = clean_stage(PLAIN, slots, root, repeats, handoff=True)
