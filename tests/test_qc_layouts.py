@@ -57,9 +57,19 @@ def _probe(path: Path, store: Path) -> dict:
 
 @pytest.fixture
 def fresh(monkeypatch):
-    """This process as if it had checked no layout and computed no geometry yet."""
+    """This process as if it had checked no layout and computed no geometry yet; the list counts the headers the
+    real sunpy check (geometry._sunpy_geometry) is run on."""
     monkeypatch.setattr(layouts, "_LAYOUTS", {})
     monkeypatch.setattr(geometry, "_CACHE", collections.OrderedDict())
+    checks: list[str] = []
+    check = geometry._sunpy_geometry
+
+    def counted(header):
+        checks.append(header.get("INSTRUME", ""))
+        return check(header)
+
+    monkeypatch.setattr(geometry, "_sunpy_geometry", counted)
+    return checks
 
 
 def _geometry(path: Path, store: LayoutStore | None):
@@ -78,7 +88,8 @@ def test_a_second_process_trusts_the_stored_check_and_imports_no_sunpy(tmp_path,
     path = LASCO_REAL if frame.startswith("real") else _frame(tmp_path, "AIA171", "1")
     store = tmp_path / "store"
     first, second = _probe(path, store), _probe(path, store)
-    assert first["geo"][3] == "sunpy" and "sunpy.map" in first["sunpy"]
+    assert "sunpy.map" in first["sunpy"]  # checked with a sunpy map
+    assert first["geo"] == second["geo"]  # the checked header gets the closed form's numbers too
     assert len(list(store.glob("*.json"))) == 1
     assert second["geo"][3] == "wcs"
     assert not [m for m in second["sunpy"] if m == unloaded or m.startswith(unloaded + ".")]
@@ -97,17 +108,18 @@ def test_the_key_holds_the_installation(tmp_path, fresh):
     path = _frame(tmp_path, "AIA171", "1")
     layout = header_layout(card_images(fits.getheader(path)))
     base = {"sunpy": "7.0.0", "astropy": "8.0.0", "code": "a" * 64}
-    assert _geometry(path, LayoutStore(tmp_path / "s", base)).source == "sunpy"
+    assert _geometry(path, LayoutStore(tmp_path / "s", base)).source == "wcs" and len(fresh) == 1
     assert LayoutStore(tmp_path / "s", base).get(layout) == "RSUN_OBS"
     for changed in ({"sunpy": "7.0.1"}, {"astropy": "8.0.1"}, {"code": "b" * 64}):
         other = LayoutStore(tmp_path / "s", {**base, **changed})
         assert other.get(layout) is UNKNOWN
         layouts._LAYOUTS.clear()
         geometry._CACHE.clear()
-        assert _geometry(path, other).source == "sunpy"
+        checks = len(fresh)
+        assert _geometry(path, other).source == "wcs" and len(fresh) == checks + 1  # checked again
         layouts._LAYOUTS.clear()
         geometry._CACHE.clear()
-        assert _geometry(path, other).source == "wcs"  # now checked for that installation too
+        assert _geometry(path, other).source == "wcs" and len(fresh) == checks + 1  # now checked for it too
 
 
 @pytest.mark.parametrize("damage", ["truncated", "not json", "not utf-8", "another rule", "another layout",
@@ -116,7 +128,7 @@ def test_a_damaged_entry_is_checked_again(tmp_path, fresh, damage):
     path = _frame(tmp_path, "AIA171", "1")
     store = LayoutStore(tmp_path / "store")
     layout = header_layout(card_images(fits.getheader(path)))
-    assert _geometry(path, store).source == "sunpy"
+    assert _geometry(path, store).source == "wcs" and len(fresh) == 1
     (entry,) = (tmp_path / "store").glob("*.json")
     good = entry.read_text()
     stored = json.loads(good)
@@ -135,7 +147,7 @@ def test_a_damaged_entry_is_checked_again(tmp_path, fresh, damage):
     assert store.get(layout) is UNKNOWN
     layouts._LAYOUTS.clear()
     geometry._CACHE.clear()
-    assert _geometry(path, store).source == "sunpy"
+    assert _geometry(path, store).source == "wcs" and len(fresh) == 2  # checked with sunpy again
     if damage != "a directory":  # rewritten whole by the new check
         assert entry.read_text() == good
 
@@ -153,8 +165,9 @@ def test_a_store_that_cannot_be_written_fails_nothing(tmp_path, fresh, caplog, h
         directory.mkdir()
         directory.chmod(0o555)
     store = LayoutStore(directory)
-    expected = geometry._sunpy_geometry(fits.getheader(path))
-    assert _geometry(path, store) == expected
+    reference = geometry._sunpy_geometry(fits.getheader(path))
+    got = _geometry(path, store)
+    assert got.source == "wcs" and (got.cx, got.cy) == pytest.approx((reference.cx, reference.cy), abs=1e-6)
     header = fits.getheader(path)
     header["CRPIX1"] += 0.5  # another pointing of the layout: the closed form, as without a store
     assert geometry.disk_geometry(header, (SIZE, SIZE), store).source == "wcs"

@@ -101,7 +101,8 @@ def disk_geometry(header, shape: tuple[int, int] | None = None, layouts: LayoutS
     """Disk centre and radius in pixels from header geometry (sunpy; falls back to CRPIX/CDELT/RSUN_OBS).
 
     The first header of each layout goes through sunpy; when the closed-form WCS (:mod:`.closed_form`) reproduces
-    sunpy's answer for it (to 1e-6 px), later headers of the layout use the closed form (``source='wcs'``). With a
+    sunpy's answer for it (to 1e-6 px), that header and every later one of the layout get the closed form's numbers
+    (``source='wcs'``), so a frame's geometry does not depend on which header of its layout came first. With a
     ``layouts`` store, a layout checked by an earlier process of the same installation is not checked again: its
     headers use the closed form from the first (:mod:`.layouts`). Results are cached on the geometry keywords the
     layout's radius rule reads (a new observation time alone is a hit).
@@ -127,6 +128,10 @@ def disk_geometry(header, shape: tuple[int, int] | None = None, layouts: LayoutS
         if rule is UNKNOWN:
             found = matching_rule(header, geo.cx, geo.cy, geo.rsun_px) if geo.source == "sunpy" else None
             remember(layout, found, layouts)
+            if found is not None and (disk := wcs_disk(header, found)) is not None:
+                # the checked header gets the closed form's numbers too, as every later one of its layout: a
+                # frame's geometry then does not depend on whether this process or an earlier job checked it
+                geo = DiskGeometry(*disk, "wcs")
     with _LOCK:
         _CACHE[key] = geo
         while len(_CACHE) > 1024:
