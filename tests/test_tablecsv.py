@@ -51,3 +51,10 @@ def test_rows_read_back_are_the_text_pandas_wrote(tmp_path):
     path = tmp_path / "table.csv"
     pd.DataFrame(rows, columns=COLUMNS).to_csv(path, index=False)
     assert read_rows(path) == [{"text": 'a "quote", and\nmore', "number": "0.1", "count": "2", "maybe": ""}]
+
+
+def test_numpy_doubles_are_written_as_the_floats_they_are(tmp_path):
+    """np.float64 is a float, but numpy 2 reprs it as ``np.float64(0.5)``: it is written as pandas writes it."""
+    rows = [{"number": np.float64(0.5), "count": 1}, {"number": np.float64(-1e-300), "count": 2}]
+    write_rows(rows, COLUMNS, tmp_path / "ours.csv")
+    assert (tmp_path / "ours.csv").read_bytes() == _pandas_bytes(rows, COLUMNS, tmp_path / "pandas.csv")

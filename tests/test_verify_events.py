@@ -215,3 +215,12 @@ def test_an_event_dataset_built_from_an_older_frame_is_named(tree, capsys):
     mismatches = verify_tree(tree.root).mismatches
     assert [(m.path, m.what) for m in mismatches] == [
         (file, f"event frame vs events/{NAME}/frames/{EVENT}.csv, {dataset}/events.h5, {dataset}/per_event/{EVENT}.h5")]
+
+
+@pytest.mark.parametrize("name", ["flares", "dataset"])
+def test_the_repair_of_an_event_dataset_removes_its_own_labels(name):
+    """The labels.csv beside a dataset's cubes, found by position: an event set may itself be named "dataset"."""
+    from heliocube.verify import _dataset_labels
+
+    for cube in ("events.h5", "per_event/FL1.h5"):
+        assert _dataset_labels(f"events/{name}/dataset/{cube}") == f"events/{name}/dataset/labels.csv"

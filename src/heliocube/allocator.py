@@ -4,10 +4,11 @@ glibc's malloc adapts its mmap and trim thresholds to the sizes freed so far (ma
 threshold"), so whether a frame's large temporaries (OpenCV's ~6 MB Hough accumulator, Canny's and the blur's
 buffers, the decoded frame's copies) reuse freed heap memory or are mapped afresh, their pages zeroed by the kernel
 on first touch, depends on what the process did before: a few thousand page faults, 3-8 ms per 1024² LASCO frame
-in some processes and none in others (``bench/bench_lasco_real.py`` prints the faults; ``--fixed-malloc`` fixes
-them). :func:`fix_malloc_thresholds` sets both thresholds once, as ``GLIBC_TUNABLES=glibc.malloc.mmap_threshold=...``
-would at process start: blocks under 32 MB then come from the heap and are reused, and up to 128 MB of free heap
-top is kept instead of being returned to the kernel after every frame. Larger blocks (4096² AIA frames) are still
+in some processes and none in others (``bench/bench_lasco_real.py`` prints the faults; it measures with these
+thresholds, ``--glibc-malloc`` without). :func:`fix_malloc_thresholds` sets both thresholds once, as
+``GLIBC_TUNABLES=glibc.malloc.mmap_threshold=...`` would at process start: blocks under 32 MB then come from the
+heap and are reused, and up to 128 MB of free heap top is kept instead of being returned to the kernel after every
+frame. Larger blocks (4096² AIA frames) are still
 mapped; :mod:`heliocube.frameio` reuses its decode buffer for those.
 """
 

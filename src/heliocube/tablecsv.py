@@ -28,8 +28,8 @@ def read_rows(path: str | os.PathLike) -> list[dict[str, str]]:
 def _text(value, column: str) -> str:
     if value is None:
         return ""
-    if isinstance(value, float):
-        return "" if math.isnan(value) else repr(value)
+    if isinstance(value, float):  # float.__repr__: numpy 2's np.float64 (a float) reprs as "np.float64(0.5)"
+        return "" if math.isnan(value) else float.__repr__(value)
     if isinstance(value, str | int) and not isinstance(value, bool):
         return str(value)
     # pandas would format other types (numpy scalars, booleans, times) by its column dtype: not guessed here

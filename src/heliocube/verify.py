@@ -296,8 +296,8 @@ def _event_frames(root: Path, checked: Counter) -> Iterator[Mismatch]:
 def _dataset_labels(cube: str) -> str:
     """The ``labels.csv`` beside an event dataset's cube (``events/{name}/dataset/[per_event/]*.h5``): removed, it
     makes the dataset's job, which writes every cube of the dataset, run again (a target of ``rule all``)."""
-    parts = Path(cube).parts
-    return str(Path(*parts[: parts.index("dataset") + 1], "labels.csv"))
+    parts = Path(cube).parts  # events, {name}, dataset, ...: by position, a set may be named "dataset" too
+    return str(Path(*parts[:3], "labels.csv"))
 
 
 def _event_dataset_cubes(root: Path) -> dict[str, dict[str, list]]:
