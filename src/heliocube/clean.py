@@ -45,7 +45,7 @@ from .variants import Variant
 if TYPE_CHECKING:
     import pandas as pd
 
-# pandas only for the callers that hand and take DataFrames (clean_days, read_index, slots_on_grid): the clean job
+# pandas only for the callers that hand and take DataFrames (clean_days, read_index): the clean job
 # reads and writes its tables with heliocube.tablecsv (clean_slot_rows), ~0.3 s CPU less at its start.
 
 __all__ = [
@@ -77,12 +77,16 @@ def day_frames_path(root: str | os.PathLike, variant: str, product: str, day: dt
     return Path(root, "frames", variant, product, f"{day:%Y}", f"{day:%Y-%m-%d}.fits")
 
 
-def slots_on_grid(slot_times: pd.Series, cadence: dt.timedelta, anchor: dt.date) -> np.ndarray:
-    """Mask of the slots that lie on a variant's grid ``anchor 00:00 UTC + k * cadence``."""
-    import pandas as pd
+def slots_on_grid(slot_times: Iterable, cadence: dt.timedelta, anchor: dt.date) -> np.ndarray:
+    """Mask of the slots that lie on a variant's grid ``anchor 00:00 UTC + k * cadence``.
 
-    anchor_ts = pd.Timestamp(anchor.isoformat(), tz="UTC")
-    offsets = (pd.to_datetime(slot_times, utc=True) - anchor_ts).dt.total_seconds().to_numpy()
+    ``slot_times``: ISO text or datetimes (a pandas Series of either too), read as :func:`_moment` reads them; a
+    time without a zone is UTC.
+    """
+    anchor_time = dt.datetime.combine(anchor, dt.time(), dt.UTC)
+    moments = (_moment(value) for value in slot_times)
+    offsets = np.array([((m if m.tzinfo else m.replace(tzinfo=dt.UTC)) - anchor_time).total_seconds()
+                        for m in moments], dtype=float)
     return np.isclose(np.mod(offsets, cadence.total_seconds()), 0.0)
 
 
@@ -124,15 +128,6 @@ def _moment(value) -> dt.datetime:
     """A slot table's time (ISO text as the fetch writes it, or a datetime: pandas.Timestamp is one) as a datetime,
     what ``pandas.Timestamp(value)`` gives for it."""
     return value if isinstance(value, dt.datetime) else dt.datetime.fromisoformat(str(value))
-
-
-def _on_grid(slot_times: list, cadence: dt.timedelta, anchor: dt.date) -> np.ndarray:
-    """:func:`slots_on_grid` of the slot times as :func:`_moment` reads them (a naive time is UTC)."""
-    anchor_time = dt.datetime.combine(anchor, dt.time(), dt.UTC)
-    moments = (_moment(value) for value in slot_times)
-    offsets = np.array([((m if m.tzinfo else m.replace(tzinfo=dt.UTC)) - anchor_time).total_seconds()
-                        for m in moments], dtype=float)
-    return np.isclose(np.mod(offsets, cadence.total_seconds()), 0.0)
 
 
 def clean_days(product_name: str, variant: Variant, days: Iterable[dt.date], slots: pd.DataFrame,
@@ -189,7 +184,7 @@ def clean_slot_rows(product_name: str, variant: Variant, days: Iterable[dt.date]
     """
     product = get_product(product_name)
     slots = [slot for slot in slots if slot["status"] == "ok"]
-    slots = [slot for slot, keep in zip(slots, _on_grid([s["slot"] for s in slots], variant.cadence, anchor),
+    slots = [slot for slot, keep in zip(slots, slots_on_grid([s["slot"] for s in slots], variant.cadence, anchor),
                                         strict=True) if keep]
     index_rows, ledger_rows = [], []
     days = sorted(days)  # an iterable, read once
