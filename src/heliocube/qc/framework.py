@@ -136,6 +136,23 @@ class FrameWork:
             return self._bad
         return _bad_pixels(self.data, self.blank)
 
+    def _bad_in_bands(self, with_blank: bool):
+        """Per band of rows of the region's box (:func:`row_bands`): the band, and the mask of its valid-region
+        pixels that are NaN or 0 (or BLANK). OpenCV on the box, a fifth of numpy's time on a full frame, band by
+        band so that the masks stay in the cache. For :data:`CV_INTS` and float32 frames."""
+        box = self.region.box
+        data, inside = self.data[box], self.region.u8[box]
+        blank = (with_blank and data.dtype.kind != "f" and self.blank is not None
+                 and np.iinfo(data.dtype).min <= self.blank <= np.iinfo(data.dtype).max)  # fmt: skip
+        for band in row_bands(*data.shape):
+            part = data[band]
+            bad = cv2.compare(part, 0, cv2.CMP_EQ)
+            if data.dtype.kind == "f":  # NaN: outside every range (compare(x, x, NE) misses it with SIMD)
+                cv2.bitwise_or(bad, cv2.bitwise_not(cv2.inRange(part, -np.inf, np.inf)), dst=bad)
+            elif blank:
+                cv2.bitwise_or(bad, cv2.compare(part, float(self.blank), cv2.CMP_EQ), dst=bad)
+            yield band, cv2.bitwise_and(bad, inside[band], dst=bad)
+
     def holes_in_mask(self) -> np.ndarray:
         """Flat indices (sorted) of the valid-region pixels that are NaN or 0: :meth:`bad` without BLANK, inside
         the region (a few tens on a real frame, where the whole frame's are ~100k: the corners outside)."""
@@ -144,20 +161,13 @@ class FrameWork:
             return np.zeros(0, dtype=np.intp)
         if data.dtype not in CV_INTS and data.dtype != np.float32:
             return np.flatnonzero(self.bad(with_blank=False) & region.mask)
-        rows, cols = region.box  # OpenCV on the region's box, band by band, as bad_in_mask
-        box, inside = data[rows, cols], region.u8[rows, cols]
-        found = []
-        for band in row_bands(*box.shape):
-            part = box[band]
-            bad = cv2.compare(part, 0, cv2.CMP_EQ)
-            if data.dtype.kind == "f":  # NaN: outside every range
-                cv2.bitwise_or(bad, cv2.bitwise_not(cv2.inRange(part, -np.inf, np.inf)), dst=bad)
-            idx = nonzero(cv2.bitwise_and(bad, inside[band], dst=bad))
-            if idx.size:
-                found.append(idx + band.start * box.shape[1])
+        rows, cols = region.box
+        width = data[rows, cols].shape[1]
+        found = [idx + band.start * width for band, bad in self._bad_in_bands(with_blank=False)
+                 if (idx := nonzero(bad)).size]
         if not found:
             return np.zeros(0, dtype=np.intp)
-        box_rows, box_cols = np.divmod(np.concatenate(found), box.shape[1])
+        box_rows, box_cols = np.divmod(np.concatenate(found), width)
         return (box_rows + rows.start) * region.shape[1] + (box_cols + cols.start)
 
     def bad_in_mask(self) -> int:
@@ -166,21 +176,7 @@ class FrameWork:
             if self.region.n == 0:
                 self._bad_in_mask = 0
             elif self.data.dtype in CV_INTS or self.data.dtype == np.float32:
-                # OpenCV on the region's box: a fifth of numpy's time on a full frame
-                box = self.region.box
-                data, inside = self.data[box], self.region.u8[box]
-                blank = (data.dtype.kind != "f" and self.blank is not None
-                         and np.iinfo(data.dtype).min <= self.blank <= np.iinfo(data.dtype).max)  # fmt: skip
-                count = 0
-                for band in row_bands(*data.shape):  # the masks of a band stay in the cache
-                    part = data[band]
-                    bad = cv2.compare(part, 0, cv2.CMP_EQ)
-                    if data.dtype.kind == "f":  # NaN: outside every range (compare(x, x, NE) misses it with SIMD)
-                        cv2.bitwise_or(bad, cv2.bitwise_not(cv2.inRange(part, -np.inf, np.inf)), dst=bad)
-                    elif blank:
-                        cv2.bitwise_or(bad, cv2.compare(part, float(self.blank), cv2.CMP_EQ), dst=bad)
-                    count += cv2.countNonZero(cv2.bitwise_and(bad, inside[band], dst=bad))
-                self._bad_in_mask = count
+                self._bad_in_mask = sum(cv2.countNonZero(bad) for _, bad in self._bad_in_bands(with_blank=True))
             else:
                 bad = self.bad(with_blank=True)
                 self._bad_in_mask = int(np.count_nonzero(bad & self.region.mask))
