@@ -40,7 +40,7 @@ from ..lazy import lazy_names
 #: Where each public name lives. The package loads a submodule when one of its names is first used: the config
 #: check of every job asks only :func:`check_available` and :func:`calibration_tag`, which need neither OpenCV nor
 #: astropy.io.fits (together ~0.4 s of every job's start).
-_NAMES = {
+_HOMES = {
     "AIA_INSTRUMENT": "degradation",
     "check_available": "degradation",
     "MAGNETOGRAM_INSTRUMENTS": "exposure",
@@ -58,7 +58,7 @@ _NAMES = {
 }
 
 
-__getattr__, __dir__ = lazy_names(__name__, _NAMES)
+__getattr__, __dir__ = lazy_names(__name__, _HOMES)
 
 __all__ = [
     "AIA_INSTRUMENT",

@@ -24,7 +24,7 @@ from ..lazy import lazy_names
 
 __all__ = ["EventDataset", "ShardDataset", "ZarrDataset", "split_positions", "splits_path"]
 
-_WHERE = {
+_HOMES = {
     "EventDataset": "event_dataset",
     "ZarrDataset": "zarr_dataset",
     "ShardDataset": "shard_dataset",
@@ -34,4 +34,4 @@ _WHERE = {
 
 
 # torch (about a second to import) is loaded only when a dataset is asked for
-__getattr__, __dir__ = lazy_names(__name__, _WHERE)
+__getattr__, __dir__ = lazy_names(__name__, _HOMES)
