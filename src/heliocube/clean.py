@@ -190,11 +190,14 @@ def clean_slot_rows(product_name: str, variant: Variant, days: Iterable[dt.date]
     days = sorted(days)  # an iterable, read once
     handoffs = _recorded_handoffs(product_name, days, root)
     n_handed = 0
-    day_names = {day.isoformat() for day in days}
-    progress = Progress(f"{product_name} {variant.name} clean", sum(slot["day"] in day_names for slot in slots),
+    by_day = {day.isoformat(): [] for day in days}  # the month's slots read once, not once per day
+    for slot in slots:
+        if slot["day"] in by_day:
+            by_day[slot["day"]].append(slot)
+    progress = Progress(f"{product_name} {variant.name} clean", sum(map(len, by_day.values())),
                         unit="frames", every=progress_every, logger=log)
     for day in days:
-        day_slots = sorted((slot for slot in slots if slot["day"] == day.isoformat()), key=lambda slot: slot["slot"])
+        day_slots = sorted(by_day[day.isoformat()], key=lambda slot: slot["slot"])
         target = day_frames_path(root, variant.name, product_name, day)
         primary = fits.Header()
         primary["HC_PROD"] = (product_name, "heliocube product")
