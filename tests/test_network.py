@@ -75,7 +75,7 @@ def test_the_model_is_off_by_default(quiet_mission, tmp_path):
 def test_the_connection_cap_holds_server_side_and_a_429_slows_the_client_down(server_for, tmp_path):
     """The client opens 4 connections, the archive serves 2 at once: the archive's count never passes 2, every
     refused request is asked again no sooner than its Retry-After, and the job adapts instead of bouncing: far
-    fewer refusals than files, and no file runs out of its 2 retries."""
+    fewer refusals than files, and no file is ledgered (a refusal spends fetch.refusals, not its 2 retries)."""
     retry_after = 0.3
     server = server_for(latency_ms=20, connection_mb_per_s=2.0, max_connections=2, retry_after_seconds=retry_after)
     slots, ledger = fetch("HMI_720s", server, tmp_path / "out", dt.timedelta(hours=1),

@@ -125,6 +125,37 @@ def test_retry_after_is_honoured_under_the_cap(monkeypatch):
     assert sleeps == [7.0, 60.0]
 
 
+def test_refusals_do_not_spend_the_files_retries(monkeypatch):
+    """An archive at its limit refuses with Retry-After: those answers have their own budget, so a file refused
+    more often than ``retries`` still downloads, and its real failures still count against ``retries``."""
+    sleeps = []
+    monkeypatch.setattr("heliocube.retry.time.sleep", sleeps.append)
+    answers = iter([RetryableError("429", retry_after=0.5)] * 4 + [RetryableError("HTTP 500")] + [None])
+
+    def busy():
+        error = next(answers)
+        if error:
+            raise error
+        return "ok"
+
+    assert call_with_retries(busy, RetryPolicy(retries=1, backoff=1.0, refusals=4), "x", rng=random.Random(0)) == "ok"
+    assert sleeps[:4] == [0.5] * 4 and 0.5 <= sleeps[4] < 1.5
+
+
+@pytest.mark.parametrize(("refused", "failed"), [(3, 0), (0, 2)])
+def test_refusals_and_failures_are_each_bounded(monkeypatch, refused, failed):
+    monkeypatch.setattr("heliocube.retry.time.sleep", lambda seconds: None)
+    calls = []
+
+    def hopeless():
+        calls.append(1)
+        raise RetryableError("429", retry_after=1.0) if refused else RetryableError("HTTP 500")
+
+    with pytest.raises(RetryableError):
+        call_with_retries(hopeless, RetryPolicy(retries=1, backoff=0.0, refusals=2), "x")
+    assert len(calls) == refused + failed
+
+
 def test_other_errors_are_not_retried():
     calls = []
 

@@ -47,16 +47,22 @@ class RetryPolicy:
 
     Attempt ``k`` (0-based) failing waits ``backoff * 2**k`` seconds times a jitter in [0.5, 1.5), capped at
     ``max_backoff``; a server's Retry-After replaces the computed delay, under the same cap.
+
+    A failure that carries a Retry-After hint is a *refusal* (an archive at its own limit answers 429 or 503 with
+    one): it says nothing about the file, so it spends one of ``refusals`` instead of one of ``retries``. Otherwise
+    a busy archive would use up a good file's retries and the slot would fall back to a worse candidate.
     """
 
     retries: int = 4
     backoff: float = 2.0
     max_backoff: float = 120.0
+    refusals: int = 10
 
     @classmethod
     def from_config(cls, config: dict) -> RetryPolicy:
         fetch = config["fetch"]
-        return cls(fetch["retries"], fetch["backoff_seconds"], fetch["max_backoff_seconds"])
+        return cls(fetch["retries"], fetch["backoff_seconds"], fetch["max_backoff_seconds"],
+                   fetch.get("refusals", cls.refusals))
 
     def delay(self, attempt: int, retry_after: float | None, rng: random.Random) -> float:
         if retry_after is not None:
@@ -71,7 +77,8 @@ def call_with_retries(
     retry_on: tuple[type[BaseException], ...] = (RetryableError,),
     rng: random.Random | None = None,
 ) -> T:
-    """Run ``action`` until it succeeds or ``policy.retries`` extra attempts have failed.
+    """Run ``action`` until it succeeds, ``policy.retries`` extra attempts have failed, or the archive has refused
+    it more than ``policy.refusals`` times (failures with a Retry-After hint, counted apart: see `RetryPolicy`).
 
     Parameters
     ----------
@@ -86,16 +93,25 @@ def call_with_retries(
     Raises
     ------
     Exception
-        The last failure, once the attempts are spent.
+        The last failure, once the attempts (or the refusals) are spent.
     """
     rng = rng or random.Random()
-    for attempt in range(policy.retries + 1):
+    failures = refusals = 0
+    while True:
         try:
             return action()
         except retry_on as err:
-            if attempt == policy.retries:
-                raise
-            wait = policy.delay(attempt, retry_after_of(err), rng)
-            log.warning("%s failed (%s); attempt %d of %d in %.2f s", what, err, attempt + 2, policy.retries + 1, wait)
+            retry_after = retry_after_of(err)
+            if retry_after is None:
+                failures += 1
+                if failures > policy.retries:
+                    raise
+                next_try = f"attempt {failures + 1} of {policy.retries + 1}"
+            else:
+                refusals += 1
+                if refusals > policy.refusals:
+                    raise
+                next_try = f"refused {refusals} of {policy.refusals} times, asking again"
+            wait = policy.delay(failures - 1 if retry_after is None else 0, retry_after, rng)
+            log.warning("%s failed (%s); %s in %.2f s", what, err, next_try, wait)
             time.sleep(wait)
-    raise AssertionError("unreachable")
