@@ -158,6 +158,36 @@ def test_a_missing_raw_file_is_a_mismatch_and_repaired(tree, capsys):
     assert tree.run_month()[0] == "fetch" and verify_tree(tree.root).ok
 
 
+@pytest.mark.parametrize("victim", ["receipt", "frame file", "year cube"])
+def test_a_file_that_no_longer_opens_is_named_and_rebuilt(tree, capsys, victim):
+    """A receipt, a cleaned frame file or a cube cut short where it no longer opens (no digest to compare) is a
+    mismatch like a changed one, named with the error instead of stopping verify, and the repair rebuilds it and
+    everything built from it (the fetch job going without the damaged receipt)."""
+    reference_pixels, reference_sha = tree.cube()
+    frame_file = pd.read_csv(tree.index)["frame_file"].iloc[0]
+    path, rebuilt = {
+        "receipt": (tree.root / "raw" / PRODUCT / "2010" / "2010-10-15.receipt.json",
+                    ["fetch", "clean", "cube", "cube_master"]),
+        "frame file": (tree.root / frame_file, ["clean", "cube", "cube_master"]),
+        "year cube": (tree.year, ["cube", "cube_master"]),
+    }[victim]
+    with open(path, "r+b") as stream:
+        stream.truncate(100)  # inside the first header block (FITS, HDF5) or the first line (JSON)
+
+    status, lines = verify(tree.root, capsys=capsys)
+    named = [line for line in lines if line.startswith(str(path.relative_to(tree.root)))]
+    assert status == 1 and named and all(": found an unreadable file (" in line.replace(", found", ": found")
+                                         for line in named), lines
+    if victim != "frame file":  # a frame file's rows keep their recorded digests
+        assert named == [f"{path.relative_to(tree.root)}: {'receipt' if victim == 'receipt' else 'cube'}: "
+                         f"expected a readable file, found {named[0].split(', found ')[1]}"]
+    assert verify(tree.root, "--repair", capsys=capsys)[0] == 1
+    assert tree.run_month() == rebuilt
+    pixels, sha = tree.cube()
+    np.testing.assert_array_equal(pixels, reference_pixels)
+    assert sha == reference_sha and verify_tree(tree.root).ok
+
+
 def test_verify_refuses_what_is_not_a_directory(tmp_path, capsys):
     assert main(["verify", str(tmp_path / "nowhere")]) == 2
     assert "not a directory" in capsys.readouterr().err

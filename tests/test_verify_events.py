@@ -217,6 +217,20 @@ def test_an_event_dataset_built_from_an_older_frame_is_named(tree, capsys):
         (file, f"event frame vs events/{NAME}/frames/{EVENT}.csv, {dataset}/events.h5, {dataset}/per_event/{EVENT}.h5")]
 
 
+def test_an_event_dataset_cube_that_no_longer_opens_is_named_and_rebuilt(tree, capsys):
+    """``events.h5`` cut short: verify names it (instead of stopping) and the repair removes the dataset's labels."""
+    cube = _dataset(tree)
+    with open(cube, "r+b") as stream:
+        stream.truncate(100)
+    status, lines = verify(tree.root, "--repair", capsys=capsys)
+    dataset = f"events/{NAME}/dataset"
+    assert status == 1 and lines[0].startswith(f"{dataset}/events.h5: event dataset cube: expected a readable file, "
+                                               "found an unreadable file (OSError: ")
+    assert [line.split()[1] for line in lines if line.startswith("removed ")] == [f"{dataset}/labels.csv"]
+    _dataset(tree)
+    assert verify_tree(tree.root).ok
+
+
 @pytest.mark.parametrize("name", ["flares", "dataset"])
 def test_the_repair_of_an_event_dataset_removes_its_own_labels(name):
     """The labels.csv beside a dataset's cubes, found by position: an event set may itself be named "dataset"."""

@@ -19,6 +19,9 @@ What is checked (``heliocube verify ROOT``):
   ``frames/frame_sha256`` it carries; every present row of a synced file's products that are not running
   differences likewise. Masters hold no pixels of their own (virtual datasets over the years' cubes).
 
+A file that does not open (a truncated HDF5 or FITS file, a receipt that is not JSON) or a row that does not read
+(a damaged chunk) is a mismatch like a changed one, named with what was found, and repaired the same way.
+
 The repair (:func:`arrange_rebuild`) downloads nothing and rewrites nothing itself: it removes workflow outputs so
 that Snakemake rebuilds the mismatched file and everything built from it, and the next run of the workflow does the
 work with its own jobs, logs and ledgers. Snakemake reruns a job whose output is missing only when that output is a
@@ -53,7 +56,7 @@ import numpy as np
 from .clean import frame_digest, read_index
 from .fetch.cache import MISSING, recorded_files, recorded_mismatch
 
-__all__ = ["Mismatch", "Verification", "arrange_rebuild", "verify_tree"]
+__all__ = ["READABLE", "Mismatch", "Verification", "arrange_rebuild", "verify_tree"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,7 +82,17 @@ class Mismatch:
     rebuild: tuple[str, ...]
 
     def __str__(self) -> str:
-        return f"{self.path}: {self.what}: expected sha256 {self.expected}, found {self.found}"
+        expected = self.expected if self.expected == READABLE else f"sha256 {self.expected}"
+        return f"{self.path}: {self.what}: expected {expected}, found {self.found}"
+
+
+#: What a mismatch expects of a file that did not open, or of a receipt (which records digests, not its own).
+READABLE = "a readable file"
+
+
+def _unreadable(err: BaseException, what: str = "file") -> str:
+    """What was found instead of a readable file or row: the error, briefly."""
+    return f"an unreadable {what} ({type(err).__name__}: {str(err)[:120]})"
 
 
 @dataclasses.dataclass
@@ -147,11 +160,28 @@ def _rebuild_event(root: Path, table: Path) -> tuple[str, ...]:
     return str(relative), str(relative.parent.parent / "dataset" / "labels.csv")
 
 
+def _read_receipt(root: Path, path: Path, rebuild: tuple[str, ...]) -> dict | Mismatch:
+    """A receipt's content, or the mismatch naming it when it is not a JSON object (its job writes it again)."""
+    try:
+        receipt = json.loads(path.read_text())
+        if isinstance(receipt, dict):
+            return receipt
+        raise ValueError(f"a JSON {type(receipt).__name__}, not an object")
+    except (OSError, UnicodeDecodeError, ValueError) as err:
+        return Mismatch(str(path.relative_to(root)), "receipt", READABLE, _unreadable(err), rebuild)
+
+
 def _raw_files(root: Path, checked: Counter) -> Iterator[Mismatch]:
-    """Every raw file the receipts name, hashed once, against each distinct digest recorded for it."""
+    """Every raw file the receipts name, hashed once, against each distinct digest recorded for it (and every
+    receipt that does not read)."""
     receipts_of: dict[tuple[str, str], list[tuple[Path, tuple[str, ...]]]] = defaultdict(list)  # (file, sha256) ->
     for receipt_path, rebuild in _receipts(root):
-        for relative, sha256 in recorded_files(json.loads(receipt_path.read_text())).items():
+        receipt = _read_receipt(root, receipt_path, rebuild)
+        if isinstance(receipt, Mismatch):
+            checked["receipts"] += 1
+            yield receipt
+            continue
+        for relative, sha256 in recorded_files(receipt).items():
             receipts_of[relative, sha256].append((receipt_path, rebuild))
     for (relative, expected), receipts in sorted(receipts_of.items()):
         checked["raw files"] += 1
@@ -168,8 +198,11 @@ def _handoffs(root: Path, checked: Counter) -> Iterator[Mismatch]:
     SHA-256. The repair deletes a changed one (the clean stage never uses it: it decodes the raw file instead); one
     that is missing is no mismatch, only a cache the clean stage goes without."""
     seen = set()
-    for receipt_path, _ in _receipts(root):
-        verdicts = (json.loads(receipt_path.read_text()).get("qc") or {}).get("verdicts") or {}
+    for receipt_path, rebuild in _receipts(root):
+        receipt = _read_receipt(root, receipt_path, rebuild)
+        if isinstance(receipt, Mismatch):
+            continue  # named by _raw_files
+        verdicts = (receipt.get("qc") or {}).get("verdicts") or {}
         for verdict in verdicts.values():
             entry = verdict.get("handoff") or {}
             key = (entry.get("path"), entry.get("sha256"))
@@ -200,14 +233,22 @@ def _frames(root: Path, checked: Counter) -> Iterator[Mismatch]:
                 continue
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", fits.verify.VerifyWarning)
-                with fits.open(path, memmap=False) as hdul:
+                try:
+                    hdul = fits.open(path, memmap=False)
+                except (OSError, ValueError, TypeError) as err:  # not FITS, or truncated before its first HDU
+                    for _, row in rows.iterrows():
+                        checked["frames"] += 1
+                        yield Mismatch(f"{frame_file}[{row['hdu']}]", what, row["frame_sha256"], _unreadable(err),
+                                       rebuild)
+                    continue
+                with hdul:
                     for _, row in rows.iterrows():
                         checked["frames"] += 1
                         hdu = int(row["hdu"])
                         try:
                             found = frame_digest(np.asarray(hdul[hdu].data, dtype=np.float32))
                         except (IndexError, TypeError, ValueError, OSError) as err:  # no such HDU, or unreadable
-                            found = f"an unreadable HDU ({type(err).__name__})"
+                            found = _unreadable(err, "HDU")
                         if found != row["frame_sha256"]:
                             yield Mismatch(f"{frame_file}[{hdu}]", what, row["frame_sha256"], found, rebuild)
 
@@ -226,7 +267,11 @@ def _rows_against_digests(group, rows, label: str, where: str, rebuild: tuple[st
     data, digests, records = group["data"], group["frames/frame_sha256"][()], group["frames/record_id"][()]
     for i in rows:
         checked[label] += 1
-        expected, found = _text(digests[i]), frame_digest(data[i])
+        expected = _text(digests[i])
+        try:
+            found = frame_digest(data[i])
+        except (OSError, ValueError) as err:  # a damaged chunk
+            found = _unreadable(err, "row")
         if found != expected:
             yield Mismatch(f"{where}[{i}]", f"{label[:-1]} of {_text(records[i])} vs its frames/frame_sha256",
                            expected, found, rebuild)
@@ -241,9 +286,13 @@ def _cubes(root: Path, checked: Counter) -> Iterator[Mismatch]:
     import h5py
 
     for path in sorted([*root.glob("cubes/*/*/*.h5"), *root.glob("cubes/*/*.seeded.h5")]):
-        with h5py.File(path, "r") as f:
-            yield from _rows_against_digests(f, range(f["data"].shape[0]), "cube rows",
-                                             str(path.relative_to(root)), _rebuild_cube(root, path), checked)
+        where, rebuild = str(path.relative_to(root)), _rebuild_cube(root, path)
+        try:
+            with h5py.File(path, "r") as f:
+                yield from _rows_against_digests(f, range(f["data"].shape[0]), "cube rows", where, rebuild, checked)
+        except (OSError, KeyError) as err:  # not HDF5, truncated, or without its rows or digests
+            checked["cubes"] += 1
+            yield Mismatch(where, "cube", READABLE, _unreadable(err), rebuild)
 
 
 def _synced(root: Path, checked: Counter) -> Iterator[Mismatch]:
@@ -252,14 +301,18 @@ def _synced(root: Path, checked: Counter) -> Iterator[Mismatch]:
 
     for path in sorted(root.glob("synced/*.h5")):
         relative = str(path.relative_to(root))
-        with h5py.File(path, "r") as f:
-            for product in f.attrs["products"]:
-                group = f[_text(product)]
-                if group.attrs.get("difference"):
-                    continue  # its rows are differences of two frames, not the frames the digests describe
-                rows = np.flatnonzero(group["present"][()])
-                yield from _rows_against_digests(group, rows, "synced rows", f"{relative}:{_text(product)}",
-                                                 (relative,), checked)
+        try:
+            with h5py.File(path, "r") as f:
+                for product in f.attrs["products"]:
+                    group = f[_text(product)]
+                    if group.attrs.get("difference"):
+                        continue  # its rows are differences of two frames, not the frames the digests describe
+                    rows = np.flatnonzero(group["present"][()])
+                    yield from _rows_against_digests(group, rows, "synced rows", f"{relative}:{_text(product)}",
+                                                     (relative,), checked)
+        except (OSError, KeyError) as err:  # not HDF5, truncated, or without its products' groups
+            checked["synced files"] += 1
+            yield Mismatch(relative, "synced file", READABLE, _unreadable(err), (relative,))
 
 
 def _event_frames(root: Path, checked: Counter) -> Iterator[Mismatch]:
@@ -274,7 +327,8 @@ def _event_frames(root: Path, checked: Counter) -> Iterator[Mismatch]:
         where = (str(table_path.relative_to(root)), _rebuild_event(root, table_path))
         for row in table[table["status"] == "ok"].itertuples():
             recorded[row.file, row.sha256].append(where)
-    cubes = _event_dataset_cubes(root)
+    cubes, unreadable = _event_dataset_cubes(root)
+    yield from unreadable
     for cube, provenance in cubes.items():
         where = (cube, (_dataset_labels(cube),))
         for file, sha256 in zip(provenance["file"], provenance["sha256"], strict=True):
@@ -300,19 +354,26 @@ def _dataset_labels(cube: str) -> str:
     return str(Path(*parts[:3], "labels.csv"))
 
 
-def _event_dataset_cubes(root: Path) -> dict[str, dict[str, list]]:
+def _event_dataset_cubes(root: Path) -> tuple[dict[str, dict[str, list]], list[Mismatch]]:
     """The provenance of every labelled cube of every event dataset (``events.h5``, ``per_event/*.h5``), by path
-    relative to ``root``: ``record``, ``sha256``, ``file`` (lists of str) and ``hdu`` (list of int), one per row."""
+    relative to ``root``: ``record``, ``sha256``, ``file`` (lists of str) and ``hdu`` (list of int), one per row;
+    and a mismatch for each cube whose provenance does not read."""
     import h5py
 
-    cubes = {}
+    cubes, unreadable = {}, []
     for path in sorted([*root.glob("events/*/dataset/events.h5"), *root.glob("events/*/dataset/per_event/*.h5")]):
-        with h5py.File(path, "r") as f:
-            group = f["provenance"]
-            cubes[str(path.relative_to(root))] = {
-                "record": [_text(v) for v in group["record"][()]], "sha256": [_text(v) for v in group["sha256"][()]],
-                "file": [_text(v) for v in group["file"][()]], "hdu": [int(v) for v in group["hdu"][()]]}
-    return cubes
+        relative = str(path.relative_to(root))
+        try:
+            with h5py.File(path, "r") as f:
+                group = f["provenance"]
+                cubes[relative] = {
+                    "record": [_text(v) for v in group["record"][()]],
+                    "sha256": [_text(v) for v in group["sha256"][()]],
+                    "file": [_text(v) for v in group["file"][()]], "hdu": [int(v) for v in group["hdu"][()]]}
+        except (OSError, KeyError) as err:  # not HDF5, truncated, or without its provenance
+            unreadable.append(Mismatch(relative, "event dataset cube", READABLE, _unreadable(err),
+                                       (_dataset_labels(relative),)))
+    return cubes, unreadable
 
 
 def _event_dataset_rows(root: Path, cubes: dict, intact: set, checked: Counter) -> Iterator[Mismatch]:

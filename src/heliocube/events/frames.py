@@ -27,6 +27,7 @@ import pandas as pd
 from ..clean import clean_frame
 from ..fetch.cache import recorded_digests
 from ..fetch.download import sha256_of
+from ..fetch.receipts import read_receipt
 from ..fetch.run import Slot, fill_slots, slot_tables
 from ..frameio import read_frame
 from ..framewrite import write_image
@@ -122,9 +123,9 @@ def event_frames(event: pd.Series, products: list[str], variant: Variant, contex
         candidates = window_candidates(product, start, end, context)
         slots = [Slot(t.date(), t, [i]) for i, t in enumerate(candidates["time_utc"])]
         receipt_path = directory / f"{name}.receipt.json"
-        receipts = [json.loads(receipt_path.read_text())] if receipt_path.exists() else []
-        month_receipts = [json.loads(p.read_text()) for p in (day_receipt_path(root, name, d)
-                                                              for d in _window_days(start, end)) if p.exists()]
+        receipts = [r for r in [read_receipt(receipt_path)] if r is not None]
+        month_receipts = [r for r in (read_receipt(day_receipt_path(root, name, d)) for d in _window_days(start, end))
+                          if r is not None]
         gate = gate_of(name)
         filled = fill_slots(product, slots, candidates, context, root, gate=gate, receipts=receipts,
                             digests=recorded_digests(month_receipts + receipts))

@@ -15,6 +15,7 @@ import datetime as dt
 import json
 import logging
 import os
+from pathlib import Path
 
 import pandas as pd
 
@@ -26,8 +27,8 @@ from .cache import FileDigests, recorded_digests
 from .candidates import CandidateRows
 from .gate import LEDGER_COLUMNS, QC_METRICS
 
-__all__ = ["SLOT_COLUMNS", "previous_receipts", "previous_urls", "recorded_digests_near", "slot_tables",
-           "write_receipts"]
+__all__ = ["SLOT_COLUMNS", "previous_receipts", "previous_urls", "read_receipt", "recorded_digests_near",
+           "slot_tables", "write_receipts"]
 
 log = logging.getLogger(__name__)
 
@@ -35,10 +36,30 @@ SLOT_COLUMNS = ["product", "day", "slot", "status", "record_id", "time_utc", "dt
                 "sha256", "size", "n_rejected", *(f"qc_{name}" for name in QC_METRICS), "keywords"]
 
 
+def read_receipt(path: str | os.PathLike) -> dict | None:
+    """The receipt an earlier run wrote at ``path``; None when there is none, or when it does not read.
+
+    A receipt is written whole (renamed into place), so one that does not read was damaged since: it is only what
+    the earlier run recorded, so the job goes without it (a warning names it) and writes it anew, rather than
+    failing on every rerun. ``heliocube verify`` names such a receipt too.
+    """
+    try:
+        receipt = json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError, ValueError) as err:
+        log.warning("%s does not read (%s): going without what it recorded", path, err)
+        return None
+    if not isinstance(receipt, dict):
+        log.warning("%s is not a receipt (a JSON %s): going without it", path, type(receipt).__name__)
+        return None
+    return receipt
+
+
 def previous_receipts(product_name: str, days: list[dt.date], root) -> list[dict]:
-    """The receipts an earlier run wrote for ``days``."""
-    paths = (day_receipt_path(root, product_name, day) for day in days)
-    return [json.loads(path.read_text()) for path in paths if path.exists()]
+    """The receipts an earlier run wrote for ``days`` (those that read: :func:`read_receipt`)."""
+    receipts = (read_receipt(day_receipt_path(root, product_name, day)) for day in days)
+    return [receipt for receipt in receipts if receipt is not None]
 
 
 def recorded_digests_near(product_name: str, days: list[dt.date], root) -> dict[str, str]:
