@@ -234,7 +234,7 @@ def test_an_event_dataset_cube_that_no_longer_opens_is_named_and_rebuilt(tree, c
 @pytest.mark.parametrize("name", ["flares", "dataset"])
 def test_the_repair_of_an_event_dataset_removes_its_own_labels(name):
     """The labels.csv beside a dataset's cubes, found by position: an event set may itself be named "dataset"."""
-    from heliocube.verify import _dataset_labels
+    from heliocube.verify.events import dataset_labels
 
     for cube in ("events.h5", "per_event/FL1.h5"):
-        assert _dataset_labels(f"events/{name}/dataset/{cube}") == f"events/{name}/dataset/labels.csv"
+        assert dataset_labels(f"events/{name}/dataset/{cube}") == f"events/{name}/dataset/labels.csv"
