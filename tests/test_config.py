@@ -205,7 +205,7 @@ def test_a_dry_run_plans_without_the_jsoc_email_and_a_real_run_stops_before_any_
 
 def test_the_config_hash_follows_the_jsoc_protocol_not_the_throttles():
     """as-is and fits exports are different raw files (bare images vs full headers): the hash the cubes carry must
-    tell them apart; who asks and how often it polls change no data."""
+    tell them apart; who asks, how often it polls and how fast the archive answers change no data."""
     from heliocube.config import config_hash
 
     def hashed(**jsoc) -> str:
@@ -214,6 +214,9 @@ def test_the_config_hash_follows_the_jsoc_protocol_not_the_throttles():
     assert hashed(protocol="fits") != hashed(protocol="as-is") == hashed()
     assert hashed(email="a@example.org") == hashed(email="b@example.org", poll_seconds=30, concurrent_exports=4,
                                                   max_export_records=10) == hashed()
+    slow_archive = {**GOOD, "archive": {"network": {"latency_ms": 100, "max_connections": 2}},
+                    "fetch": {"refusals": 3, "retries": 1}}
+    assert config_hash(validate_config(slow_archive)) == hashed()
 
 
 @pytest.mark.parametrize("table", ["schemas/config.schema.yaml", "data/products.yaml", "data/archive/simulation.yaml"])

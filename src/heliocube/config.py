@@ -175,16 +175,17 @@ JSOC_DATA_KEYS = frozenset({"protocol"})
 def config_hash(config: dict) -> str:
     """SHA-256 of what decides the data: the validated config without where it is written or how fast.
 
-    Left out: ``output_root``, the embedded archive's port and URL, ``fetch`` (connections, retries, timeouts)
-    and every ``jsoc`` key but :data:`JSOC_DATA_KEYS` (email, polling, export batching and retries), so a rerun
-    elsewhere or with other throttles carries the same hash.
+    Left out: ``output_root``, the embedded archive's port, URL and network model (latency, bandwidth, connection
+    cap, staging), ``fetch`` (connections, retries, timeouts) and every ``jsoc`` key but :data:`JSOC_DATA_KEYS`
+    (email, polling, export batching and retries), so a rerun elsewhere or with other throttles carries the same hash.
     """
     import hashlib
     import json
 
     kept = {k: v for k, v in config.items() if k not in ("output_root", "fetch", "jsoc")}
     kept["jsoc"] = {k: v for k, v in config.get("jsoc", {}).items() if k in JSOC_DATA_KEYS}
-    kept["archive"] = {k: v for k, v in config.get("archive", {}).items() if k not in ("embedded_port", "embedded_url")}
+    kept["archive"] = {k: v for k, v in config.get("archive", {}).items()
+                       if k not in ("embedded_port", "embedded_url", "network")}
     return hashlib.sha256(json.dumps(kept, sort_keys=True, default=str).encode()).hexdigest()
 
 
