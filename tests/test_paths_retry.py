@@ -13,7 +13,7 @@ from astropy.io import fits
 
 from heliocube.jobs import clean_job, cube_job, fetch_job, query_job
 from heliocube.paths import atomic_path, safe_component
-from heliocube.retry import RetryableError, RetryPolicy, call_with_retries
+from heliocube.retry import RetryableError, RetryPolicy, call_with_retries, is_refusal
 from heliocube.variants import variants_of
 
 from .conftest import demo_config
@@ -130,7 +130,7 @@ def test_refusals_do_not_spend_the_files_retries(monkeypatch):
     more often than ``retries`` still downloads, and its real failures still count against ``retries``."""
     sleeps = []
     monkeypatch.setattr("heliocube.retry.time.sleep", sleeps.append)
-    answers = iter([RetryableError("429", retry_after=0.5)] * 4 + [RetryableError("HTTP 500")] + [None])
+    answers = iter([RetryableError("429", retry_after=0.5, status=429)] * 4 + [RetryableError("HTTP 500")] + [None])
 
     def busy():
         error = next(answers)
@@ -149,11 +149,47 @@ def test_refusals_and_failures_are_each_bounded(monkeypatch, refused, failed):
 
     def hopeless():
         calls.append(1)
-        raise RetryableError("429", retry_after=1.0) if refused else RetryableError("HTTP 500")
+        raise RetryableError("429", retry_after=1.0, status=429) if refused else RetryableError("HTTP 500")
 
     with pytest.raises(RetryableError):
         call_with_retries(hopeless, RetryPolicy(retries=1, backoff=0.0, refusals=2), "x")
     assert len(calls) == refused + failed
+
+
+def test_only_a_429_or_503_with_retry_after_is_a_refusal():
+    """A 500 or a proxy's 502 with Retry-After is a failure (its hint sets the wait), as is a 429 without one;
+    drms and HEK raise urllib's HTTPError, whose status is ``code``."""
+    import email.message
+    import urllib.error
+
+    def http_error(code, retry_after=None):
+        headers = email.message.Message()
+        if retry_after is not None:
+            headers["Retry-After"] = str(retry_after)
+        return urllib.error.HTTPError("http://127.0.0.1/x", code, "refused", headers, None)
+
+    assert is_refusal(RetryableError("x", retry_after=1.0, status=429))
+    assert is_refusal(RetryableError("x", retry_after=0.0, status=503))
+    assert is_refusal(http_error(429, 2)) and is_refusal(http_error(503, 2))
+    assert not is_refusal(RetryableError("x", retry_after=1.0, status=500))
+    assert not is_refusal(RetryableError("x", retry_after=1.0, status=502))
+    assert not is_refusal(RetryableError("x", status=429))
+    assert not is_refusal(http_error(500, 2)) and not is_refusal(http_error(429))
+    assert not is_refusal(RetryableError("timeout", reason="timeout"))
+
+
+def test_a_failure_with_retry_after_still_spends_the_retries(monkeypatch):
+    sleeps = []
+    monkeypatch.setattr("heliocube.retry.time.sleep", sleeps.append)
+    calls = []
+
+    def unavailable():
+        calls.append(1)
+        raise RetryableError("HTTP 500", retry_after=3.0, status=500)
+
+    with pytest.raises(RetryableError):
+        call_with_retries(unavailable, RetryPolicy(retries=2, backoff=1.0, refusals=10), "x")
+    assert len(calls) == 3 and sleeps == [3.0, 3.0]
 
 
 def test_other_errors_are_not_retried():

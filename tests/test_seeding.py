@@ -216,7 +216,7 @@ def test_archive_down_is_a_clear_error_after_retries_and_writes_nothing(built, s
     before = len(server.access_log)
     server.faults = FaultConfig(rate=1.0, kinds=("http500",), match="jsoc_info")
     try:
-        with pytest.raises(SeedingError, match="did not answer after 2 attempts"):
+        with pytest.raises(SeedingError, match="did not answer, after 2 attempts"):
             seed_metadata(source, out, _fast(context))
     finally:
         server.faults = FaultConfig()

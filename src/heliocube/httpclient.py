@@ -101,7 +101,8 @@ def check_status(response: requests.Response, url: str) -> None:
     if response.status_code == 507:
         raise ArchiveStorageFull(f"GET {url}: HTTP 507 {response.reason}")
     if response.status_code in _RETRY_STATUS:
-        raise RetryableError(f"GET {url}: HTTP {response.status_code}", _retry_after(response))
+        raise RetryableError(f"GET {url}: HTTP {response.status_code}", _retry_after(response),
+                             status=response.status_code)
     response.raise_for_status()
 
 

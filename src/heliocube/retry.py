@@ -9,7 +9,8 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
-__all__ = ["RetryPolicy", "RetryableError", "call_with_retries", "retry_after_of"]
+__all__ = ["REFUSAL_STATUS", "RetryPolicy", "RetryableError", "budget_spent", "call_with_retries", "is_refusal",
+           "retry_after_of"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -19,13 +20,20 @@ class RetryableError(Exception):
     """A failure worth another attempt (HTTP 5xx/429, timeout, truncated or corrupt body).
 
     ``retry_after`` carries a server's Retry-After hint in seconds, when it sent one; ``reason`` is the ledger's
-    reason code should the attempts run out (http, truncated, unreadable, timeout, unreachable).
+    reason code should the attempts run out (http, truncated, unreadable, timeout, unreachable); ``status`` the
+    HTTP status of the answer, when there was one.
     """
 
-    def __init__(self, message: str, retry_after: float | None = None, reason: str = "http"):
+    def __init__(self, message: str, retry_after: float | None = None, reason: str = "http",
+                 status: int | None = None):
         super().__init__(message)
         self.retry_after = retry_after
         self.reason = reason
+        self.status = status
+
+
+#: HTTP statuses with which an archive at its own connection or rate limit refuses a request it will serve later.
+REFUSAL_STATUS = (429, 503)
 
 
 def retry_after_of(err: BaseException) -> float | None:
@@ -41,6 +49,23 @@ def retry_after_of(err: BaseException) -> float | None:
         return None
 
 
+def is_refusal(err: BaseException) -> bool:
+    """Whether a failure is an archive's refusal: a 429 or 503 answer with a Retry-After (a `RetryableError`'s
+    ``status``, or an ``urllib.error.HTTPError``'s ``code``, as the drms and HEK clients raise)."""
+    status = getattr(err, "status", None)
+    if status is None:
+        status = getattr(err, "code", None)
+    return status in REFUSAL_STATUS and retry_after_of(err) is not None
+
+
+def budget_spent(err: BaseException, policy: RetryPolicy) -> str:
+    """What :func:`call_with_retries` spent before giving up with ``err``, for messages: ``after 5 attempts`` or
+    ``refused 11 times``."""
+    if is_refusal(err):
+        return f"refused {policy.refusals + 1} times"
+    return f"after {policy.retries + 1} attempts"
+
+
 @dataclasses.dataclass(frozen=True)
 class RetryPolicy:
     """How often and how patiently to retry.
@@ -48,9 +73,10 @@ class RetryPolicy:
     Attempt ``k`` (0-based) failing waits ``backoff * 2**k`` seconds times a jitter in [0.5, 1.5), capped at
     ``max_backoff``; a server's Retry-After replaces the computed delay, under the same cap.
 
-    A failure that carries a Retry-After hint is a *refusal* (an archive at its own limit answers 429 or 503 with
-    one): it says nothing about the file, so it spends one of ``refusals`` instead of one of ``retries``. Otherwise
-    a busy archive would use up a good file's retries and the slot would fall back to a worse candidate.
+    A *refusal* (:func:`is_refusal`: a 429 or 503 with Retry-After, an archive at its own limit) says nothing about
+    the file, so it spends one of ``refusals`` instead of one of ``retries``; otherwise a busy archive would use up a
+    good file's retries and the slot would fall back to a worse candidate. Any other failure's Retry-After (a 500
+    or a proxy's 502 may carry one) only sets its wait.
     """
 
     retries: int = 4
@@ -78,7 +104,7 @@ def call_with_retries(
     rng: random.Random | None = None,
 ) -> T:
     """Run ``action`` until it succeeds, ``policy.retries`` extra attempts have failed, or the archive has refused
-    it more than ``policy.refusals`` times (failures with a Retry-After hint, counted apart: see `RetryPolicy`).
+    it more than ``policy.refusals`` times (429/503 answers with Retry-After, counted apart: see `RetryPolicy`).
 
     Parameters
     ----------
@@ -101,8 +127,8 @@ def call_with_retries(
         try:
             return action()
         except retry_on as err:
-            retry_after = retry_after_of(err)
-            if retry_after is None:
+            retry_after, refused = retry_after_of(err), is_refusal(err)
+            if not refused:
                 failures += 1
                 if failures > policy.retries:
                     raise
@@ -112,6 +138,6 @@ def call_with_retries(
                 if refusals > policy.refusals:
                     raise
                 next_try = f"refused {refusals} of {policy.refusals} times, asking again"
-            wait = policy.delay(failures - 1 if retry_after is None else 0, retry_after, rng)
+            wait = policy.delay(0 if refused else failures - 1, retry_after, rng)
             log.warning("%s failed (%s); %s in %.2f s", what, err, next_try, wait)
             time.sleep(wait)

@@ -11,7 +11,7 @@ import requests
 from astropy.io import fits
 
 from ..httpclient import TRANSPORT_ERRORS, ForeignHost, NotFound, check_status, transport_error
-from ..retry import RetryableError, RetryPolicy, call_with_retries, retry_after_of
+from ..retry import RetryableError, RetryPolicy, budget_spent, call_with_retries
 from .cache import FileDigests, sha256_fed, sha256_of
 
 __all__ = ["DownloadError", "download_verified", "partial_path", "sha256_of", "verify_fits"]
@@ -158,9 +158,7 @@ def download_verified(session: requests.Session, url: str, target: str | os.Path
                                    policy, f"download {url}")
     except RetryableError as err:
         partial_path(target).unlink(missing_ok=True)  # given up: nothing is left to resume
-        spent = (f"refused {policy.refusals + 1} times" if retry_after_of(err) is not None
-                 else f"after {policy.retries + 1} attempts")
-        raise DownloadError(err.reason, f"{url}: {err} ({spent})") from err
+        raise DownloadError(err.reason, f"{url}: {err} ({budget_spent(err, policy)})") from err
     except DownloadError:
         partial_path(target).unlink(missing_ok=True)
         raise

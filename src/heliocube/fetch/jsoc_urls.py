@@ -13,7 +13,8 @@ Statuses of ``jsoc_fetch`` (``exp_request`` / ``exp_status``) and what each one 
   request is made again after a backoff (``fetch.backoff_seconds``), ``jsoc.export_retries`` times; then each of
   its records becomes an ``export_failed`` ledger row, so one bad export never fails the month.
 
-Connection failures are retried per request under ``fetch.retries``; once spent, the job fails as in an outage.
+Connection failures are retried per request under ``fetch.retries`` (refusals, 429/503 with Retry-After, under
+``fetch.refusals``); once spent, the job fails as in an outage.
 
 Pipelining: with ``on_result``, each request's URLs are handed on as soon as its export is done (the fetch
 downloads them while the next export stages), and its worker asks for the next export at once. At most
@@ -197,7 +198,7 @@ class _Exporter:
         return result
 
     def _call(self, action, what: str):
-        """``action`` (one JSOC CGI call) in a slot of the job's limiter, retried under ``fetch.retries``."""
+        """``action`` (one JSOC CGI call) in a slot of the job's limiter, retried (``fetch.retries``, ``.refusals``)."""
         return call_with_retries(lambda: _limited(self.limiter, action), self.context.policy, what, TRANSIENT)
 
     def _attempt(self, items: list[str]) -> _Answer:

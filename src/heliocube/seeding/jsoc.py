@@ -15,7 +15,7 @@ import drms
 import pandas as pd
 
 from ..query.jsoc import TRANSIENT, jsoc_times_to_utc
-from ..retry import call_with_retries
+from ..retry import budget_spent, call_with_retries
 
 #: The keywords a heliophysicist needs to place a frame on the Sun (JSOC spelling); only those the series has are
 #: fetched. Pixel quantities among them (CRPIX, R_SUN, X0/Y0, CROP_RAD) are mapped onto the cube grid.
@@ -124,8 +124,9 @@ def _with_retries(action, context, what: str, retry_on: tuple):
     try:
         return call_with_retries(action, context.policy, what, retry_on)
     except retry_on as err:
-        raise SeedingError(f"{what}: JSOC at {context.jsoc_url} did not answer after {context.policy.retries + 1} "
-                           f"attempts ({type(err).__name__}: {err}); nothing was written") from err
+        raise SeedingError(f"{what}: JSOC at {context.jsoc_url} did not answer, "
+                           f"{budget_spent(err, context.policy)} ({type(err).__name__}: {err}); nothing was written"
+                           ) from err
     except drms.DrmsError as err:
         raise SeedingError(f"{what}: JSOC refused the request ({err}); nothing was written") from err
 
