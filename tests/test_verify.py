@@ -158,9 +158,9 @@ def test_a_missing_raw_file_is_a_mismatch_and_repaired(tree, capsys):
     assert tree.run_month()[0] == "fetch" and verify_tree(tree.root).ok
 
 
-@pytest.mark.parametrize("victim", ["receipt", "frame file", "year cube"])
+@pytest.mark.parametrize("victim", ["receipt", "frame file", "frame index", "year cube"])
 def test_a_file_that_no_longer_opens_is_named_and_rebuilt(tree, capsys, victim):
-    """A receipt, a cleaned frame file or a cube cut short where it no longer opens (no digest to compare) is a
+    """A receipt, a cleaned frame file, a frame index or a cube cut short where it no longer reads is a
     mismatch like a changed one, named with the error instead of stopping verify, and the repair rebuilds it and
     everything built from it (the fetch job going without the damaged receipt)."""
     reference_pixels, reference_sha = tree.cube()
@@ -169,6 +169,7 @@ def test_a_file_that_no_longer_opens_is_named_and_rebuilt(tree, capsys, victim):
         "receipt": (tree.root / "raw" / PRODUCT / "2010" / "2010-10-15.receipt.json",
                     ["fetch", "clean", "cube", "cube_master"]),
         "frame file": (tree.root / frame_file, ["clean", "cube", "cube_master"]),
+        "frame index": (tree.index, ["clean", "cube", "cube_master"]),
         "year cube": (tree.year, ["cube", "cube_master"]),
     }[victim]
     with open(path, "r+b") as stream:
@@ -179,10 +180,32 @@ def test_a_file_that_no_longer_opens_is_named_and_rebuilt(tree, capsys, victim):
     assert status == 1 and named and all(": found an unreadable file (" in line.replace(", found", ": found")
                                          for line in named), lines
     if victim != "frame file":  # a frame file's rows keep their recorded digests
-        assert named == [f"{path.relative_to(tree.root)}: {'receipt' if victim == 'receipt' else 'cube'}: "
+        what = {"receipt": "receipt", "frame index": "frame index", "year cube": "cube"}[victim]
+        assert named == [f"{path.relative_to(tree.root)}: {what}: "
                          f"expected a readable file, found {named[0].split(', found ')[1]}"]
     assert verify(tree.root, "--repair", capsys=capsys)[0] == 1
     assert tree.run_month() == rebuilt
+    pixels, sha = tree.cube()
+    np.testing.assert_array_equal(pixels, reference_pixels)
+    assert sha == reference_sha and verify_tree(tree.root).ok
+
+
+def test_a_damaged_receipt_does_not_let_a_changed_download_through(tree, capsys):
+    """A day's receipt damaged and one of its raw files changed since (still valid FITS): no digest of the file is
+    left to check it against, so the fetch job downloads the day's files again rather than pass the changed one into
+    the cube with a new digest recorded over it."""
+    slots = pd.read_csv(tree.slots)
+    reference_pixels, reference_sha = tree.cube()
+    victim = tree.root / slots["path"].iloc[1]
+    original = victim.read_bytes()
+    corrupt(victim, "flipped", victim)
+    (tree.root / "raw" / PRODUCT / "2010" / "2010-10-15.receipt.json").write_text('{"slots": [')
+
+    status, lines = verify(tree.root, "--repair", capsys=capsys)
+    assert status == 1 and lines[0].startswith(f"raw/{PRODUCT}/2010/2010-10-15.receipt.json: receipt: expected a "
+                                               "readable file, found an unreadable file (JSONDecodeError: ")
+    assert tree.run_month() == ["fetch", "clean", "cube", "cube_master"]
+    assert victim.read_bytes() == original
     pixels, sha = tree.cube()
     np.testing.assert_array_equal(pixels, reference_pixels)
     assert sha == reference_sha and verify_tree(tree.root).ok

@@ -231,6 +231,37 @@ def test_an_event_dataset_cube_that_no_longer_opens_is_named_and_rebuilt(tree, c
     assert verify_tree(tree.root).ok
 
 
+def test_the_repair_of_an_event_whose_id_holds_a_dot_removes_its_own_frame_table(tmp_path):
+    """Event ids may hold dots (``AR11158.1``): a damaged receipt of such an event leads to that event's frame table
+    (``AR11158.1.csv``, not ``AR11158.csv``) and its dataset's labels."""
+    from heliocube.verify import arrange_rebuild
+
+    frames = tmp_path / "events" / "regions" / "frames"
+    (frames / "AR11158.1").mkdir(parents=True)
+    (frames / "AR11158.1" / "AIA171.receipt.json").write_text("{")
+    for table in ("AR11158.1.csv", "AR11158.csv"):
+        (frames / table).write_text("status,file,sha256\n")
+    (tmp_path / "events" / "regions" / "dataset").mkdir()
+    (tmp_path / "events" / "regions" / "dataset" / "labels.csv").write_text("event_id\n")
+    (mismatch,) = verify_tree(tmp_path).mismatches
+    assert mismatch.path == "events/regions/frames/AR11158.1/AIA171.receipt.json"
+    assert arrange_rebuild(tmp_path, [mismatch]) == ["events/regions/dataset/labels.csv",
+                                                      "events/regions/frames/AR11158.1.csv"]
+    assert (frames / "AR11158.csv").exists()
+
+
+def test_a_damaged_event_frame_table_is_named_and_rebuilt(tree, capsys):
+    """An event's frame table that no longer reads as one (cut inside its header line): named, and the repair
+    removes it with its dataset's labels so that the event's job runs again."""
+    tree.table.write_text(tree.table.read_text()[:10])
+    status, lines = verify(tree.root, "--repair", capsys=capsys)
+    table = tree.table.relative_to(tree.root)
+    assert status == 1 and lines[0].startswith(f"{table}: event frame table: expected a readable file, found an "
+                                               "unreadable file (KeyError: ")
+    assert [line.split()[1] for line in lines if line.startswith("removed ")] == [
+        f"events/{NAME}/dataset/labels.csv", str(table)]
+
+
 @pytest.mark.parametrize("name", ["flares", "dataset"])
 def test_the_repair_of_an_event_dataset_removes_its_own_labels(name):
     """The labels.csv beside a dataset's cubes, found by position: an event set may itself be named "dataset"."""

@@ -25,9 +25,8 @@ from pathlib import Path
 import pandas as pd
 
 from ..clean import clean_frame
-from ..fetch.cache import recorded_digests
+from ..fetch.cache import read_receipt, recorded_digests
 from ..fetch.download import sha256_of
-from ..fetch.receipts import read_receipt
 from ..fetch.run import Slot, fill_slots, slot_tables
 from ..frameio import read_frame
 from ..framewrite import write_image

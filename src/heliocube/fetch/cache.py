@@ -10,13 +10,17 @@ verdict, the clean stage, ``heliocube verify``) compares it with the recorded di
 from __future__ import annotations
 
 import hashlib
+import json
+import logging
 import os
 import threading
 from collections.abc import Iterable
 from pathlib import Path
 
-__all__ = ["CACHE_MISMATCH", "MISSING", "FileDigests", "recorded_digests", "recorded_files", "recorded_mismatch",
-           "sha256_fed", "sha256_of"]
+__all__ = ["CACHE_MISMATCH", "MISSING", "FileDigests", "load_receipt", "read_receipt", "recorded_digests",
+           "recorded_files", "recorded_mismatch", "sha256_fed", "sha256_of"]
+
+log = logging.getLogger(__name__)
 
 #: Ledger reason of a cached raw file that differs from its receipt's digest (discarded, never used).
 CACHE_MISMATCH = "cache_mismatch"
@@ -124,3 +128,29 @@ def recorded_mismatch(path: str | os.PathLike, expected: str | None, digests: Fi
     if digests is not None:
         digests.note(path, found)
     return None if found == expected else found
+
+
+def load_receipt(path: str | os.PathLike) -> dict | str | None:
+    """A receipt's content; None when there is none; why it does not read, as text, when it is damaged."""
+    try:
+        receipt = json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError, ValueError) as err:
+        return f"{type(err).__name__}: {err}"
+    return receipt if isinstance(receipt, dict) else f"a JSON {type(receipt).__name__}, not an object"
+
+
+def read_receipt(path: str | os.PathLike) -> dict | None:
+    """The receipt an earlier run wrote at ``path``; None when there is none, or when it does not read.
+
+    A receipt is written whole (renamed into place), so one that does not read was damaged since. It is only what
+    the earlier run recorded: the job goes without it (a warning names it) and writes it anew, rather than failing
+    on every rerun. Without it the digests of that day's downloads are unknown, so a month job downloads them again
+    (:func:`heliocube.fetch.receipts.forget_unvouched_downloads`). ``heliocube verify`` names such a receipt too.
+    """
+    receipt = load_receipt(path)
+    if isinstance(receipt, str):
+        log.warning("%s does not read (%s): going without what it recorded", path, receipt)
+        return None
+    return receipt

@@ -21,14 +21,14 @@ import pandas as pd
 
 from ..locations import ForeignLocation, UnsafeLocation, archive_location
 from ..manifest import record_keywords
-from ..paths import atomic_path, day_receipt_path
+from ..paths import atomic_path, day_receipt_path, raw_dir
 from ..registry import get_product
-from .cache import FileDigests, recorded_digests
-from .candidates import CandidateRows
+from .cache import FileDigests, load_receipt, read_receipt, recorded_digests
+from .candidates import CandidateRows, raw_file_name
 from .gate import LEDGER_COLUMNS, QC_METRICS
 
-__all__ = ["SLOT_COLUMNS", "previous_receipts", "previous_urls", "read_receipt", "recorded_digests_near",
-           "slot_tables", "write_receipts"]
+__all__ = ["SLOT_COLUMNS", "forget_unvouched_downloads", "previous_receipts", "previous_urls",
+           "recorded_digests_near", "slot_tables", "write_receipts"]
 
 log = logging.getLogger(__name__)
 
@@ -36,24 +36,32 @@ SLOT_COLUMNS = ["product", "day", "slot", "status", "record_id", "time_utc", "dt
                 "sha256", "size", "n_rejected", *(f"qc_{name}" for name in QC_METRICS), "keywords"]
 
 
-def read_receipt(path: str | os.PathLike) -> dict | None:
-    """The receipt an earlier run wrote at ``path``; None when there is none, or when it does not read.
+def forget_unvouched_downloads(product, days: list[dt.date], root, digests: dict[str, str]) -> list[Path]:
+    """Delete the cached downloads of each day of ``days`` whose receipt is damaged, except those another receipt
+    recorded a digest for (``digests``: record id -> SHA-256, checked before use as any cached file is).
 
-    A receipt is written whole (renamed into place), so one that does not read was damaged since: it is only what
-    the earlier run recorded, so the job goes without it (a warning names it) and writes it anew, rather than
-    failing on every rerun. ``heliocube verify`` names such a receipt too.
+    A damaged receipt took the digests of its day's downloads with it: reused unchecked, a file changed since would
+    pass into the cubes with a new digest recorded over it. Downloaded again, each is checked and recorded afresh.
+    Partial downloads (hidden) are left: they are checked when complete. Returns the deleted files.
     """
-    try:
-        receipt = json.loads(Path(path).read_text())
-    except FileNotFoundError:
-        return None
-    except (OSError, UnicodeDecodeError, ValueError) as err:
-        log.warning("%s does not read (%s): going without what it recorded", path, err)
-        return None
-    if not isinstance(receipt, dict):
-        log.warning("%s is not a receipt (a JSON %s): going without it", path, type(receipt).__name__)
-        return None
-    return receipt
+    vouched = set()
+    for record_id in digests:
+        with contextlib.suppress(ValueError):  # a record id no local file is named after
+            vouched.add(raw_file_name(product, record_id))
+    deleted = []
+    for day in days:
+        receipt_path = day_receipt_path(root, product.name, day)
+        if not isinstance(load_receipt(receipt_path), str):
+            continue
+        directory = raw_dir(root, product.name, day)
+        unvouched = [path for path in (sorted(directory.iterdir()) if directory.is_dir() else ())
+                     if path.is_file() and not path.name.startswith(".") and path.name not in vouched]
+        for path in unvouched:
+            path.unlink()
+        deleted += unvouched
+        log.warning("%s does not read: the %d cached downloads of its day that no other receipt vouches for are "
+                    "downloaded again", receipt_path, len(unvouched))
+    return deleted
 
 
 def previous_receipts(product_name: str, days: list[dt.date], root) -> list[dict]:

@@ -51,7 +51,15 @@ from .candidates import (
 from .gate import LEDGER_COLUMNS, AcceptAll, Rejection
 from .limiter import ConnectionLimiter
 from .pipeline import schedule_downloads
-from .receipts import SLOT_COLUMNS, previous_receipts, previous_urls, recorded_digests_near, slot_tables, write_receipts
+from .receipts import (
+    SLOT_COLUMNS,
+    forget_unvouched_downloads,
+    previous_receipts,
+    previous_urls,
+    recorded_digests_near,
+    slot_tables,
+    write_receipts,
+)
 from .verdicts import judge, previous_verdicts
 
 __all__ = ["LEDGER_COLUMNS", "SLOT_COLUMNS", "Filled", "Slot", "fetch_days", "fill_slots", "raw_file_name",
@@ -98,9 +106,11 @@ def fetch_days(product_name: str, days: list[dt.date], context, root: str | os.P
                                 strict=True):
             slots.append(Slot(day, time, ranked))
     receipts = previous_receipts(product_name, days, root)
+    digests = recorded_digests_near(product_name, days, root)
+    forget_unvouched_downloads(product, days, root, digests)
     rows = CandidateRows(candidates)  # each row built once, for the downloads and the receipts
-    filled = fill_slots(product, slots, rows, context, root, gate=gate, receipts=receipts,
-                        digests=recorded_digests_near(product_name, days, root), progress_every=progress_every)
+    filled = fill_slots(product, slots, rows, context, root, gate=gate, receipts=receipts, digests=digests,
+                        progress_every=progress_every)
     return write_receipts(product_name, days, slots, rows, filled.known_urls, root, cadence, tolerance,
                           filled.verdicts if filled.fingerprint else None, filled.fingerprint, filled.cache_notes,
                           filled.file_digests)

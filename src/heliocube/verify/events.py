@@ -30,10 +30,15 @@ def event_frames(root: Path, checked: Counter) -> Iterator[Mismatch]:
 
     recorded: dict[tuple[str, str], list[tuple[str, tuple[str, ...]]]] = defaultdict(list)  # (file, sha256) ->
     for table_path in sorted(root.glob("events/*/frames/*.csv")):
-        table = pd.read_csv(table_path, dtype=str, keep_default_na=False)
         where = (str(table_path.relative_to(root)), rebuild_event(root, table_path))
-        for row in table[table["status"] == "ok"].itertuples():
-            recorded[row.file, row.sha256].append(where)
+        try:
+            table = pd.read_csv(table_path, dtype=str, keep_default_na=False)
+            ok = table.loc[table["status"] == "ok", ["file", "sha256"]]
+        except (OSError, ValueError, KeyError) as err:  # not a CSV, cut short, or without its columns
+            yield Mismatch(where[0], "event frame table", READABLE, unreadable(err), where[1])
+            continue
+        for file, sha256 in ok.itertuples(index=False):
+            recorded[file, sha256].append(where)
     cubes, damaged = _event_dataset_cubes(root)
     yield from damaged
     for cube, provenance in cubes.items():
@@ -94,6 +99,9 @@ def _event_dataset_rows(root: Path, cubes: dict, intact: set, checked: Counter) 
     for cube, provenance in cubes.items():
         rebuild = (dataset_labels(cube),)
         with h5py.File(root / cube, "r") as f:
+            if "frames" not in f:
+                yield Mismatch(cube, "event dataset cube", READABLE, "a cube without its frames", rebuild)
+                continue
             frames = f["frames"]
             for i, (record, sha256, file, hdu) in enumerate(zip(*(provenance[k] for k in PROVENANCE), strict=True)):
                 if (file, sha256) not in intact:
@@ -103,7 +111,7 @@ def _event_dataset_rows(root: Path, cubes: dict, intact: set, checked: Counter) 
                     digests[file, hdu] = frame_digest(read_cleaned_frame(root, file, hdu)[0])
                 try:
                     found = frame_digest(frames[i])
-                except (OSError, ValueError) as err:  # a damaged chunk
+                except (OSError, ValueError, IndexError) as err:  # a damaged chunk, or fewer frames than rows
                     found = unreadable(err, "row")
                 if found != digests[file, hdu]:
                     yield Mismatch(f"{cube}[{i}]", f"event dataset row of {record} vs its frame {file}",

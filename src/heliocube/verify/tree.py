@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import warnings
 from collections import Counter, defaultdict
@@ -13,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from ..clean import frame_digest, read_index
-from ..fetch.cache import MISSING, recorded_files, recorded_mismatch
+from ..fetch.cache import MISSING, load_receipt, recorded_files, recorded_mismatch
 from .events import event_frames, rebuild_event
 from .mismatch import READABLE, Mismatch, text, unreadable
 
@@ -74,18 +73,18 @@ def _receipts(root: Path) -> Iterator[tuple[Path, tuple[str, ...]]]:
     for path in sorted(root.glob("raw/*/*/*.receipt.json")):
         yield path, (str(path.relative_to(root).parent.parent / f"{path.name[:7]}.slots.csv"),)
     for path in sorted(root.glob("events/*/frames/*/*.receipt.json")):  # .../frames/{event_id}/{product}.receipt
-        yield path, rebuild_event(root, path.parent.with_suffix(".csv"))
+        event = path.parent  # not with_suffix: an event id may hold a dot (AR11158.1)
+        yield path, rebuild_event(root, event.parent / f"{event.name}.csv")
 
 
 def _read_receipt(root: Path, path: Path, rebuild: tuple[str, ...]) -> dict | Mismatch:
-    """A receipt's content, or the mismatch naming it when it is not a JSON object (its job writes it again)."""
-    try:
-        receipt = json.loads(path.read_text())
-        if isinstance(receipt, dict):
-            return receipt
-        raise ValueError(f"a JSON {type(receipt).__name__}, not an object")
-    except (OSError, UnicodeDecodeError, ValueError) as err:
-        return Mismatch(str(path.relative_to(root)), "receipt", READABLE, unreadable(err), rebuild)
+    """A receipt's content, or the mismatch naming it when it does not read as a JSON object (its job writes it
+    again, and downloads again what it alone recorded: :func:`heliocube.fetch.receipts.forget_unvouched_downloads`)."""
+    receipt = load_receipt(path)
+    if isinstance(receipt, dict):
+        return receipt
+    why = "it is gone" if receipt is None else receipt[:160]
+    return Mismatch(str(path.relative_to(root)), "receipt", READABLE, f"an unreadable file ({why})", rebuild)
 
 
 def _raw_files(root: Path, checked: Counter) -> Iterator[Mismatch]:
@@ -95,7 +94,6 @@ def _raw_files(root: Path, checked: Counter) -> Iterator[Mismatch]:
     for receipt_path, rebuild in _receipts(root):
         receipt = _read_receipt(root, receipt_path, rebuild)
         if isinstance(receipt, Mismatch):
-            checked["receipts"] += 1
             yield receipt
             continue
         for relative, sha256 in recorded_files(receipt).items():
@@ -138,8 +136,12 @@ def _frames(root: Path, checked: Counter) -> Iterator[Mismatch]:
     from astropy.io import fits
 
     for index_path in sorted(root.glob("frames/*/*/*.index.csv")):
-        index = read_index(index_path)
         rebuild = (str(index_path.relative_to(root)),)
+        try:
+            index = read_index(index_path)[["frame_file", "hdu", "frame_sha256"]]
+        except (OSError, ValueError, KeyError) as err:  # not a CSV, cut short, or without its columns
+            yield Mismatch(rebuild[0], "frame index", READABLE, unreadable(err), rebuild)
+            continue
         what = f"frame vs {rebuild[0]}"
         for frame_file, rows in index.groupby("frame_file", sort=True):
             path = root / frame_file
@@ -175,7 +177,8 @@ def _rebuild_cube(root: Path, path: Path) -> tuple[str, ...]:
     relative = path.relative_to(root)
     if path.name.endswith(".seeded.h5"):
         return (str(relative),)
-    return str(relative), str(relative.parent.with_suffix(".h5"))  # .../{product}/{YYYY}.h5 -> .../{product}.h5
+    product = relative.parent  # .../{product}/{YYYY}.h5 -> .../{product}.h5
+    return str(relative), str(product.parent / f"{product.name}.h5")
 
 
 def _rows_against_digests(group, rows, label: str, where: str, rebuild: tuple[str, ...],
@@ -203,8 +206,7 @@ def _cubes(root: Path, checked: Counter) -> Iterator[Mismatch]:
         try:
             with h5py.File(path, "r") as f:
                 yield from _rows_against_digests(f, range(f["data"].shape[0]), "cube rows", where, rebuild, checked)
-        except (OSError, KeyError) as err:  # not HDF5, truncated, or without its rows or digests
-            checked["cubes"] += 1
+        except (OSError, KeyError, IndexError) as err:  # not HDF5, truncated, without its rows or digests
             yield Mismatch(where, "cube", READABLE, unreadable(err), rebuild)
 
 
@@ -223,6 +225,5 @@ def _synced(root: Path, checked: Counter) -> Iterator[Mismatch]:
                     rows = np.flatnonzero(group["present"][()])
                     yield from _rows_against_digests(group, rows, "synced rows", f"{relative}:{text(product)}",
                                                      (relative,), checked)
-        except (OSError, KeyError) as err:  # not HDF5, truncated, or without its products' groups
-            checked["synced files"] += 1
+        except (OSError, KeyError, IndexError) as err:  # not HDF5, truncated, without its groups or digests
             yield Mismatch(relative, "synced file", READABLE, unreadable(err), (relative,))
