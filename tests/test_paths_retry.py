@@ -192,6 +192,22 @@ def test_a_failure_with_retry_after_still_spends_the_retries(monkeypatch):
     assert len(calls) == 3 and sleeps == [3.0, 3.0]
 
 
+def test_any_retry_after_pauses_the_job_and_only_a_refusal_lowers_its_limit():
+    from heliocube.fetch.limiter import ConnectionLimiter
+
+    limiter = ConnectionLimiter(4)
+
+    def answered(status):
+        raise RetryableError(f"HTTP {status}", retry_after=0.0, status=status)
+
+    with pytest.raises(RetryableError):
+        limiter.call(lambda: answered(500))
+    assert limiter.slowdowns == 1 and limiter.limit == 4
+    with pytest.raises(RetryableError):
+        limiter.call(lambda: answered(429))
+    assert limiter.slowdowns == 2 and limiter.limit == 1  # one less than the requests in progress (1), at least 1
+
+
 def test_other_errors_are_not_retried():
     calls = []
 

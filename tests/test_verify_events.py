@@ -8,6 +8,7 @@ the removed files make Snakemake itself rerun the event's job is checked by a dr
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -250,14 +251,31 @@ def test_the_repair_of_an_event_whose_id_holds_a_dot_removes_its_own_frame_table
     assert (frames / "AR11158.csv").exists()
 
 
-def test_a_damaged_event_frame_table_is_named_and_rebuilt(tree, capsys):
-    """An event's frame table that no longer reads as one (cut inside its header line): named, and the repair
-    removes it with its dataset's labels so that the event's job runs again."""
-    tree.table.write_text(tree.table.read_text()[:10])
+def test_a_damaged_event_receipt_does_not_let_a_changed_download_through(tree, capsys):
+    """An event's receipt damaged and a raw file only it recorded changed since (still valid FITS): the event's job
+    downloads the file again rather than reuse it unchecked and record the changed bytes' digest."""
+    slots = pd.DataFrame(json.loads(tree.receipt.read_text())["slots"])
+    victim = tree.root / slots["path"].iloc[2]
+    original = victim.read_bytes()
+    corrupt(victim, "flipped", victim)
+    tree.receipt.write_text('{"slots": [')
+    status, lines = verify(tree.root, "--repair", capsys=capsys)
+    assert status == 1 and lines[0].startswith(f"{tree.receipt.relative_to(tree.root)}: receipt: ")
+    assert tree.rebuild()
+    assert victim.read_bytes() == original and verify_tree(tree.root).ok
+
+
+@pytest.mark.parametrize(("cut", "error"), [(10, "KeyError"), (-20, "ValueError")])
+def test_a_damaged_event_frame_table_is_named_and_rebuilt(tree, capsys, cut, error):
+    """An event's frame table cut short (inside its header line, or inside an ok row's digest): named, and the
+    repair removes it with its dataset's labels so that the event's job runs again."""
+    text = tree.table.read_text()
+    assert text.splitlines()[-1].split(",")[3] == "ok"  # the last row's digest is what -20 cuts
+    tree.table.write_text(text[:cut] if cut > 0 else text.rstrip("\n")[:cut])
     status, lines = verify(tree.root, "--repair", capsys=capsys)
     table = tree.table.relative_to(tree.root)
     assert status == 1 and lines[0].startswith(f"{table}: event frame table: expected a readable file, found an "
-                                               "unreadable file (KeyError: ")
+                                               f"unreadable file ({error}: ")
     assert [line.split()[1] for line in lines if line.startswith("removed ")] == [
         f"events/{NAME}/dataset/labels.csv", str(table)]
 

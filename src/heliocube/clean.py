@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from astropy.io import fits
 
-from .fetch.cache import CACHE_MISMATCH, read_receipt, recorded_mismatch
+from .fetch.cache import CACHE_MISMATCH, read_receipts, recorded_mismatch
 from .fetch.gate import LEDGER_COLUMNS, QC_METRICS
 from .frameindex import FLOAT_COLUMNS, INDEX_COLUMNS, STRING_COLUMNS, WCS_KEYS, frame_digest
 from .frameio import blank_to_nan, read_frame
@@ -276,7 +276,7 @@ def _recorded_handoffs(product_name: str, days: list[dt.date], root) -> dict[str
 
     near = sorted(set(days) | {d + dt.timedelta(days=k) for d in days for k in (-1, 1)})
     paths = (day_receipt_path(root, product_name, day) for day in near)
-    return recorded_handoffs(receipt for receipt in map(read_receipt, paths) if receipt is not None)
+    return recorded_handoffs(read_receipts(paths)[0].values())
 
 
 def _from_handoff(entry, root, slot, product, variant):

@@ -25,8 +25,10 @@ from pathlib import Path
 import pandas as pd
 
 from ..clean import clean_frame
-from ..fetch.cache import read_receipt, recorded_digests
+from ..fetch.cache import read_receipts, recorded_digests
+from ..fetch.candidates import CandidateRows
 from ..fetch.download import sha256_of
+from ..fetch.receipts import event_receipt_digests, forget_unvouched_downloads
 from ..fetch.run import Slot, fill_slots, slot_tables
 from ..frameio import read_frame
 from ..framewrite import write_image
@@ -122,12 +124,17 @@ def event_frames(event: pd.Series, products: list[str], variant: Variant, contex
         candidates = window_candidates(product, start, end, context)
         slots = [Slot(t.date(), t, [i]) for i, t in enumerate(candidates["time_utc"])]
         receipt_path = directory / f"{name}.receipt.json"
-        receipts = [r for r in [read_receipt(receipt_path)] if r is not None]
-        month_receipts = [r for r in (read_receipt(day_receipt_path(root, name, d)) for d in _window_days(start, end))
-                          if r is not None]
+        read, damaged = read_receipts([receipt_path, *(day_receipt_path(root, name, d)
+                                                       for d in _window_days(start, end))])
+        receipts = [read[receipt_path]] if receipt_path in read else []
+        digests = recorded_digests(read.values())
+        candidate_rows = CandidateRows(candidates)
+        if damaged:  # the digests it held are gone: what no other receipt vouches for is downloaded again
+            digests = {**event_receipt_digests(name, root), **digests}
+            forget_unvouched_downloads(product, slots, candidate_rows, root, digests)
         gate = gate_of(name)
-        filled = fill_slots(product, slots, candidates, context, root, gate=gate, receipts=receipts,
-                            digests=recorded_digests(month_receipts + receipts))
+        filled = fill_slots(product, slots, candidate_rows, context, root, gate=gate, receipts=receipts,
+                            digests=digests)
         verdicts = filled.verdicts if filled.fingerprint else None
         table, ledger, judged = slot_tables(name, slots, candidates, filled.known_urls, root, verdicts,
                                             filled.cache_notes, filled.file_digests)

@@ -17,7 +17,7 @@ import threading
 from collections.abc import Iterable
 from pathlib import Path
 
-__all__ = ["CACHE_MISMATCH", "MISSING", "FileDigests", "load_receipt", "read_receipt", "recorded_digests",
+__all__ = ["CACHE_MISMATCH", "MISSING", "FileDigests", "load_receipt", "read_receipts", "recorded_digests",
            "recorded_files", "recorded_mismatch", "sha256_fed", "sha256_of"]
 
 log = logging.getLogger(__name__)
@@ -131,26 +131,39 @@ def recorded_mismatch(path: str | os.PathLike, expected: str | None, digests: Fi
 
 
 def load_receipt(path: str | os.PathLike) -> dict | str | None:
-    """A receipt's content; None when there is none; why it does not read, as text, when it is damaged."""
+    """A receipt's content; None when there is none; why it does not read, as text, when it is damaged.
+
+    Damage is content that is not a JSON object (cut short, overwritten, not UTF-8); an I/O error (permissions, a
+    network file system that failed to answer) is raised as it is, so that the job fails and is run again rather
+    than take the receipt for damaged and download its files again.
+    """
     try:
-        receipt = json.loads(Path(path).read_text())
+        content = Path(path).read_bytes()
     except FileNotFoundError:
         return None
-    except (OSError, UnicodeDecodeError, ValueError) as err:
+    try:
+        receipt = json.loads(content)
+    except (UnicodeDecodeError, ValueError) as err:
         return f"{type(err).__name__}: {err}"
     return receipt if isinstance(receipt, dict) else f"a JSON {type(receipt).__name__}, not an object"
 
 
-def read_receipt(path: str | os.PathLike) -> dict | None:
-    """The receipt an earlier run wrote at ``path``; None when there is none, or when it does not read.
+def read_receipts(paths: Iterable[str | os.PathLike]) -> tuple[dict[Path, dict], list[Path]]:
+    """The receipts at ``paths`` that read, by path, and the paths of those that exist but are damaged (a warning
+    each).
 
     A receipt is written whole (renamed into place), so one that does not read was damaged since. It is only what
-    the earlier run recorded: the job goes without it (a warning names it) and writes it anew, rather than failing
-    on every rerun. Without it the digests of that day's downloads are unknown, so a month job downloads them again
-    (:func:`heliocube.fetch.receipts.forget_unvouched_downloads`). ``heliocube verify`` names such a receipt too.
+    an earlier run recorded: a job goes without it and writes it anew, rather than failing on every rerun. Without
+    it the digests of the files it recorded are unknown, so a fetch job downloads again the cached files no other
+    receipt vouches for (:func:`heliocube.fetch.receipts.forget_unvouched_downloads`). ``heliocube verify`` names a
+    damaged receipt too.
     """
-    receipt = load_receipt(path)
-    if isinstance(receipt, str):
-        log.warning("%s does not read (%s): going without what it recorded", path, receipt)
-        return None
-    return receipt
+    receipts, damaged = {}, []
+    for path in map(Path, paths):
+        receipt = load_receipt(path)
+        if isinstance(receipt, str):
+            log.warning("%s does not read (%s): going without what it recorded", path, receipt)
+            damaged.append(path)
+        elif receipt is not None:
+            receipts[path] = receipt
+    return receipts, damaged

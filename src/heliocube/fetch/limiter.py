@@ -4,11 +4,12 @@ Every request of a fetch job to an archive (downloads, and JSOC's export request
 of the job's :class:`ConnectionLimiter`, in the order asked for, so the configured
 ``fetch.connections_per_archive`` holds for all of them together and a status check is not starved by downloads.
 
-An answer with a Retry-After hint (a 429 or 503 from an archive at its own connection limit) slows the whole job
-down, not only the request that got it: the limit drops to one less than the requests then in progress (at least
-one) and no new request starts before Retry-After has passed. After as many whole answers in a row as ``4 x`` the
-limit, the limit grows back by one, up to ``connections`` (additive increase, multiplicative-ish decrease, as TCP
-does), so a job whose archive allows fewer connections than configured settles just under what it allows.
+An answer with a Retry-After hint slows the whole job down, not only the request that got it: no new request starts
+before Retry-After has passed, and when it is a refusal (a 429 or 503, an archive at its own connection limit:
+:func:`heliocube.retry.is_refusal`) the limit drops to one less than the requests then in progress (at least one).
+After as many whole answers in a row as ``4 x`` the limit, the limit grows back by one, up to ``connections``
+(additive increase, multiplicative-ish decrease, as TCP does), so a job whose archive allows fewer connections
+than configured settles just under what it allows.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
-from ..retry import retry_after_of
+from ..retry import is_refusal, retry_after_of
 
 __all__ = ["ConnectionLimiter"]
 
@@ -78,28 +79,32 @@ class ConnectionLimiter:
                 self._cond.notify_all()
 
     def call(self, action: Callable[[], T]) -> T:
-        """Run ``action`` in a slot; a failure carrying a Retry-After hint slows the job down, then propagates."""
+        """Run ``action`` in a slot; a failure carrying a Retry-After hint pauses the job (a refusal also lowers
+        the limit), then propagates."""
         with self.slot():
             try:
                 result = action()
             except Exception as err:
                 retry_after = retry_after_of(err)
                 if retry_after is not None:
-                    self.slow_down(retry_after)
+                    self.slow_down(retry_after, fewer=is_refusal(err))
                 raise
         self._succeeded()
         return result
 
-    def slow_down(self, retry_after: float) -> None:
-        """The archive asked to wait ``retry_after`` seconds: fewer requests at once, none new before then."""
+    def slow_down(self, retry_after: float, fewer: bool = True) -> None:
+        """The archive asked to wait ``retry_after`` seconds: none new before then and, when ``fewer`` (it refused
+        for its connection limit), fewer requests at once from now."""
         with self._cond:
             self.slowdowns += 1
-            self.limit = max(1, min(self.limit, self.active) - 1)
+            if fewer:
+                self.limit = max(1, min(self.limit, self.active) - 1)
             pause = max(retry_after, 0.0) if self.max_pause is None else min(max(retry_after, 0.0), self.max_pause)
             self._resume_at = max(self._resume_at, time.monotonic() + pause)
             self._streak = 0
+            limit = self.limit
             self._cond.notify_all()
-        log.info("archive asked to retry after %g s: at most %d requests at once from now", retry_after, self.limit)
+        log.info("archive asked to retry after %g s: at most %d requests at once from now", retry_after, limit)
 
     def _succeeded(self) -> None:
         with self._cond:

@@ -15,20 +15,21 @@ import datetime as dt
 import json
 import logging
 import os
+from collections.abc import Iterable
 from pathlib import Path
 
 import pandas as pd
 
 from ..locations import ForeignLocation, UnsafeLocation, archive_location
 from ..manifest import record_keywords
-from ..paths import atomic_path, day_receipt_path, raw_dir
+from ..paths import atomic_path, day_receipt_path
 from ..registry import get_product
-from .cache import FileDigests, load_receipt, read_receipt, recorded_digests
-from .candidates import CandidateRows, raw_file_name
+from .cache import FileDigests, read_receipts, recorded_digests
+from .candidates import CandidateRows, raw_target
 from .gate import LEDGER_COLUMNS, QC_METRICS
 
-__all__ = ["SLOT_COLUMNS", "forget_unvouched_downloads", "previous_receipts", "previous_urls",
-           "recorded_digests_near", "slot_tables", "write_receipts"]
+__all__ = ["SLOT_COLUMNS", "day_receipts", "event_receipt_digests", "forget_unvouched_downloads", "previous_urls",
+           "slot_tables", "write_receipts"]
 
 log = logging.getLogger(__name__)
 
@@ -36,45 +37,45 @@ SLOT_COLUMNS = ["product", "day", "slot", "status", "record_id", "time_utc", "dt
                 "sha256", "size", "n_rejected", *(f"qc_{name}" for name in QC_METRICS), "keywords"]
 
 
-def forget_unvouched_downloads(product, days: list[dt.date], root, digests: dict[str, str]) -> list[Path]:
-    """Delete the cached downloads of each day of ``days`` whose receipt is damaged, except those another receipt
-    recorded a digest for (``digests``: record id -> SHA-256, checked before use as any cached file is).
-
-    A damaged receipt took the digests of its day's downloads with it: reused unchecked, a file changed since would
-    pass into the cubes with a new digest recorded over it. Downloaded again, each is checked and recorded afresh.
-    Partial downloads (hidden) are left: they are checked when complete. Returns the deleted files.
-    """
-    vouched = set()
-    for record_id in digests:
-        with contextlib.suppress(ValueError):  # a record id no local file is named after
-            vouched.add(raw_file_name(product, record_id))
-    deleted = []
-    for day in days:
-        receipt_path = day_receipt_path(root, product.name, day)
-        if not isinstance(load_receipt(receipt_path), str):
-            continue
-        directory = raw_dir(root, product.name, day)
-        unvouched = [path for path in (sorted(directory.iterdir()) if directory.is_dir() else ())
-                     if path.is_file() and not path.name.startswith(".") and path.name not in vouched]
-        for path in unvouched:
-            path.unlink()
-        deleted += unvouched
-        log.warning("%s does not read: the %d cached downloads of its day that no other receipt vouches for are "
-                    "downloaded again", receipt_path, len(unvouched))
-    return deleted
-
-
-def previous_receipts(product_name: str, days: list[dt.date], root) -> list[dict]:
-    """The receipts an earlier run wrote for ``days`` (those that read: :func:`read_receipt`)."""
-    receipts = (read_receipt(day_receipt_path(root, product_name, day)) for day in days)
-    return [receipt for receipt in receipts if receipt is not None]
-
-
-def recorded_digests_near(product_name: str, days: list[dt.date], root) -> dict[str, str]:
-    """Record id -> SHA-256 of its cached file, as recorded by the receipts of ``days`` and their neighbours (a
-    slot near midnight may have taken a file a neighbouring month's job recorded)."""
+def day_receipts(product_name: str, days: list[dt.date], root) -> tuple[list[dict], list[dict], list[Path]]:
+    """What earlier runs recorded for ``days``: their receipts, the receipts of ``days`` and their neighbours (a slot
+    near midnight may have taken a file a neighbouring month's job recorded: their digests count too), and the
+    paths of those that are damaged (:func:`heliocube.fetch.cache.read_receipts`)."""
     near = sorted(set(days) | {d + dt.timedelta(days=k) for d in days for k in (-1, 1)})
-    return recorded_digests(previous_receipts(product_name, near, root))
+    paths = {day: day_receipt_path(root, product_name, day) for day in near}
+    read, damaged = read_receipts(paths.values())
+    return [read[paths[day]] for day in days if paths[day] in read], list(read.values()), damaged
+
+
+def event_receipt_digests(product_name: str, root) -> dict[str, str]:
+    """Record id -> SHA-256 as the event jobs' receipts of ``product_name`` recorded them (those that read)."""
+    paths = sorted(Path(root).glob(f"events/*/frames/*/{product_name}.receipt.json"))
+    return recorded_digests(read_receipts(paths)[0].values())
+
+
+def forget_unvouched_downloads(product, slots, rows, root, vouched: Iterable[str]) -> list[Path]:
+    """Delete the cached file of every candidate the ``slots`` rank whose record no receipt vouches for (``vouched``:
+    record ids whose digest a receipt that reads recorded; those files are checked against it before use).
+
+    Called when a receipt the job reads is damaged: the digests of the files it recorded went with it, and a file
+    changed since, reused unchecked, would pass into the cubes with a new digest recorded over it. Downloaded again,
+    each is checked and recorded afresh. Only the slots' own candidates are touched (a file another job downloaded
+    and recorded stays), and partial downloads (hidden) are left: they are checked when complete. Returns the
+    deleted files.
+    """
+    rows, vouched = CandidateRows.of(rows), set(vouched)
+    deleted = []
+    for position in sorted({position for slot in slots for position in slot.ranked}):
+        if rows.record_id(position) in vouched:
+            continue
+        target = raw_target(root, product, rows[position])
+        if target is not None and target.is_file():
+            target.unlink()
+            deleted.append(target)
+    if deleted:
+        log.warning("%s: %d cached downloads no receipt vouches for are downloaded again (a receipt is damaged)",
+                    product.name, len(deleted))
+    return deleted
 
 
 def previous_urls(receipts: list[dict], base: str) -> dict[str, str]:

@@ -34,6 +34,8 @@ def event_frames(root: Path, checked: Counter) -> Iterator[Mismatch]:
         try:
             table = pd.read_csv(table_path, dtype=str, keep_default_na=False)
             ok = table.loc[table["status"] == "ok", ["file", "sha256"]]
+            if not (ok["file"].str.len() > 0).all() or not ok["sha256"].str.fullmatch("[0-9a-f]{64}").all():
+                raise ValueError("an ok row without its file or digest (cut short?)")
         except (OSError, ValueError, KeyError) as err:  # not a CSV, cut short, or without its columns
             yield Mismatch(where[0], "event frame table", READABLE, unreadable(err), where[1])
             continue
