@@ -156,9 +156,10 @@ def test_refusals_and_failures_are_each_bounded(monkeypatch, refused, failed):
     assert len(calls) == refused + failed
 
 
-def test_only_a_429_or_503_with_retry_after_is_a_refusal():
-    """A 500 or a proxy's 502 with Retry-After is a failure (its hint sets the wait), as is a 429 without one;
-    drms and HEK raise urllib's HTTPError, whose status is ``code``."""
+def test_a_429_or_a_503_with_retry_after_is_a_refusal():
+    """A 429 is a refusal with or without Retry-After, a 503 only with one (without, as likely an outage); a 500 or
+    a proxy's 502 with Retry-After is a failure (its hint sets the wait). drms and HEK raise urllib's HTTPError,
+    whose status is ``code``."""
     import email.message
     import urllib.error
 
@@ -170,12 +171,46 @@ def test_only_a_429_or_503_with_retry_after_is_a_refusal():
 
     assert is_refusal(RetryableError("x", retry_after=1.0, status=429))
     assert is_refusal(RetryableError("x", retry_after=0.0, status=503))
+    assert is_refusal(RetryableError("x", status=429)) and is_refusal(http_error(429))
     assert is_refusal(http_error(429, 2)) and is_refusal(http_error(503, 2))
+    assert not is_refusal(RetryableError("x", status=503)) and not is_refusal(http_error(503))
     assert not is_refusal(RetryableError("x", retry_after=1.0, status=500))
     assert not is_refusal(RetryableError("x", retry_after=1.0, status=502))
-    assert not is_refusal(RetryableError("x", status=429))
-    assert not is_refusal(http_error(500, 2)) and not is_refusal(http_error(429))
+    assert not is_refusal(http_error(500, 2))
     assert not is_refusal(RetryableError("timeout", reason="timeout"))
+
+
+def test_retry_after_is_read_as_seconds_or_as_an_http_date():
+    import email.utils
+    import time
+
+    from heliocube.retry import parse_retry_after, retry_after_of
+
+    assert parse_retry_after("7") == 7.0 and parse_retry_after(" 0 ") == 0.0
+    assert parse_retry_after(None) is None and parse_retry_after("") is None and parse_retry_after("soon") is None
+    in_a_minute = email.utils.formatdate(time.time() + 60, usegmt=True)
+    assert 50 < parse_retry_after(in_a_minute) <= 60
+    assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0  # already past: ask again now
+
+    answer = Exception("HTTP 429")
+    answer.headers = {"Retry-After": in_a_minute}  # as urllib's HTTPError carries them
+    assert 50 < retry_after_of(answer) <= 60
+
+
+def test_a_refusal_without_retry_after_backs_off_by_its_own_count(monkeypatch):
+    sleeps = []
+    monkeypatch.setattr("heliocube.retry.time.sleep", sleeps.append)
+    answers = iter([RetryableError("HTTP 429", status=429)] * 3 + [None])
+
+    def busy():
+        error = next(answers)
+        if error:
+            raise error
+        return "ok"
+
+    policy = RetryPolicy(retries=0, backoff=1.0, max_backoff=60.0, refusals=3)
+    assert call_with_retries(busy, policy, "x", rng=random.Random(0)) == "ok"
+    assert 0.5 <= sleeps[0] < 1.5 and 1.0 <= sleeps[1] < 3.0 and 2.0 <= sleeps[2] < 6.0
 
 
 def test_a_failure_with_retry_after_still_spends_the_retries(monkeypatch):
@@ -200,12 +235,20 @@ def test_any_retry_after_pauses_the_job_and_only_a_refusal_lowers_its_limit():
     def answered(status):
         raise RetryableError(f"HTTP {status}", retry_after=0.0, status=status)
 
+    def answered_without_hint(status):
+        raise RetryableError(f"HTTP {status}", status=status)
+
     with pytest.raises(RetryableError):
         limiter.call(lambda: answered(500))
     assert limiter.slowdowns == 1 and limiter.limit == 4
     with pytest.raises(RetryableError):
         limiter.call(lambda: answered(429))
     assert limiter.slowdowns == 2 and limiter.limit == 1  # one less than the requests in progress (1), at least 1
+
+    limiter = ConnectionLimiter(4)
+    with pytest.raises(RetryableError):
+        limiter.call(lambda: answered_without_hint(429))
+    assert limiter.slowdowns == 1 and limiter.limit == 1
 
 
 def test_other_errors_are_not_retried():

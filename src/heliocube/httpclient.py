@@ -6,7 +6,7 @@ from urllib.parse import urljoin, urlsplit
 
 import requests
 
-from .retry import RetryableError, RetryPolicy, call_with_retries
+from .retry import RetryableError, RetryPolicy, call_with_retries, parse_retry_after
 
 __all__ = ["TRANSPORT_ERRORS", "ArchiveStorageFull", "ForeignHost", "NotFound", "check_status", "get", "new_session",
            "same_origin", "transport_error"]
@@ -88,10 +88,7 @@ def new_session(connections: int = 4) -> requests.Session:
 
 
 def _retry_after(response: requests.Response) -> float | None:
-    try:
-        return float(response.headers["Retry-After"])
-    except (KeyError, ValueError):
-        return None
+    return parse_retry_after(response.headers.get("Retry-After"))
 
 
 def check_status(response: requests.Response, url: str) -> None:

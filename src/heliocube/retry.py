@@ -9,8 +9,8 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
-__all__ = ["REFUSAL_STATUS", "RetryPolicy", "RetryableError", "budget_spent", "call_with_retries", "is_refusal",
-           "retry_after_of"]
+__all__ = ["RetryPolicy", "RetryableError", "budget_spent", "call_with_retries", "is_refusal",
+           "parse_retry_after", "retry_after_of"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -32,8 +32,25 @@ class RetryableError(Exception):
         self.status = status
 
 
-#: HTTP statuses with which an archive at its own connection or rate limit refuses a request it will serve later.
-REFUSAL_STATUS = (429, 503)
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds from now that a Retry-After header asks to wait: its delay-seconds, or its HTTP-date (RFC 9110
+    10.2.3; a date already past is 0). None when absent or unreadable."""
+    if not value or not str(value).strip():
+        return None
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        pass
+    import email.utils
+    from datetime import UTC, datetime
+
+    try:
+        when = email.utils.parsedate_to_datetime(str(value))
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:  # an HTTP-date is GMT
+        when = when.replace(tzinfo=UTC)
+    return max((when - datetime.now(UTC)).total_seconds(), 0.0)
 
 
 def retry_after_of(err: BaseException) -> float | None:
@@ -44,18 +61,19 @@ def retry_after_of(err: BaseException) -> float | None:
         return float(hint)
     headers = getattr(err, "headers", None)
     try:
-        return float(headers["Retry-After"]) if headers is not None and headers["Retry-After"] else None
-    except (KeyError, TypeError, ValueError):
+        return parse_retry_after(headers["Retry-After"]) if headers is not None else None
+    except (KeyError, TypeError):
         return None
 
 
 def is_refusal(err: BaseException) -> bool:
-    """Whether a failure is an archive's refusal: a 429 or 503 answer with a Retry-After (a `RetryableError`'s
-    ``status``, or an ``urllib.error.HTTPError``'s ``code``, as the drms and HEK clients raise)."""
+    """Whether a failure is an archive's refusal of a request it will serve later: a 429, or a 503 with a
+    Retry-After (without one a 503 is as likely an outage). The status is a `RetryableError`'s ``status``, or an
+    ``urllib.error.HTTPError``'s ``code``, as the drms and HEK clients raise."""
     status = getattr(err, "status", None)
     if status is None:
         status = getattr(err, "code", None)
-    return status in REFUSAL_STATUS and retry_after_of(err) is not None
+    return status == 429 or (status == 503 and retry_after_of(err) is not None)
 
 
 def budget_spent(err: BaseException, policy: RetryPolicy) -> str:
@@ -73,7 +91,7 @@ class RetryPolicy:
     Attempt ``k`` (0-based) failing waits ``backoff * 2**k`` seconds times a jitter in [0.5, 1.5), capped at
     ``max_backoff``; a server's Retry-After replaces the computed delay, under the same cap.
 
-    A *refusal* (:func:`is_refusal`: a 429 or 503 with Retry-After, an archive at its own limit) says nothing about
+    A *refusal* (:func:`is_refusal`: a 429, or a 503 with Retry-After: an archive at its own limit) says nothing about
     the file, so it spends one of ``refusals`` instead of one of ``retries``; otherwise a busy archive would use up a
     good file's retries and the slot would fall back to a worse candidate. Any other failure's Retry-After (a 500
     or a proxy's 502 may carry one) only sets its wait.
@@ -104,7 +122,7 @@ def call_with_retries(
     rng: random.Random | None = None,
 ) -> T:
     """Run ``action`` until it succeeds, ``policy.retries`` extra attempts have failed, or the archive has refused
-    it more than ``policy.refusals`` times (429/503 answers with Retry-After, counted apart: see `RetryPolicy`).
+    it more than ``policy.refusals`` times (a 429, or a 503 with Retry-After, counted apart: see `RetryPolicy`).
 
     Parameters
     ----------
@@ -138,6 +156,6 @@ def call_with_retries(
                 if refusals > policy.refusals:
                     raise
                 next_try = f"refused {refusals} of {policy.refusals} times, asking again"
-            wait = policy.delay(0 if refused else failures - 1, retry_after, rng)
+            wait = policy.delay(refusals - 1 if refused else failures - 1, retry_after, rng)
             log.warning("%s failed (%s); %s in %.2f s", what, err, next_try, wait)
             time.sleep(wait)

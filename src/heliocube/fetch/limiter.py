@@ -5,8 +5,9 @@ of the job's :class:`ConnectionLimiter`, in the order asked for, so the configur
 ``fetch.connections_per_archive`` holds for all of them together and a status check is not starved by downloads.
 
 An answer with a Retry-After hint slows the whole job down, not only the request that got it: no new request starts
-before Retry-After has passed, and when it is a refusal (a 429 or 503, an archive at its own connection limit:
-:func:`heliocube.retry.is_refusal`) the limit drops to one less than the requests then in progress (at least one).
+before Retry-After has passed; and a refusal (a 429, or a 503 with Retry-After, an archive at its own connection
+limit: :func:`heliocube.retry.is_refusal`) drops the limit to one less than the requests then in progress (at least
+one).
 After as many whole answers in a row as ``4 x`` the limit, the limit grows back by one, up to ``connections``
 (additive increase, multiplicative-ish decrease, as TCP does), so a job whose archive allows fewer connections
 than configured settles just under what it allows.
@@ -79,15 +80,15 @@ class ConnectionLimiter:
                 self._cond.notify_all()
 
     def call(self, action: Callable[[], T]) -> T:
-        """Run ``action`` in a slot; a failure carrying a Retry-After hint pauses the job (a refusal also lowers
-        the limit), then propagates."""
+        """Run ``action`` in a slot; a failure carrying a Retry-After hint pauses the job, a refusal lowers the
+        limit; then it propagates."""
         with self.slot():
             try:
                 result = action()
             except Exception as err:
-                retry_after = retry_after_of(err)
-                if retry_after is not None:
-                    self.slow_down(retry_after, fewer=is_refusal(err))
+                retry_after, refused = retry_after_of(err), is_refusal(err)
+                if retry_after is not None or refused:
+                    self.slow_down(retry_after or 0.0, fewer=refused)
                 raise
         self._succeeded()
         return result
