@@ -188,6 +188,8 @@ def test_retry_after_is_read_as_seconds_or_as_an_http_date():
 
     assert parse_retry_after("7") == 7.0 and parse_retry_after(" 0 ") == 0.0
     assert parse_retry_after(None) is None and parse_retry_after("") is None and parse_retry_after("soon") is None
+    assert parse_retry_after("1.5") == 1.5 and parse_retry_after("-5") == 0.0
+    assert parse_retry_after("nan") is None and parse_retry_after("inf") is None  # time.sleep(nan) would raise
     in_a_minute = email.utils.formatdate(time.time() + 60, usegmt=True)
     assert 50 < parse_retry_after(in_a_minute) <= 60
     assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0  # already past: ask again now

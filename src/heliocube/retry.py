@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import random
+import re
 import time
 from collections.abc import Callable
 from typing import TypeVar
@@ -37,10 +38,8 @@ def parse_retry_after(value: str | None) -> float | None:
     10.2.3; a date already past is 0). None when absent or unreadable."""
     if not value or not str(value).strip():
         return None
-    try:
+    if re.fullmatch(r"\s*-?\d+(\.\d+)?\s*", str(value)):  # delay-seconds (not nan, inf, 1e3)
         return max(float(value), 0.0)
-    except ValueError:
-        pass
     import email.utils
     from datetime import UTC, datetime
 

@@ -90,8 +90,9 @@ def _read_header_once(session, url: str, context) -> tuple[fits.Header, int | No
     data, total = b"", None
     while b"END" + b" " * 77 not in _cards(data):
         start = len(data)
-        response = httpclient.get(session, url, context.policy, context.timeout,
-                                  headers={"Range": f"bytes={start}-{start + HEADER_CHUNK - 1}"})
+        # one request: the caller retries the whole read (nested retries would multiply the budgets)
+        response = httpclient.get_once(session, url, context.timeout,
+                                       headers={"Range": f"bytes={start}-{start + HEADER_CHUNK - 1}"})
         content_range = response.headers.get("Content-Range", "")
         total = int(content_range.rsplit("/", 1)[1]) if "/" in content_range else len(response.content)
         data += response.content if response.status_code == 206 else response.content[start:]
