@@ -87,10 +87,6 @@ def new_session(connections: int = 4) -> requests.Session:
     return session
 
 
-def _retry_after(response: requests.Response) -> float | None:
-    return parse_retry_after(response.headers.get("Retry-After"))
-
-
 def check_status(response: requests.Response, url: str) -> None:
     """Turn an HTTP answer into our outcomes: 404 `NotFound`, transient `RetryableError`, other errors raise."""
     if response.status_code == 404:
@@ -98,8 +94,8 @@ def check_status(response: requests.Response, url: str) -> None:
     if response.status_code == 507:
         raise ArchiveStorageFull(f"GET {url}: HTTP 507 {response.reason}")
     if response.status_code in _RETRY_STATUS:
-        raise RetryableError(f"GET {url}: HTTP {response.status_code}", _retry_after(response),
-                             status=response.status_code)
+        raise RetryableError(f"GET {url}: HTTP {response.status_code}",
+                             parse_retry_after(response.headers.get("Retry-After")), status=response.status_code)
     response.raise_for_status()
 
 

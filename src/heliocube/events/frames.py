@@ -25,10 +25,10 @@ from pathlib import Path
 import pandas as pd
 
 from ..clean import clean_frame
-from ..fetch.cache import read_receipts, recorded_digests
+from ..fetch.cache import read_receipts
 from ..fetch.candidates import CandidateRows
 from ..fetch.download import sha256_of
-from ..fetch.receipts import event_receipt_digests, forget_unvouched_downloads
+from ..fetch.receipts import cache_digests
 from ..fetch.run import Slot, fill_slots, slot_tables
 from ..frameio import read_frame
 from ..framewrite import write_image
@@ -127,11 +127,8 @@ def event_frames(event: pd.Series, products: list[str], variant: Variant, contex
         read, damaged = read_receipts([receipt_path, *(day_receipt_path(root, name, d)
                                                        for d in _window_days(start, end))])
         receipts = [read[receipt_path]] if receipt_path in read else []
-        digests = recorded_digests(read.values())
         candidate_rows = CandidateRows(candidates)
-        if damaged:  # the digests it held are gone: what no other receipt vouches for is downloaded again
-            digests = {**event_receipt_digests(name, root), **digests}
-            forget_unvouched_downloads(product, slots, candidate_rows, root, digests)
+        digests = cache_digests(product, slots, candidate_rows, root, read.values(), damaged)
         gate = gate_of(name)
         filled = fill_slots(product, slots, candidate_rows, context, root, gate=gate, receipts=receipts,
                             digests=digests)

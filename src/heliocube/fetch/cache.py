@@ -155,7 +155,7 @@ def read_receipts(paths: Iterable[str | os.PathLike]) -> tuple[dict[Path, dict],
     A receipt is written whole (renamed into place), so one that does not read was damaged since. It is only what
     an earlier run recorded: a job goes without it and writes it anew, rather than failing on every rerun. Without
     it the digests of the files it recorded are unknown, so a fetch job downloads again the cached files no other
-    receipt vouches for (:func:`heliocube.fetch.receipts.forget_unvouched_downloads`). ``heliocube verify`` names a
+    receipt vouches for (:func:`heliocube.fetch.receipts.cache_digests`). ``heliocube verify`` names a
     damaged receipt too.
     """
     receipts, damaged = {}, []

@@ -28,8 +28,8 @@ from .cache import FileDigests, read_receipts, recorded_digests
 from .candidates import CandidateRows, raw_target
 from .gate import LEDGER_COLUMNS, QC_METRICS
 
-__all__ = ["SLOT_COLUMNS", "day_receipts", "event_receipt_digests", "forget_unvouched_downloads", "previous_urls",
-           "slot_tables", "write_receipts"]
+__all__ = ["SLOT_COLUMNS", "cache_digests", "day_receipts", "event_receipt_digests", "previous_urls", "slot_tables",
+           "write_receipts"]
 
 log = logging.getLogger(__name__)
 
@@ -53,29 +53,32 @@ def event_receipt_digests(product_name: str, root) -> dict[str, str]:
     return recorded_digests(read_receipts(paths)[0].values())
 
 
-def forget_unvouched_downloads(product, slots, rows, root, vouched: Iterable[str]) -> list[Path]:
-    """Delete the cached file of every candidate the ``slots`` rank whose record no receipt vouches for (``vouched``:
-    record ids whose digest a receipt that reads recorded; those files are checked against it before use).
+def cache_digests(product, slots, rows, root, receipts: Iterable[dict], damaged: list[Path]) -> dict[str, str]:
+    """Record id -> SHA-256 to check the slots' cached files against: what ``receipts`` recorded.
 
-    Called when a receipt the job reads is damaged: the digests of the files it recorded went with it, and a file
-    changed since, reused unchecked, would pass into the cubes with a new digest recorded over it. Downloaded again,
-    each is checked and recorded afresh. Only the slots' own candidates are touched (a file another job downloaded
-    and recorded stays), and partial downloads (hidden) are left: they are checked when complete. Returns the
-    deleted files.
+    When a receipt the job reads is ``damaged``, the digests it recorded went with it, and a file changed since,
+    reused unchecked, would pass into the cubes with a new digest recorded over it. Then the event receipts'
+    digests count too, and the cached file of every candidate the ``slots`` rank that no receipt vouches for is
+    deleted, to be downloaded, checked and recorded afresh. Only the slots' own candidates are touched (a file
+    another job downloaded and recorded stays); partial downloads (hidden) are left: they are checked when complete.
     """
-    rows, vouched = CandidateRows.of(rows), set(vouched)
-    deleted = []
+    digests = recorded_digests(receipts)
+    if not damaged:
+        return digests
+    digests = {**event_receipt_digests(product.name, root), **digests}
+    rows = CandidateRows.of(rows)
+    deleted = 0
     for position in sorted({position for slot in slots for position in slot.ranked}):
-        if rows.record_id(position) in vouched:
+        if rows.record_id(position) in digests:
             continue
         target = raw_target(root, product, rows[position])
         if target is not None and target.is_file():
             target.unlink()
-            deleted.append(target)
+            deleted += 1
     if deleted:
         log.warning("%s: %d cached downloads no receipt vouches for are downloaded again (a receipt is damaged)",
-                    product.name, len(deleted))
-    return deleted
+                    product.name, deleted)
+    return digests
 
 
 def previous_urls(receipts: list[dict], base: str) -> dict[str, str]:

@@ -37,7 +37,7 @@ from ..progress import Progress
 from ..registry import get_product
 from ..slots import rank_candidates
 from ..timegrid import slots_for_day
-from .cache import CACHE_MISMATCH, MISSING, FileDigests, recorded_digests, recorded_mismatch
+from .cache import CACHE_MISMATCH, MISSING, FileDigests, recorded_mismatch
 from .candidates import (
     EXPORT_EXPIRED,
     CandidateRows,
@@ -53,9 +53,8 @@ from .limiter import ConnectionLimiter
 from .pipeline import schedule_downloads
 from .receipts import (
     SLOT_COLUMNS,
+    cache_digests,
     day_receipts,
-    event_receipt_digests,
-    forget_unvouched_downloads,
     previous_urls,
     slot_tables,
     write_receipts,
@@ -106,11 +105,8 @@ def fetch_days(product_name: str, days: list[dt.date], context, root: str | os.P
                                 strict=True):
             slots.append(Slot(day, time, ranked))
     receipts, receipts_near, damaged = day_receipts(product_name, days, root)
-    digests = recorded_digests(receipts_near)
     rows = CandidateRows(candidates)  # each row built once, for the downloads and the receipts
-    if damaged:  # the digests it held are gone: what no other receipt vouches for is downloaded again
-        digests = {**event_receipt_digests(product_name, root), **digests}
-        forget_unvouched_downloads(product, slots, rows, root, digests)
+    digests = cache_digests(product, slots, rows, root, receipts_near, damaged)
     filled = fill_slots(product, slots, rows, context, root, gate=gate, receipts=receipts, digests=digests,
                         progress_every=progress_every)
     return write_receipts(product_name, days, slots, rows, filled.known_urls, root, cadence, tolerance,

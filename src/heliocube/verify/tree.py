@@ -79,7 +79,7 @@ def _receipts(root: Path) -> Iterator[tuple[Path, tuple[str, ...]]]:
 
 def _read_receipt(root: Path, path: Path, rebuild: tuple[str, ...]) -> dict | Mismatch:
     """A receipt's content, or the mismatch naming it when it does not read as a JSON object (its job writes it
-    again, and downloads again what it alone recorded: :func:`heliocube.fetch.receipts.forget_unvouched_downloads`)."""
+    again, and downloads again what it alone recorded: :func:`heliocube.fetch.receipts.cache_digests`)."""
     receipt = load_receipt(path)
     if isinstance(receipt, dict):
         return receipt
