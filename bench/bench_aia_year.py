@@ -238,7 +238,9 @@ def layout_check(path: Path, root: Path, repeats: int) -> None:
     """CPU of the fetch job's first disk geometry (:func:`heliocube.qc.geometry.disk_geometry`) in the first job of
     an output tree (an empty layout store: a sunpy map, sunpy.map imported) and in a later one (the store holds the
     layout: the closed form, no sunpy; :mod:`heliocube.qc.layouts`), medians of ``repeats`` fresh interpreters."""
-    store = root / "layouts"
+    from heliocube.qc.layouts import LayoutStore
+
+    store = LayoutStore.under(root).directory  # where the fetch jobs keep it
 
     def child(fresh: bool) -> tuple[float, bool]:
         if fresh:
